@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  cni_config_dir:
+    description:
+      - Directory of the CNI network configurations (C(.conflist), C(.conf), C(.json)).
+      - Files are read in sorted order; the first file defining a network name wins,
+        invalid files are skipped with a warning (libcni/ocicni rules).
+    type: path
+    default: /etc/cni/net.d
+  cni_plugin_dirs:
+    description:
+      - Directories searched, in order, for CNI plugin binaries.
+      - Default C(/usr/lib/cni) (Debian, Ubuntu), C(/usr/libexec/cni) (Fedora, RHEL),
+        C(/usr/local/libexec/cni), C(/usr/local/lib/cni), C(/opt/cni/bin) (upstream tarball).
+    type: list
+    elements: path
+  cni_cache_dir:
+    description:
+      - The libcni cache directory, shared with cnitool, podman's CNI backend and CRI-O.
+      - Default C(/var/lib/cni) as root; rootless, a directory in the user's runtime dir.
+    type: path
+  state_dir:
+    description:
+      - Where the per-container records and locks live (a tmpfs: records have the lifetime
+        of the namespaces).
+      - Default C(/run/podnet) as root, C($XDG_RUNTIME_DIR/podnet) rootless (C(/run/user/UID)
+        when C(XDG_RUNTIME_DIR) is unset, as under become).
+    type: path
+  rootless:
+    description:
+      - Run in the user's rootless CNI namespace instead of the host's network namespace.
+      - Default true when the module does not run as uid 0.
+    type: bool
+  plugin_timeout:
+    description:
+      - Seconds one CNI plugin may run before it is killed and the operation rolled back.
+    type: float
+    default: 60.0
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  idempotent:
+    description: When run twice in a row outside check mode with the same arguments, the second run reports no changes.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+"""

@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CNI plugin execution per the spec (ADD, DEL, CHECK, VERSION), as libcni does it.
+
+- env: CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH;
+- stdin: the plugin's config with the list's ``name`` and ``cniVersion`` injected,
+  ``prevResult`` (ADD: the previous plugin's result; DEL/CHECK on 0.4.0+: the cached
+  result) and ``runtimeConfig`` holding only the capabilities the plugin declares;
+- ADD runs the plugins in order, DEL in reverse order, CHECK in order;
+- a failing plugin's error JSON (code, msg, details) is kept in CniPluginError.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils._cni.config import (
+    NetworkConfigList, find_plugin)
+from ansible_collections.podnet.cni.plugins.module_utils._cni.result import convert
+from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError, ConfigError
+
+DEFAULT_TIMEOUT = 60.0
+SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def version_tuple(version: str) -> Tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in (version or "0.0.0").split("."))
+    except ValueError:
+        return (0, 0, 0)
+
+
+def supports_prev_result_on_del(version: str) -> bool:
+    return version_tuple(version) >= (0, 4, 0)
+
+
+def supports_check(version: str) -> bool:
+    return version_tuple(version) >= (0, 4, 0)
+
+
+class RuntimeConf:
+    """What the runtime passes to a network list (libcni's RuntimeConf)."""
+
+    __slots__ = ("container_id", "netns", "ifname", "args", "capability_args")
+
+    def __init__(self, container_id: str, netns: str, ifname: str,
+                 args: Sequence[Sequence[str]] = (),
+                 capability_args: Optional[Dict[str, Any]] = None) -> None:
+        self.container_id = container_id
+        self.netns = netns
+        self.ifname = ifname
+        self.args: List[List[str]] = [list(a) for a in args]
+        self.capability_args: Dict[str, Any] = dict(capability_args or {})
+
+    def cni_args_string(self) -> str:
+        return ";".join("%s=%s" % (k, v) for k, v in self.args)
+
+
+def plugin_stdin(conf: NetworkConfigList, plugin: Dict[str, Any], rt: RuntimeConf,
+                 prev_result: Optional[Dict[str, Any]] = None) -> bytes:
+    """The bytes a plugin reads on stdin (libcni buildOneConfig + injectRuntimeConfig)."""
+    data = dict(plugin)
+    data["name"] = conf.name
+    data["cniVersion"] = conf.cni_version
+    if prev_result is not None:
+        data["prevResult"] = prev_result
+    else:
+        data.pop("prevResult", None)
+    runtime = {}
+    for cap, supported in (plugin.get("capabilities") or {}).items():
+        if supported and cap in rt.capability_args:
+            runtime[cap] = rt.capability_args[cap]
+    if runtime:
+        data["runtimeConfig"] = runtime
+    return json.dumps(data).encode()
+
+
+def _path_with_sbin(path: str) -> str:
+    parts = [p for p in path.split(":") if p]
+    for extra in SBIN_DIRS:
+        if extra not in parts:
+            parts.append(extra)
+    return ":".join(parts)
+
+
+class PluginExecutor:
+    """Runs plugin binaries found in plugin_dirs, each with a timeout."""
+
+    def __init__(self, plugin_dirs: Sequence[str], timeout: float = DEFAULT_TIMEOUT,
+                 environ: Optional[Dict[str, str]] = None) -> None:
+        self.plugin_dirs = list(plugin_dirs)
+        self.timeout = timeout
+        base = dict(os.environ if environ is None else environ)
+        base["PATH"] = _path_with_sbin(base.get("PATH", ""))
+        self._environ = base
+        self._paths: Dict[str, str] = {}
+
+    def plugin_path(self, ptype: str, network: str = "") -> str:
+        path = self._paths.get(ptype)
+        if path is None:
+            path = find_plugin(ptype, self.plugin_dirs)
+            if path is None:
+                raise ConfigError("CNI plugin %r not found in %s" % (ptype, ":".join(self.plugin_dirs)),
+                                  plugin=ptype, network=network)
+            self._paths[ptype] = path
+        return path
+
+    def env(self, command: str, rt: Optional[RuntimeConf]) -> Dict[str, str]:
+        env = dict(self._environ)
+        env["CNI_COMMAND"] = command
+        env["CNI_PATH"] = ":".join(self.plugin_dirs)
+        if rt is not None:
+            env["CNI_CONTAINERID"] = rt.container_id
+            env["CNI_NETNS"] = rt.netns
+            env["CNI_IFNAME"] = rt.ifname
+            env["CNI_ARGS"] = rt.cni_args_string()
+        return env
+
+    def run(self, ptype: str, command: str, rt: Optional[RuntimeConf], stdin: bytes,
+            network: str = "") -> Optional[Dict[str, Any]]:
+        path = self.plugin_path(ptype, network)
+        try:
+            proc = subprocess.run([path], input=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=self.env(command, rt),
+                                  timeout=self.timeout, close_fds=True)
+        except subprocess.TimeoutExpired as exc:
+            raise CniPluginError("timed out after %.0fs" % self.timeout, code=-1, plugin=ptype,
+                                 command=command, network=network,
+                                 stderr=(exc.stderr or b"").decode("utf-8", "replace"))
+        except OSError as exc:
+            raise CniPluginError("cannot execute %s: %s" % (path, exc.strerror), code=-1,
+                                 plugin=ptype, command=command, network=network)
+        stderr = proc.stderr.decode("utf-8", "replace")
+        if proc.returncode != 0:
+            code, msg, details = proc.returncode, "", ""
+            try:
+                err = json.loads(proc.stdout)
+                code = int(err.get("code", code))
+                msg = str(err.get("msg", ""))
+                details = str(err.get("details", ""))
+            except (ValueError, AttributeError, TypeError):
+                msg = stderr.strip() or proc.stdout.decode("utf-8", "replace").strip()
+            raise CniPluginError(msg or "exit status %d" % proc.returncode, code=code,
+                                 plugin=ptype, command=command, network=network,
+                                 details=details, stderr=stderr)
+        if not proc.stdout.strip():
+            return None
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            raise CniPluginError("invalid JSON result: %r" % proc.stdout[:200], code=-1,
+                                 plugin=ptype, command=command, network=network, stderr=stderr)
+
+
+def add_network_list(executor: PluginExecutor, conf: NetworkConfigList,
+                     rt: RuntimeConf) -> Dict[str, Any]:
+    """ADD every plugin in order, chaining prevResult; the final result in the list's version."""
+    prev: Optional[Dict[str, Any]] = None
+    for plugin in conf.plugins:
+        stdin = plugin_stdin(conf, plugin, rt, prev)
+        result = executor.run(plugin["type"], "ADD", rt, stdin, conf.name)
+        if result is None:
+            raise CniPluginError("no result on ADD", code=-1, plugin=plugin["type"],
+                                 command="ADD", network=conf.name)
+        if conf.cni_version and str(result.get("cniVersion")) != conf.cni_version:
+            result = convert(result, conf.cni_version)
+        prev = result
+    return prev or {}
+
+
+def _cached_prev(conf: NetworkConfigList, cached: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if not cached:
+        return None
+    return convert(cached, conf.cni_version) if conf.cni_version else cached
+
+
+def del_network_list(executor: PluginExecutor, conf: NetworkConfigList, rt: RuntimeConf,
+                     cached_result: Optional[Dict[str, Any]] = None,
+                     tolerate: Optional[Any] = None) -> List[CniPluginError]:
+    """DEL every plugin in reverse order; with 0.4.0+ the cached result is prevResult.
+
+    ``tolerate(err)`` may accept an error (e.g. a chain a firewall reload deleted): the
+    accepted errors are returned and the chain goes on; any other error is raised after
+    the remaining plugins have still run, so one broken plugin never strands the rest.
+    """
+    prev = _cached_prev(conf, cached_result) if supports_prev_result_on_del(conf.cni_version) else None
+    tolerated: List[CniPluginError] = []
+    first_error: Optional[CniPluginError] = None
+    for plugin in reversed(conf.plugins):
+        stdin = plugin_stdin(conf, plugin, rt, prev)
+        try:
+            executor.run(plugin["type"], "DEL", rt, stdin, conf.name)
+        except CniPluginError as exc:
+            if tolerate is not None and tolerate(exc):
+                tolerated.append(exc)
+            elif first_error is None:
+                first_error = exc
+    if first_error is not None:
+        raise first_error
+    return tolerated
+
+
+def check_network_list(executor: PluginExecutor, conf: NetworkConfigList, rt: RuntimeConf,
+                       cached_result: Dict[str, Any]) -> None:
+    """CHECK every plugin in order with the cached result (0.4.0+, unless disableCheck)."""
+    if not supports_check(conf.cni_version):
+        raise ConfigError("network %s: CHECK needs cniVersion 0.4.0 or later, it has %s"
+                          % (conf.name, conf.cni_version), network=conf.name)
+    if conf.disable_check:
+        return
+    prev = _cached_prev(conf, cached_result)
+    for plugin in conf.plugins:
+        executor.run(plugin["type"], "CHECK", rt, plugin_stdin(conf, plugin, rt, prev), conf.name)
+
+
+def check_supported(conf: NetworkConfigList) -> bool:
+    return supports_check(conf.cni_version) and not conf.disable_check
+
+
+def plugin_versions(executor: PluginExecutor, ptype: str, cni_version: str = "1.0.0") -> Dict[str, Any]:
+    """VERSION: which spec versions a plugin supports."""
+    stdin = json.dumps({"cniVersion": cni_version}).encode()
+    return executor.run(ptype, "VERSION", None, stdin) or {}

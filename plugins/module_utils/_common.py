@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module shares: the common options, building the HostContext, and turning
+a typed error into one ``fail_json``."""
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any, Callable, Dict, Optional
+
+from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
+
+COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
+    "cni_config_dir": {"type": "path", "default": "/etc/cni/net.d"},
+    "cni_plugin_dirs": {"type": "list", "elements": "path"},
+    "cni_cache_dir": {"type": "path"},
+    "state_dir": {"type": "path"},
+    "rootless": {"type": "bool"},
+    "plugin_timeout": {"type": "float", "default": 60.0},
+}
+
+
+def argument_spec(**specific: Any) -> Dict[str, Any]:
+    spec = dict(COMMON_ARGUMENT_SPEC)
+    spec.update(specific)
+    return spec
+
+
+def is_rootless(params: Dict[str, Any]) -> bool:
+    value = params.get("rootless")
+    return os.geteuid() != 0 if value is None else bool(value)
+
+
+def build_context(params: Dict[str, Any]):
+    """The HostContext for these module params (rootless when asked or not uid 0)."""
+    kwargs = {"config_dir": params.get("cni_config_dir"),
+              "plugin_dirs": params.get("cni_plugin_dirs"),
+              "cache_dir": params.get("cni_cache_dir"),
+              "state_dir": params.get("state_dir"),
+              "timeout": params.get("plugin_timeout") or 60.0}
+    if is_rootless(params):
+        from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
+        return RootlessContext.from_params(params, **kwargs)
+    from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+    return HostContext(**kwargs)
+
+
+def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
+    """Call body(module) and exit with its result; a PodnetError becomes one fail_json."""
+    try:
+        result = body(module)
+    except PodnetError as exc:
+        details = {k: v for k, v in exc.details.items() if k not in ("msg", "changed")}
+        module.fail_json(msg=str(exc), **details)
+    except Exception as exc:  # a bug: say so, with the traceback
+        module.fail_json(msg="unexpected error: %s: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    else:
+        warnings = result.pop("warnings", None) or []
+        for w in warnings:
+            module.warn(w)
+        module.exit_json(**result)

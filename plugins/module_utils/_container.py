@@ -1,0 +1,336 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One container's namespace and networks: desired state → plan → execution.
+
+The plan is computed from the request, the container record, the kernel (is the
+netns mounted?) and the libcni cache (which attachments exist). Check mode returns
+the plan; execution runs it under the container lock and undoes what it did in
+this run if a step fails.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
+
+NETWORK_MODES = ("bridge", "none", "slirp4netns")
+
+
+def default_netns_name(cid: str) -> str:
+    return "podnet-%s" % cid[:64]
+
+
+class ContainerRequest:
+    """The validated module parameters of container_netns."""
+
+    def __init__(self, ctx: HostContext, container_id: str, name: Optional[str] = None,
+                 netns: Optional[str] = None, pid: Optional[int] = None,
+                 network_mode: str = "bridge", networks: Sequence[Any] = (),
+                 port_mappings: Sequence[Dict[str, Any]] = (), static_ip: Optional[str] = None,
+                 static_mac: Optional[str] = None, state: str = "present") -> None:
+        self.container_id = _validate.container_id(container_id)
+        self.name = _validate.container_id(name, "name") if name else self.container_id
+        self.netns = ctx.netns_path(netns or default_netns_name(self.container_id))
+        if pid is not None and (isinstance(pid, bool) or int(pid) < 1):
+            raise ValidationError("invalid pid %r" % (pid,), value=pid)
+        self.pid = int(pid) if pid is not None else None
+        if network_mode not in NETWORK_MODES:
+            raise ValidationError("invalid network_mode %r: use one of %s"
+                                  % (network_mode, ", ".join(NETWORK_MODES)), value=network_mode)
+        self.network_mode = network_mode
+        self.state = state
+        self.port_mappings = _validate.port_mappings(port_mappings)
+        self.static_ip = _validate.ip(static_ip, "static_ip") if static_ip else None
+        self.static_mac = _validate.mac(static_mac) if static_mac else None
+        self.entries = [self._entry(n) for n in networks or []]
+        names = [e["name"] for e in self.entries]
+        for n in names:
+            if names.count(n) > 1:
+                raise ValidationError("network %r is listed twice" % n, value=n)
+        if network_mode != "bridge" and self.entries:
+            raise ValidationError("networks are only used with network_mode=bridge, not %r"
+                                  % network_mode, value=network_mode)
+        if network_mode == "bridge" and state == "present" and not self.entries:
+            raise ValidationError("network_mode=bridge needs at least one network in networks")
+        explicit = [e["interface"] for e in self.entries if e["interface"]]
+        for i in explicit:
+            if explicit.count(i) > 1:
+                raise ValidationError("interface name %r is used twice" % i, value=i)
+
+    @staticmethod
+    def _entry(item: Any) -> Dict[str, Any]:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or "name" not in item:
+            raise ValidationError("invalid network entry %r: a name or a dict with 'name'" % (item,),
+                                  value=item)
+        unknown = set(item) - {"name", "interface", "ips", "mac", "aliases"}
+        if unknown:
+            raise ValidationError("invalid network entry %r: unknown keys %s"
+                                  % (item, ", ".join(sorted(unknown))), value=item)
+        ips = item.get("ips") or []
+        if isinstance(ips, str):
+            ips = [ips]
+        return {"name": item["name"],
+                "interface": _validate.ifname(item["interface"]) if item.get("interface") else None,
+                "ips": _validate.ip_list(ips), "mac": _validate.mac(item["mac"]) if item.get("mac") else None,
+                "aliases": _validate.aliases(item.get("aliases"))}
+
+    def specs(self, current: Sequence[cnicache.CacheEntry]) -> List[_attach.AttachmentSpec]:
+        """Attachment specs with interface names: explicit, else the one a network already
+        has, else eth<index> when free, else the lowest free ethN."""
+        used = {e["interface"] for e in self.entries if e["interface"]}
+        names: List[Optional[str]] = []
+        for e in self.entries:
+            name = e["interface"]
+            if name is None:
+                for entry in current:
+                    if entry.network == e["name"] and entry.ifname not in used:
+                        name = entry.ifname
+                        used.add(name)
+                        break
+            names.append(name)
+        for i, e in enumerate(self.entries):
+            if names[i] is None:
+                n = i if "eth%d" % i not in used else 0
+                while "eth%d" % n in used:
+                    n += 1
+                names[i] = "eth%d" % n
+                used.add(names[i])
+        specs = []
+        for i, e in enumerate(self.entries):
+            ips = e["ips"] or ([self.static_ip] if i == 0 and self.static_ip else [])
+            mac = e["mac"] or (self.static_mac if i == 0 else None)
+            pms = self.port_mappings if i == 0 else []
+            specs.append(_attach.AttachmentSpec(e["name"], names[i] or "", ips, mac, e["aliases"],
+                                                pms))
+        return specs
+
+
+class Plan:
+    def __init__(self) -> None:
+        self.actions: List[Dict[str, Any]] = []
+        self.diff = DifferenceTracker()
+        self.record: Optional[Dict[str, Any]] = None
+        self.specs: List[_attach.AttachmentSpec] = []
+
+    def add(self, action: str, **kw: Any) -> None:
+        item = {"action": action}
+        item.update(kw)
+        self.actions.append(item)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions) or self.diff.has_difference
+
+
+def _view_of_entries(entries: Sequence[cnicache.CacheEntry]) -> Dict[str, Any]:
+    return {e.network: _attach.entry_spec_view(e) for e in entries}
+
+
+def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str) -> Dict[str, Any]:
+    return {"netns": netns if netns_state == "mounted" else None,
+            "name": (record or {}).get("name"),
+            "network_mode": (record or {}).get("network_mode")}
+
+
+def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
+    """Compare the request with the record, the kernel and the cache; no side effects."""
+    p = Plan()
+    record = _state.load(ctx.state_dir, req.container_id)
+    netns_state = ctx.netns_status(req.netns)
+    entries = cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
+    live = [e for e in entries if netns_state == "mounted" and e.netns == req.netns]
+    stale = [e for e in entries if e not in live]
+    before = _record_view(record, netns_state, req.netns)
+    before["networks"] = _view_of_entries(live)
+
+    if req.state == "absent":
+        for e in entries:
+            p.add("detach", network=e.network, interface=e.ifname, stale=e in stale)
+        created = (record or {}).get("netns_origin") == "created" and (record or {}).get("netns") == req.netns
+        if created and netns_state != "absent":
+            p.add("remove_netns", netns=req.netns)
+        elif netns_state == "stale" and record is not None:
+            p.add("remove_netns", netns=req.netns)
+        if record is not None and not p.actions:
+            p.add("forget_record")
+        p.diff.add("container", before, {"netns": None, "name": None, "network_mode": None,
+                                         "networks": {}})
+        return p
+
+    for e in stale:
+        p.add("detach", network=e.network, interface=e.ifname, stale=True)
+    if netns_state == "mounted" and req.pid is not None:
+        from ansible_collections.podnet.cni.plugins.module_utils._netns import same_netns
+        if not same_netns(req.netns, "/proc/%d/ns/net" % req.pid):
+            raise ValidationError("netns %s exists but is not the namespace of pid %d; remove the "
+                                  "container first (state=absent)" % (req.netns, req.pid),
+                                  value=req.pid)
+    if netns_state != "mounted":
+        if netns_state == "stale":
+            p.add("remove_stale_netns", netns=req.netns)
+        if req.pid is not None:
+            p.add("pin_netns", netns=req.netns, pid=req.pid)
+        else:
+            p.add("create_netns", netns=req.netns)
+
+    p.specs = req.specs(live)
+    wanted = {(s.network, s.ifname) for s in p.specs}
+    for e in live:
+        if (e.network, e.ifname) not in wanted:
+            p.add("detach", network=e.network, interface=e.ifname, stale=False)
+    live_by_key = {(e.network, e.ifname): e for e in live}
+    taken_ifnames = {e.ifname: e.network for e in live if (e.network, e.ifname) in wanted}
+    other_entries: Optional[List[cnicache.CacheEntry]] = None
+    after_networks: Dict[str, Any] = {}
+    for spec in p.specs:
+        conf = ctx.get_network(spec.network)
+        owner = taken_ifnames.get(spec.ifname)
+        if owner and owner != spec.network:
+            raise ValidationError("interface %s of container %s is already used by network %s"
+                                  % (spec.ifname, req.container_id, owner), value=spec.ifname)
+        entry = live_by_key.get((spec.network, spec.ifname))
+        if spec.port_mappings and other_entries is None:
+            other_entries = cnicache.list_entries(ctx.cache_dir)
+        _attach.preflight(ctx, conf, spec, req.container_id, other_entries)
+        if entry is None:
+            p.add("attach", network=spec.network, interface=spec.ifname)
+            after_networks[spec.network] = _attach.spec_view(spec)
+        else:
+            diffs = _attach.mismatches(spec, entry)
+            if diffs:
+                p.add("reattach", network=spec.network, interface=spec.ifname, reasons=diffs)
+            after_networks[spec.network] = _attach.spec_view(spec, _attach.entry_spec_view(entry))
+    after = {"netns": req.netns, "name": req.name, "network_mode": req.network_mode,
+             "networks": after_networks}
+    p.diff.add("container", before, after)
+    p.record = {"container_id": req.container_id, "name": req.name, "netns": req.netns,
+                "netns_origin": _origin(record, req, netns_state), "pid": req.pid,
+                "network_mode": req.network_mode,
+                "networks": [s.to_dict() for s in p.specs],
+                "port_mappings": req.port_mappings, "static_ip": req.static_ip,
+                "static_mac": req.static_mac}
+    if (p.actions or record is None or _record_core(record) != _record_core(p.record)) \
+            and not any(a["action"] == "save_record" for a in p.actions):
+        if not p.actions:
+            p.add("save_record")
+    return p
+
+
+def _record_core(record: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ("name", "netns", "network_mode", "networks", "port_mappings", "static_ip", "static_mac")
+    return {k: record.get(k) for k in keys}
+
+
+def _origin(record: Optional[Dict[str, Any]], req: ContainerRequest, netns_state: str) -> str:
+    if netns_state == "mounted":
+        if record and record.get("netns") == req.netns:
+            return record.get("netns_origin", "existing")
+        return "existing"
+    return "pinned" if req.pid is not None else "created"
+
+
+def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
+    """Run the plan; on failure undo this run's attachments and namespace, then raise."""
+    log = _attach.OperationLog(ctx)
+    created_here = False
+    entries = {(e.network, e.ifname): e
+               for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
+    specs = {(s.network, s.ifname): s for s in p.specs}
+    warnings: List[str] = []
+    try:
+        for step in p.actions:
+            action = step["action"]
+            if action == "detach":
+                entry = entries.pop((step["network"], step["interface"]), None)
+                if entry is not None:
+                    warnings += _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
+            elif action == "remove_stale_netns":
+                ctx.remove_netns(req.netns)
+            elif action == "create_netns":
+                ctx.create_netns(req.netns)
+                created_here = True
+                ctx.bring_lo_up(req.netns)
+            elif action == "pin_netns":
+                ctx.pin_netns(req.pid or 0, req.netns)
+                created_here = True
+                ctx.bring_lo_up(req.netns)
+            elif action == "attach":
+                spec = specs[(step["network"], step["interface"])]
+                entries[(spec.network, spec.ifname)] = log.add(
+                    ctx.get_network(spec.network), spec, req.container_id, req.name, req.netns)
+            elif action == "reattach":
+                spec = specs[(step["network"], step["interface"])]
+                old = entries.pop((spec.network, spec.ifname))
+                warnings += _attach.remove(ctx, old, tolerate=_attach.tolerate_missing_rules)
+                entries[(spec.network, spec.ifname)] = log.add(
+                    ctx.get_network(spec.network), spec, req.container_id, req.name, req.netns)
+            elif action == "remove_netns":
+                ctx.remove_netns(req.netns)
+        if req.state == "absent":
+            _state.delete(ctx.state_dir, req.container_id)
+            return {"warnings": warnings, "entries": []}
+        if any(a["action"] == "detach" and not a.get("stale") for a in p.actions):
+            ctx.bring_lo_up(req.netns)  # as podman does after a disconnect
+        _state.save(ctx.state_dir, p.record or {})
+    except BaseException as exc:
+        problems = log.rollback()
+        if created_here:
+            try:
+                ctx.remove_netns(req.netns)
+            except PodnetError as rm_exc:
+                problems.append(str(rm_exc))
+        if isinstance(exc, PodnetError) and problems:
+            exc.details["rollback_errors"] = problems
+        if not created_here and req.state == "present":
+            _save_reality(ctx, req, p)
+        raise
+    ordered = [entries[(s.network, s.ifname)] for s in p.specs if (s.network, s.ifname) in entries]
+    return {"warnings": warnings, "entries": ordered}
+
+
+def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:
+    """After a failed change of an existing container, record what is really attached."""
+    live = {(e.network, e.ifname) for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
+    record = dict(p.record or {})
+    record["networks"] = [s.to_dict() for s in p.specs if (s.network, s.ifname) in live]
+    try:
+        _state.save(ctx.state_dir, record)
+    except PodnetError:
+        pass
+
+
+def current_entries(ctx: HostContext, req: ContainerRequest) -> List[cnicache.CacheEntry]:
+    """Attachments of the container in the order of its record."""
+    if ctx.netns_status(req.netns) != "mounted":
+        return []
+    entries = [e for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
+               if e.netns == req.netns]
+    order = {n: i for i, n in enumerate(e["name"] for e in req.entries)}
+    return sorted(entries, key=lambda e: (order.get(e.network, len(order)), e.ifname))
+
+
+def report(req: ContainerRequest, entries: Sequence[cnicache.CacheEntry], exists: bool) -> Dict[str, Any]:
+    """netns, network_status and network_settings for the module result."""
+    if not exists:
+        return {"netns": None, "network_status": {}, "network_settings": {}}
+    nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
+             "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
+    pms: List[Dict[str, Any]] = []
+    for e in entries:
+        pms.extend(e.capability_args.get("portMappings") or [])
+    return {"netns": req.netns,
+            "network_status": {e.network: e.result for e in entries},
+            "network_settings": cniresult.network_settings(req.netns, nets, pms)}
+
+
+def container_exists(ctx: HostContext, req: ContainerRequest) -> bool:
+    return ctx.netns_status(req.netns) == "mounted" and os.path.exists(req.netns)

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HostContext: where things live (config, plugins, cache, state, netns dir) and how
+CNI calls and namespace operations run. Root runs them directly; the rootless
+context (``_rootless.RootlessContext``) runs them inside the user's namespaces.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _netns
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
+from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
+
+
+class HostContext:
+    rootless = False
+
+    def __init__(self, config_dir: Optional[str] = None, plugin_dirs: Optional[Sequence[str]] = None,
+                 cache_dir: Optional[str] = None, state_dir: Optional[str] = None,
+                 netns_dir: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.config_dir = config_dir or cniconf.DEFAULT_CONFIG_DIR
+        self.plugin_dirs = list(plugin_dirs or cniconf.DEFAULT_PLUGIN_DIRS)
+        self.cache_dir = cache_dir or cniconf.DEFAULT_CACHE_DIR
+        self.state_dir = state_dir or default_state_dir()
+        self.netns_dir = netns_dir or _netns.DEFAULT_RUN_DIR
+        self.timeout = timeout
+        self.executor = PluginExecutor(self.plugin_dirs, timeout)
+        self._networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None
+        self.warnings: List[str] = []
+
+    # --- CNI configuration ---
+    def networks(self) -> Dict[str, cniconf.NetworkConfigList]:
+        if self._networks is None:
+            self._networks, warnings = cniconf.load_networks(self.config_dir)
+            self.warnings.extend(warnings)
+        return self._networks
+
+    def reload_networks(self) -> None:
+        self._networks = None
+
+    def get_network(self, name: str) -> cniconf.NetworkConfigList:
+        return cniconf.get_network(self.config_dir, name, self.networks())
+
+    def ipam_data_dir(self, data_dir: str) -> str:
+        """Where a host-local dataDir (as the plugins see it) is for this process."""
+        return data_dir
+
+    # --- execution ---
+    @contextmanager
+    def session(self, check_mode: bool = False) -> Iterator["HostContext"]:
+        """Enter what the operations need (rootless: the user's namespaces) and leave it
+        tidy afterwards. Root needs nothing."""
+        yield self
+
+    def call_cni(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a function that executes CNI plugins (root: right here)."""
+        return fn(*args, **kwargs)
+
+    def netns_path(self, name_or_path: str) -> str:
+        return _netns.resolve(name_or_path, self.netns_dir)
+
+    def netns_status(self, path: str) -> str:
+        return _netns.status(path)
+
+    def create_netns(self, path: str) -> None:
+        _netns.create(path)
+
+    def pin_netns(self, pid: int, path: str) -> None:
+        _netns.pin(pid, path)
+
+    def remove_netns(self, path: str) -> bool:
+        return _netns.remove(path)
+
+    def bring_lo_up(self, path: str) -> bool:
+        return _netns.bring_lo_up(path)
+
+    def container_lock(self, cid: str):
+        return container_lock(self.state_dir, cid)
+
+    def describe(self) -> Dict[str, Any]:
+        return {"config_dir": self.config_dir, "plugin_dirs": self.plugin_dirs,
+                "cache_dir": self.cache_dir, "state_dir": self.state_dir,
+                "netns_dir": self.netns_dir, "rootless": self.rootless}
+
+
+def ip_reservation_owner(ctx: HostContext, conf: cniconf.NetworkConfigList,
+                         ip: str) -> Optional[Tuple[str, str]]:
+    """(container id, ifname) holding ip in the network's host-local store, if any."""
+    for data_dir, name in cniconf.iter_ipam_dirs(conf):
+        path = os.path.join(ctx.ipam_data_dir(data_dir), name, ip)
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        return (lines[0].strip() if lines else "", lines[1].strip() if len(lines) > 1 else "")
+    return None

@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private files and directories: 0700 dirs, 0600 files, atomic writes, no symlinks."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Any, Optional
+
+from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
+
+
+def ensure_private_dir(path: str, mode: int = 0o700) -> None:
+    """Create path (and parents) with mode; refuse a symlink or a dir owned by someone else."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path.rstrip("/"))
+        if parent and parent != path:
+            if not os.path.isdir(parent):
+                ensure_private_dir(parent, mode)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            pass
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise StateError("refusing state directory %s: it is a symlink" % path, path=path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError("refusing state directory %s: not a directory" % path, path=path)
+    if st.st_uid != os.geteuid():
+        raise StateError("refusing state directory %s: owned by uid %d, not %d"
+                         % (path, st.st_uid, os.geteuid()), path=path)
+
+
+def read_json(path: str) -> Optional[Any]:
+    """JSON content of path, None when absent; a symlink is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError("cannot read %s: %s" % (path, exc.strerror), path=path)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise StateError("corrupt JSON in %s: %s" % (path, exc), path=path)
+
+
+def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write data to path atomically (temp file + rename), mode 0600.
+
+    A killed process leaves the old or the new file, never half of one. No fsync:
+    the state dirs are on tmpfs and libcni does not sync its cache either.
+    """
+    directory = os.path.dirname(path)
+    ensure_private_dir(directory)
+    if os.path.islink(path):
+        raise StateError("refusing to write %s: it is a symlink" % path, path=path)
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path: str, obj: Any) -> None:
+    write_private(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+
+
+def remove_file(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False

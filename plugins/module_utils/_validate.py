@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Input validation and normalisation: ids, names, interfaces, IPs, MACs, ports.
+
+Every function returns the normalised value or raises ValidationError naming the
+bad value, so modules can validate everything before touching the host.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ID_MAX = 253
+IFNAME_MAX = 15
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def container_id(value: Any, what: str = "container_id") -> str:
+    if not isinstance(value, str) or not ID_RE.match(value) or len(value) > ID_MAX:
+        raise ValidationError("invalid %s %r: it must match [A-Za-z0-9][A-Za-z0-9_.-]* "
+                              "and be at most %d characters" % (what, value, ID_MAX), value=value)
+    return value
+
+
+def ifname(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError("invalid interface name %r: empty" % (value,), value=value)
+    if len(value) > IFNAME_MAX:
+        raise ValidationError("invalid interface name %r: longer than %d characters"
+                              % (value, IFNAME_MAX), value=value)
+    if value in (".", "..") or any(c in value for c in "/:") or any(c.isspace() for c in value):
+        raise ValidationError("invalid interface name %r: it must not contain '/', ':' or "
+                              "whitespace, nor be '.' or '..'" % value, value=value)
+    return value
+
+
+def ip(value: Any, what: str = "IP address") -> str:
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise ValidationError("invalid %s %r" % (what, value), value=value)
+
+
+def ip_list(values: Optional[Sequence[Any]], what: str = "IP address") -> List[str]:
+    result = [ip(v, what) for v in values or []]
+    seen = set()
+    for item in result:
+        if item in seen:
+            raise ValidationError("duplicate %s %s" % (what, item), value=item)
+        seen.add(item)
+    versions = [ipaddress.ip_address(i).version for i in result]
+    for version in (4, 6):
+        if versions.count(version) > 1:
+            raise ValidationError("at most one IPv%d address per network, got %s"
+                                  % (version, ", ".join(result)), value=result)
+    return result
+
+
+def cidr(value: Any, what: str = "subnet") -> str:
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=False))
+    except ValueError:
+        raise ValidationError("invalid %s %r" % (what, value), value=value)
+
+
+def mac(value: Any) -> str:
+    if not isinstance(value, str) or not MAC_RE.match(value.strip()):
+        raise ValidationError("invalid MAC address %r: expected six hex octets like "
+                              "02:42:ac:11:00:02" % (value,), value=value)
+    norm = value.strip().lower().replace("-", ":")
+    if int(norm[:2], 16) & 1:
+        raise ValidationError("invalid MAC address %r: a multicast address (the first "
+                              "octet is odd) cannot be set on an interface" % value, value=value)
+    return norm
+
+
+def port(value: Any, what: str = "port") -> int:
+    try:
+        num = int(value)
+        if str(num) != str(value).strip() and not isinstance(value, int):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationError("invalid %s %r: not an integer" % (what, value), value=value)
+    if isinstance(value, bool) or not 1 <= num <= 65535:
+        raise ValidationError("invalid %s %r: must be between 1 and 65535" % (what, value),
+                              value=value)
+    return num
+
+
+def protocol(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in PROTOCOLS:
+        raise ValidationError("invalid protocol %r: use one of %s" % (value, ", ".join(PROTOCOLS)),
+                              value=value)
+    return value.lower()
+
+
+def port_mapping(pm: Dict[str, Any]) -> Dict[str, Any]:
+    """A module port mapping → normalised {host_port, container_port, protocol, host_ip, range}."""
+    if not isinstance(pm, dict):
+        raise ValidationError("invalid port mapping %r: expected a dict" % (pm,), value=pm)
+    unknown = set(pm) - {"host_port", "container_port", "protocol", "host_ip", "range"}
+    if unknown:
+        raise ValidationError("invalid port mapping %r: unknown keys %s"
+                              % (pm, ", ".join(sorted(unknown))), value=pm)
+    cport = port(pm.get("container_port"), "container_port")
+    hport = port(pm.get("host_port") if pm.get("host_port") is not None else cport, "host_port")
+    count = pm.get("range") if pm.get("range") is not None else 1
+    try:
+        count = int(count)
+    except (TypeError, ValueError):
+        raise ValidationError("invalid port range %r: not an integer" % (count,), value=count)
+    if count < 1 or cport + count - 1 > 65535 or hport + count - 1 > 65535:
+        raise ValidationError("invalid port range %r for ports %d/%d: it must be at least 1 and "
+                              "stay within 65535" % (count, hport, cport), value=count)
+    host_ip = pm.get("host_ip") or ""
+    if host_ip:
+        host_ip = ip(host_ip, "host_ip")
+    return {"host_port": hport, "container_port": cport,
+            "protocol": protocol(pm.get("protocol") or "tcp"), "host_ip": host_ip, "range": count}
+
+
+def port_mappings(pms: Optional[Sequence[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+    result = [port_mapping(p) for p in pms or []]
+    used = {}
+    for pm in result:
+        for i in range(pm["range"]):
+            key = (pm["host_ip"], pm["host_port"] + i, pm["protocol"])
+            if key in used:
+                raise ValidationError("host port %s/%s%s is mapped twice"
+                                      % (key[1], key[2], " on %s" % key[0] if key[0] else ""),
+                                      value=key[1])
+            used[key] = True
+    return sorted(result, key=lambda p: (p["protocol"], p["host_port"], p["host_ip"]))
+
+
+def cni_port_mappings(pms: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Normalised mappings → the CNI ``portMappings`` capability (ranges expanded, as podman)."""
+    out = []
+    for pm in pms:
+        for i in range(pm["range"]):
+            entry = {"hostPort": pm["host_port"] + i, "containerPort": pm["container_port"] + i,
+                     "protocol": pm["protocol"]}
+            if pm["host_ip"]:
+                entry["hostIP"] = pm["host_ip"]
+            out.append(entry)
+    return out
+
+
+def aliases(values: Optional[Sequence[Any]]) -> List[str]:
+    out = []
+    for alias in values or []:
+        if not isinstance(alias, str) or not re.match(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$", alias) \
+                or len(alias) > 253:
+            raise ValidationError("invalid alias %r: use a DNS name (letters, digits, '-', '.', '_')"
+                                  % (alias,), value=alias)
+        if alias not in out:
+            out.append(alias)
+    return sorted(out)
+
+
+def cni_args(values: Any) -> List[List[str]]:
+    """Extra CNI_ARGS: a dict or list of [key, value]; no ';' or '=' in keys, no ';' in values."""
+    if not values:
+        return []
+    pairs = list(values.items()) if isinstance(values, dict) else list(values)
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValidationError("invalid CNI arg %r: expected a key and a value" % (pair,), value=pair)
+        key, val = str(pair[0]), str(pair[1])
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key) or ";" in val:
+            raise ValidationError("invalid CNI arg %s=%s: keys are identifiers and values "
+                                  "must not contain ';'" % (key, val), value=key)
+        out.append([key, val])
+    return out

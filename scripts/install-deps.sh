@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what `make demo` and `make test` need on Debian/Ubuntu, as root:
+# the distribution's CNI plugins, iptables/nftables, slirp4netns, uidmap, a Python venv.
+# Idempotent and quick when everything is there already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(containernetworking-plugins iptables nftables slirp4netns uidmap iproute2
+              python3-venv python3-pip busybox-static procps kmod acl sudo git)
+if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
+  APT_PACKAGES+=(dnsmasq golang-github-containernetworking-plugin-dnsname)
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages (run as root to install): ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# the venv: Debian's python3 (not a pyenv shim), keyed on the requirement files
+VENV=.venv
+stamp="$VENV/.requirements.sha"
+want="$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+  echo "$want" > "$stamp"
+fi
+
+# the collection tree ansible and pytest import from: .build/ansible_collections/podnet/cni
+mkdir -p .build/ansible_collections/podnet
+ln -sfn ../../.. .build/ansible_collections/podnet/cni
