@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers shared by the functional tests: unique names, conflists, running modules
+through Ansible, host snapshots. Only real components: nothing here mocks the kernel."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(REPO, ".build")
+VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+ANSIBLE = os.path.join(REPO, ".venv", "bin", "ansible")
+PLUGIN_DIR = "/usr/lib/cni"
+
+if BUILD not in sys.path:
+    sys.path.insert(0, BUILD)
+
+
+def unique_prefix(prefix: str) -> str:
+    """prefix + 4 random hex chars: short enough for bridge names (<= 15 with a suffix)."""
+    return "%s%s" % (prefix, secrets.token_hex(2))
+
+
+def bridge_conflist(name: str, bridge: str, subnet: str, gateway: Optional[str] = None,
+                    cni_version: str = "1.0.0", portmap: bool = True, firewall: bool = True,
+                    tuning: bool = True, ipam_extra: Optional[Dict[str, Any]] = None,
+                    data_dir: Optional[str] = None) -> Dict[str, Any]:
+    """The bridge + host-local (+ portmap + firewall + tuning) chain podman v3 writes."""
+    rng: Dict[str, Any] = {"subnet": subnet}
+    if gateway:
+        rng["gateway"] = gateway
+    ipam: Dict[str, Any] = {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+                            "ranges": [[rng]]}
+    if data_dir:
+        ipam["dataDir"] = data_dir
+    ipam.update(ipam_extra or {})
+    plugins: List[Dict[str, Any]] = [{"type": "bridge", "bridge": bridge, "isGateway": True,
+                                      "ipMasq": True, "hairpinMode": True, "ipam": ipam}]
+    if portmap:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
+    if firewall:
+        plugins.append({"type": "firewall"})
+    if tuning:
+        plugins.append({"type": "tuning"})
+    return {"cniVersion": cni_version, "name": name, "plugins": plugins}
+
+
+def write_conflist(config_dir: str, conf: Dict[str, Any]) -> str:
+    os.makedirs(config_dir, exist_ok=True)
+    path = os.path.join(config_dir, "%s.conflist" % conf["name"])
+    with open(path, "w") as f:
+        json.dump(conf, f, indent=2)
+    return path
+
+
+def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": BUILD,
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_PYTHON_INTERPRETER": VENV_PYTHON,
+    })
+    env.update(extra or {})
+    return env
+
+
+def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: bool = False,
+               become_user: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+               extra_argv: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run ``podnet.cni.<module>`` on localhost through ``ansible`` and return its result
+    dict (with ``failed``/``msg`` on failure)."""
+    argv = [ANSIBLE, "localhost", "-c", "local", "-i", "localhost,", "-m",
+            module if "." in module else "podnet.cni.%s" % module, "-a", json.dumps(args),
+            "-e", "ansible_python_interpreter=%s" % VENV_PYTHON]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    if become_user:
+        argv += ["--become", "--become-user", become_user, "--become-method", "su"]
+    argv += list(extra_argv)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=ansible_env(env), cwd=REPO)
+    out = proc.stdout.decode()
+    try:
+        data = json.loads(out[out.index("{"):])
+        return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError("ansible did not return JSON (rc=%d):\n%s\n%s"
+                             % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+
+
+def run(argv: Sequence[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), check=check, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, **kw)
+
+
+def netns_exec(netns: str, argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess:
+    return run(["ip", "netns", "exec", netns] + list(argv), **kw)
+
+
+def host_snapshot(prefix: Optional[str] = None) -> Dict[str, Any]:
+    """Links, addresses, iptables/nft rules and named netns of the host netns.
+
+    With a prefix, only lines mentioning it (what one test may have created); CNI's
+    shared top-level chains (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) stay by design.
+    """
+    def lines(argv: Sequence[str]) -> List[str]:
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out = proc.stdout.decode().splitlines()
+        out = [l for l in out if not l.startswith("#") and not l.startswith(":")]
+        if prefix:
+            out = [l for l in out if prefix in l]
+        return sorted(out)
+    return {
+        "links": lines(["ip", "-o", "link", "show"]),
+        "addrs": lines(["ip", "-o", "addr", "show"]),
+        "iptables": lines(["iptables-save"]),
+        "ip6tables": lines(["ip6tables-save"]),
+        "nft": lines(["nft", "list", "ruleset"]),
+        "netns": lines(["ip", "netns", "list"]),
+    }
+
+
+def container_chains(container_id: str) -> List[str]:
+    """iptables-save lines that belong to one container (plugins comment rules with
+    the container id, and name chains from a hash of it)."""
+    out = run(["iptables-save"]).stdout.decode().splitlines()
+    return [l for l in out if container_id in l]
+
+
+def tcp_echo_server(netns: str, port: int, text: str = "hello") -> subprocess.Popen:
+    """A one-shot-per-connection TCP server in netns answering ``text`` (busybox nc)."""
+    return subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p", str(port),
+                             "-e", "busybox", "echo", text],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 3.0) -> str:
+    """What a TCP server at host:port says (from netns, or from the host)."""
+    code = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),%s)\n"
+            "print(s.recv(100).decode().strip())" % timeout)
+    argv = [sys.executable, "-c", code, host, str(port)]
+    if netns:
+        argv = ["ip", "netns", "exec", netns] + argv
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 5)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else ""
