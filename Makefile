@@ -22,13 +22,15 @@ deps:
 test-deps:
 	@PODNET_WITH_TEST_DEPS=1 scripts/install-deps.sh
 
+# build from the files git knows (tracked + new, not ignored): stray tool dirs stay out
 build: deps
-	@rm -rf .build/dist && mkdir -p .build/dist
-	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist . >/dev/null
+	@rm -rf .build/dist .build/stage && mkdir -p .build/dist .build/stage
+	@git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -P {} .build/stage/ 2>/dev/null || true
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .build/stage >/dev/null
 	@ls .build/dist/*.tar.gz
 
 demo: build
-	$(BIN)/ansible-galaxy collection install --force -p .build/demo-collections .build/dist/podnet-cni-*.tar.gz >/dev/null
+	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/.build/demo-collections $(BIN)/ansible-galaxy collection install --force -p .build/demo-collections .build/dist/podnet-cni-*.tar.gz >/dev/null
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/.build/demo-collections $(BIN)/ansible-playbook -i playbooks/inventory.ini playbooks/demo.yml
 
 # every test: quality gates first, pytest last (its summary closes the output)
