@@ -154,7 +154,7 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
 
     if req.state == "absent":
         for e in entries:
-            p.add("detach", network=e.network, interface=e.ifname, stale=e in stale)
+            p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
         created = (record or {}).get("netns_origin") == "created" and (record or {}).get("netns") == req.netns
         if created and netns_state != "absent":
             p.add("remove_netns", netns=req.netns)
@@ -167,7 +167,7 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
         return p
 
     for e in stale:
-        p.add("detach", network=e.network, interface=e.ifname, stale=True)
+        p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
     if netns_state == "mounted" and req.pid is not None:
         from ansible_collections.podnet.cni.plugins.module_utils._netns import same_netns
         if not same_netns(req.netns, "/proc/%d/ns/net" % req.pid):
@@ -225,6 +225,11 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     return p
 
 
+def _gone(ctx: HostContext, entry: cnicache.CacheEntry, live: Sequence[cnicache.CacheEntry]) -> bool:
+    """True when the attachment's namespace no longer exists (DEL then gets netns "")."""
+    return entry not in live and ctx.netns_status(entry.netns) != "mounted"
+
+
 def _record_core(record: Dict[str, Any]) -> Dict[str, Any]:
     keys = ("name", "netns", "network_mode", "networks", "port_mappings", "static_ip", "static_mac")
     return {k: record.get(k) for k in keys}
@@ -252,7 +257,10 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             if action == "detach":
                 entry = entries.pop((step["network"], step["interface"]), None)
                 if entry is not None:
-                    warnings += _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
+                    # a namespace that is gone (or a stale file) is passed as "": the
+                    # plugins then only release what they hold outside it (CNI spec)
+                    warnings += _attach.remove(ctx, entry, netns="" if step.get("stale") else None,
+                                               tolerate=_attach.tolerate_missing_rules)
             elif action == "remove_stale_netns":
                 ctx.remove_netns(req.netns)
             elif action == "create_netns":
