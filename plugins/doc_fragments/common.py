@@ -28,7 +28,7 @@ options:
     type: path
   state_dir:
     description:
-      - Where the per-container records and locks live (a tmpfs: records have the lifetime
+      - Where the per-container records and locks live (a tmpfs; records have the lifetime
         of the namespaces).
       - Default C(/run/podnet) as root, C($XDG_RUNTIME_DIR/podnet) rootless (C(/run/user/UID)
         when C(XDG_RUNTIME_DIR) is unset, as under become).

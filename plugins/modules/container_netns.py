@@ -20,9 +20,9 @@ description:
   - With I(state=absent) every network is detached (DEL with the cached configuration) and a
     namespace this module created is removed. A namespace pinned from I(pid) or one that
     existed before is left in place.
-  - A failure half-way rolls back what this run attached: no veth, IP reservation,
+  - A failure half-way rolls back what this run attached; no veth, IP reservation,
     iptables chain or cache entry is left behind.
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -55,7 +55,7 @@ options:
     default: bridge
   networks:
     description:
-      - The CNI networks, in order: names, or dicts with C(name), C(interface), C(ips),
+      - The CNI networks, in order; names, or dicts with C(name), C(interface), C(ips),
         C(mac) and C(aliases).
       - A MAC address needs the C(tuning) plugin in the network's chain.
       - Aliases reach the dnsname plugin as its C(aliases) capability (a map keyed by

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Run ansible-test on this collection without docker and without moving the repo.
+#
+#   tests/run-ansible-test.sh sanity [extra ansible-test args...]
+#   tests/run-ansible-test.sh integration [target...] [extra ansible-test args...]
+#
+# ansible-test insists on running from .../ansible_collections/<ns>/<name>, so we copy the
+# tracked and untracked-but-not-ignored files (what `git ls-files -co --exclude-standard`
+# lists: work in progress is checked too, .venv/.build/caches are not) into a fresh temporary
+# tree and run the venv's ansible-test there. Results (tests/output) are copied back to
+# tests/output/ of the repo (git-ignored) for inspection.
+#
+# sanity: `--venv --requirements`: every sanity test gets its own pinned virtualenv
+#   (cached in ~/.ansible/test/venv, so only the first run installs). ansible-test
+#   bootstraps pip in those venvs with a get-pip script it downloads from a host that is
+#   unreachable here; it uses ~/.ansible/test/cache/get_pip_<version>.py when present, so we
+#   put a small stand-in there that runs `ensurepip` and then pip-installs the requested pip.
+# integration: `--local` with the venv's python (ansible-test runs the targets with the
+#   interpreter it runs under): the targets need real root (netns, veths, iptables), which
+#   the docker/remote environments cannot give here. ansible-test skips targets whose
+#   aliases say needs/root, destructive or needs/privileged unless told otherwise: we run as
+#   root (checked below), pass --allow-root and --allow-destructive, and do not use docker so
+#   needs/privileged is moot. Each target cleans up what it creates, under its own prefix.
+set -euo pipefail
+
+cmd="${1:-}"
+case "$cmd" in
+  sanity|integration) shift ;;
+  *) echo "usage: $0 sanity|integration [ansible-test args...]" >&2; exit 2 ;;
+esac
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$repo/.venv"
+python="$venv/bin/python"
+if [ ! -x "$python" ]; then
+  echo "no venv at $venv: run 'make test-deps' first" >&2
+  exit 1
+fi
+pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+
+# The stand-in for the get-pip bootstrap script, named after the pip version this
+# ansible-test pins (24.2 for ansible-core 2.19): it is run as `python get_pip_X.py
+# --disable-pip-version-check pip==X [--no-setuptools] [--no-wheel]` inside a fresh venv.
+pip_version="$("$python" - <<'EOF'
+from ansible_test._internal.python_requirements import get_venv_packages
+from ansible_test._internal.host_configs import NativePythonConfig
+print(get_venv_packages(NativePythonConfig(version=None, path=None))["pip"])
+EOF
+)"
+cache="$HOME/.ansible/test/cache"
+get_pip="$cache/get_pip_${pip_version//./_}.py"
+mkdir -p "$cache"
+cat > "$get_pip.tmp" <<'EOF'
+"""Stand-in for get-pip.py (written by podnet.cni tests/run-ansible-test.sh): the real one
+is downloaded from a host that is unreachable here. Bootstraps pip from the interpreter's
+own wheel (ensurepip), then installs the packages asked for (e.g. pip==24.2) from PyPI."""
+import subprocess
+import sys
+
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"],
+                      stdout=subprocess.DEVNULL)
+if args:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q"] + args)
+EOF
+mv "$get_pip.tmp" "$get_pip"
+
+# the temporary collection tree
+work="$(mktemp -d /tmp/podnet-ansible-test.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+coll="$work/ansible_collections/podnet/cni"
+mkdir -p "$coll"
+(cd "$repo" && git ls-files -co --exclude-standard -z |
+  while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done |
+  tar --null -T - -cf -) | tar -C "$coll" -xf -
+
+export PATH="$venv/bin:$PATH"
+# the copy, not the repo's .build symlink, is what ansible must load
+unset PYTHONPATH ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+
+status=0
+cd "$coll"
+start=$(date +%s)
+case "$cmd" in
+  sanity)
+    "$venv/bin/ansible-test" sanity --venv --requirements --python "$pyver" --color no "$@" || status=$?
+    ;;
+  integration)
+    if [ "$(id -u)" != 0 ]; then
+      echo "integration targets need root (network namespaces, veths, iptables)" >&2
+      exit 1
+    fi
+    "$venv/bin/ansible-test" integration --local --python "$pyver" --allow-root --allow-destructive \
+      --color no "$@" || status=$?
+    ;;
+esac
+echo "ansible-test $cmd: exit $status in $(( $(date +%s) - start ))s"
+
+if [ -d "$coll/tests/output" ]; then
+  rm -rf "$repo/tests/output"
+  cp -a "$coll/tests/output" "$repo/tests/output"
+fi
+exit "$status"
