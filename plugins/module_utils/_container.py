@@ -162,8 +162,11 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
             p.add("remove_netns", netns=req.netns)
         if record is not None and not p.actions:
             p.add("forget_record")
-        p.diff.add("container", before, {"netns": None, "name": None, "network_mode": None,
-                                         "networks": {}})
+        # a namespace we leave in place (pinned, or not ours) stays in the view, so a
+        # second absent run shows no difference
+        removing = any(a["action"] == "remove_netns" for a in p.actions)
+        p.diff.add("container", before, {"netns": None if removing else before["netns"],
+                                         "name": None, "network_mode": None, "networks": {}})
         return p
 
     for e in stale:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
+from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
 
 
@@ -44,7 +45,15 @@ class HostContext:
         self._networks = None
 
     def get_network(self, name: str) -> cniconf.NetworkConfigList:
-        return cniconf.get_network(self.config_dir, name, self.networks())
+        try:
+            return cniconf.get_network(self.config_dir, name, self.networks())
+        except ValidationError as exc:
+            # an invalid file may be the one the user meant: say which were skipped and why
+            skipped = [w for w in self.warnings
+                       if w.startswith("skipped CNI config") and "is already defined by" not in w]
+            if not skipped or not exc.msg.startswith("unknown CNI network"):
+                raise
+            raise ValidationError("%s; %s" % (exc.msg, "; ".join(skipped)), **exc.details) from None
 
     def ipam_data_dir(self, data_dir: str) -> str:
         """Where a host-local dataDir (as the plugins see it) is for this process."""

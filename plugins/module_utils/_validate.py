@@ -42,6 +42,8 @@ def ifname(value: Any) -> str:
 
 def ip(value: Any, what: str = "IP address") -> str:
     try:
+        if "%" in str(value):  # a scoped IPv6 address ("fe80::1%eth0") cannot be assigned
+            raise ValueError
         return str(ipaddress.ip_address(str(value).strip()))
     except ValueError:
         raise ValidationError("invalid %s %r" % (what, value), value=value)
@@ -77,6 +79,9 @@ def mac(value: Any) -> str:
     if int(norm[:2], 16) & 1:
         raise ValidationError("invalid MAC address %r: a multicast address (the first "
                               "octet is odd) cannot be set on an interface" % value, value=value)
+    if norm == "00:00:00:00:00:00":
+        raise ValidationError("invalid MAC address %r: the all-zero address cannot be set on "
+                              "an interface" % value, value=value)
     return norm
 
 
@@ -112,6 +117,8 @@ def port_mapping(pm: Dict[str, Any]) -> Dict[str, Any]:
     hport = port(pm.get("host_port") if pm.get("host_port") is not None else cport, "host_port")
     count = pm.get("range") if pm.get("range") is not None else 1
     try:
+        if isinstance(count, bool):
+            raise ValueError
         count = int(count)
     except (TypeError, ValueError):
         raise ValidationError("invalid port range %r: not an integer" % (count,), value=count)

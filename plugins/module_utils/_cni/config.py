@@ -118,8 +118,19 @@ def conflist_from_conf_bytes(data: bytes, path: str = "<bytes>") -> NetworkConfi
     _check_plugin(obj, path)
     name = obj.get("name")
     version = obj.get("cniVersion", "")
-    raw = json.dumps({"name": name, "cniVersion": version, "plugins": [obj]}).encode()
+    raw = go_json_bytes({"name": name, "cniVersion": version, "plugins": [obj]})
     return conflist_from_bytes(raw, path)
+
+
+def go_json_bytes(obj: Any) -> bytes:
+    """JSON as Go's json.Marshal writes a map: sorted keys, no spaces, UTF-8, and
+    <, >, &, U+2028, U+2029 escaped. libcni upconverts a .conf this way and caches
+    those bytes; writing the same bytes keeps our cache entries identical to its."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                      ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, esc)
+    return text.encode("utf-8")
 
 
 def load_file(path: str) -> NetworkConfigList:

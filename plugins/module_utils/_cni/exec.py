@@ -117,6 +117,11 @@ class PluginExecutor:
             env["CNI_NETNS"] = rt.netns
             env["CNI_IFNAME"] = rt.ifname
             env["CNI_ARGS"] = rt.cni_args_string()
+        else:
+            # VERSION: never pass on CNI_* of our own environment; older skel versions
+            # want NETNS and IFNAME set (libcni passes "dummy" too)
+            env.update({"CNI_CONTAINERID": "", "CNI_NETNS": "dummy", "CNI_IFNAME": "dummy",
+                        "CNI_ARGS": ""})
         return env
 
     def run(self, ptype: str, command: str, rt: Optional[RuntimeConf], stdin: bytes,

@@ -74,6 +74,12 @@ def convert(result: Dict[str, Any], to_version: str) -> Dict[str, Any]:
             if ip.get("gateway"):
                 block["gateway"] = ip["gateway"]
             out[key] = block
+        # 0.2.0 keeps routes inside the ip4/ip6 block of their family (libcni drops
+        # routes of a family that has no address)
+        for route in current.get("routes") or []:
+            key = "ip6" if ":" in str(route.get("dst", "")) else "ip4"
+            if key in out:
+                out[key].setdefault("routes", []).append(copy.deepcopy(route))
         if current.get("dns"):
             out["dns"] = current["dns"]
         return out

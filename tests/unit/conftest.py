@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit-test fixtures: pure logic, no root, no host changes."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, ".build")
+# the collection imports as ansible_collections.podnet.cni (`make` sets PYTHONPATH too)
+if os.path.isdir(os.path.join(BUILD, "ansible_collections")) and BUILD not in sys.path:
+    sys.path.insert(0, BUILD)
+
+
+def bridge_conflist(name="net1", subnet="10.220.1.0/24", version="1.0.0", bridge="pnfbr1",
+                    extra_plugins=("portmap", "firewall", "tuning"), **ipam_extra):
+    """A podman-like bridge conflist as a dict."""
+    ipam = {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+            "ranges": [[{"subnet": subnet, "gateway": subnet.rsplit(".", 1)[0] + ".1"}]]}
+    ipam.update(ipam_extra)
+    plugins = [{"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
+                "hairpinMode": True, "ipam": ipam}]
+    for ptype in extra_plugins:
+        plugin = {"type": ptype}
+        if ptype == "portmap":
+            plugin["capabilities"] = {"portMappings": True}
+        plugins.append(plugin)
+    return {"cniVersion": version, "name": name, "plugins": plugins}
+
+
+@pytest.fixture
+def conf_dir(tmp_path):
+    """A CNI config dir; ``write(filename, obj_or_text)`` adds a file."""
+    directory = tmp_path / "net.d"
+    directory.mkdir()
+
+    def write(filename, content):
+        data = content if isinstance(content, (str, bytes)) else json.dumps(content)
+        path = directory / filename
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return str(path)
+
+    write.dir = str(directory)
+    return write
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    """A plugin dir with executable stubs for the usual plugin types."""
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    for ptype in ("bridge", "host-local", "portmap", "firewall", "tuning", "macvlan", "dnsname"):
+        path = directory / ptype
+        path.write_text("#!/bin/sh\nexit 0\n")
+        path.chmod(0o755)
+    return str(directory)
+
+
+@pytest.fixture(name="bridge_conflist")
+def bridge_conflist_fixture():
+    """The bridge_conflist() builder as a fixture (no conftest imports across test dirs)."""
+    return bridge_conflist

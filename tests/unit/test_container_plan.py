@@ -1,0 +1,354 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_container: request validation, interface naming, plans and their diffs.
+
+The kernel is the one thing replaced here: namespace status comes from a dict
+(tests/functional/core proves the same plans against real namespaces).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _state
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
+
+
+class PlanContext(HostContext):
+    """HostContext whose namespaces exist only in ``self.ns`` (path -> status)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ns = {}
+
+    def netns_status(self, path):
+        return self.ns.get(path, "absent")
+
+
+@pytest.fixture
+def ctx(tmp_path, conf_dir, plugin_dir, bridge_conflist):
+    ipam_dir = str(tmp_path / "ipam")
+    for i, name in enumerate(("pnf-a", "pnf-b", "pnf-c")):
+        conf_dir("%s.conflist" % name, bridge_conflist(name, subnet="10.220.%d.0/24" % (i + 1),
+                                                       bridge="pnfbr%d" % i, dataDir=ipam_dir))
+    plain = bridge_conflist("pnf-plain", subnet="10.220.9.0/24", extra_plugins=(), dataDir=ipam_dir)
+    conf_dir("pnf-plain.conflist", plain)
+    c = PlanContext(config_dir=conf_dir.dir, plugin_dirs=[plugin_dir],
+                    cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"),
+                    netns_dir=str(tmp_path / "netns"))
+    c.ipam_dir = ipam_dir
+    return c
+
+
+def request(ctx, networks=("pnf-a",), **kw):
+    kw.setdefault("container_id", "pnf-c1")
+    return _container.ContainerRequest(ctx, networks=list(networks), **kw)
+
+
+def fake_result(spec, index=2):
+    return {"cniVersion": "1.0.0",
+            "interfaces": [{"name": "pnfbr0"}, {"name": "veth"},
+                           {"name": spec.ifname, "mac": spec.mac or "0a:58:00:00:00:02",
+                            "sandbox": "/ns"}],
+            "ips": [{"address": "%s/24" % (spec.ips[0] if spec.ips else "10.220.1.2"),
+                     "interface": index}]}
+
+
+def apply(ctx, req, plan):
+    """What execute() leaves behind, without plugins: cache entries, record, netns."""
+    for step in plan.actions:
+        if step["action"] in ("detach",):
+            cnicache.delete(ctx.cache_dir, step["network"], req.container_id, step["interface"])
+    ctx.ns[req.netns] = "mounted"
+    for step in plan.actions:
+        if step["action"] in ("attach", "reattach"):
+            spec = next(s for s in plan.specs if (s.network, s.ifname) == (step["network"], step["interface"]))
+            conf = ctx.get_network(spec.network)
+            rt = _attach.runtime_conf(conf, spec, req.container_id, req.name, req.netns)
+            cnicache.write(ctx.cache_dir, cnicache.CacheEntry(
+                spec.network, req.container_id, spec.ifname, req.netns, conf.raw, rt.args,
+                rt.capability_args, fake_result(spec)))
+    _state.save(ctx.state_dir, plan.record)
+
+
+def actions(plan):
+    return [(a["action"], a.get("network"), a.get("interface")) for a in plan.actions]
+
+
+# --- naming ---
+
+@pytest.mark.parametrize("networks,expected", [
+    (["pnf-a"], [("pnf-a", "eth0")]),
+    (["pnf-a", "pnf-b", "pnf-c"], [("pnf-a", "eth0"), ("pnf-b", "eth1"), ("pnf-c", "eth2")]),
+    ([{"name": "pnf-a", "interface": "net0"}, "pnf-b"], [("pnf-a", "net0"), ("pnf-b", "eth1")]),
+    (["pnf-a", {"name": "pnf-b", "interface": "eth0"}], [("pnf-a", "eth1"), ("pnf-b", "eth0")]),
+    (["pnf-a", "pnf-b", {"name": "pnf-c", "interface": "eth1"}],
+     [("pnf-a", "eth0"), ("pnf-b", "eth2"), ("pnf-c", "eth1")]),
+])
+def test_interface_names_fresh(ctx, networks, expected):
+    plan = _container.plan(ctx, request(ctx, networks))
+    assert [(s.network, s.ifname) for s in plan.specs] == expected
+    assert actions(plan) == [("create_netns", None, None)] + [("attach", n, i) for n, i in expected]
+    assert plan.changed
+
+
+def test_existing_interfaces_are_kept_and_only_the_difference_planned(ctx):
+    req = request(ctx, ["pnf-a", "pnf-b"])
+    apply(ctx, req, _container.plan(ctx, req))
+    # drop pnf-a, add pnf-c in front: pnf-b keeps eth1, pnf-c takes the free eth0
+    req2 = request(ctx, ["pnf-c", "pnf-b"])
+    plan = _container.plan(ctx, req2)
+    assert [(s.network, s.ifname) for s in plan.specs] == [("pnf-c", "eth0"), ("pnf-b", "eth1")]
+    assert actions(plan) == [("detach", "pnf-a", "eth0"), ("attach", "pnf-c", "eth0")]
+    apply(ctx, req2, plan)
+    # pnf-a comes back at the end: eth0 and eth1 are taken, so eth2
+    req3 = request(ctx, ["pnf-c", "pnf-b", "pnf-a"])
+    plan = _container.plan(ctx, req3)
+    assert actions(plan) == [("attach", "pnf-a", "eth2")]
+
+
+def test_reordering_changes_nothing(ctx):
+    req = request(ctx, ["pnf-a", "pnf-b"])
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, ["pnf-b", "pnf-a"]))
+    assert [(s.network, s.ifname) for s in plan.specs] == [("pnf-b", "eth1"), ("pnf-a", "eth0")]
+    assert [a for a in actions(plan) if a[0] != "save_record"] == []
+
+
+def test_second_plan_is_empty_and_unchanged(ctx):
+    req = request(ctx, ["pnf-a", {"name": "pnf-b", "ips": ["10.220.2.7"], "aliases": ["db"]}],
+                  port_mappings=[{"container_port": 80, "host_port": 20201}],
+                  static_ip="10.220.1.9", static_mac="02:00:00:22:00:01")
+    first = _container.plan(ctx, req)
+    apply(ctx, req, first)
+    second = _container.plan(ctx, req)
+    assert second.actions == []
+    assert second.changed is False
+    diff = second.diff.get_before_after()
+    assert diff["before"] == diff["after"]
+
+
+def test_record_missing_for_an_existing_attachment_is_saved(ctx):
+    req = request(ctx)
+    apply(ctx, req, _container.plan(ctx, req))
+    _state.delete(ctx.state_dir, req.container_id)
+    plan = _container.plan(ctx, req)
+    assert actions(plan) == [("save_record", None, None)]
+    assert plan.changed
+
+
+def test_static_ip_mac_and_ports_go_to_the_first_network(ctx):
+    req = request(ctx, ["pnf-a", "pnf-b"], static_ip="10.220.1.9", static_mac="02:00:00:22:00:01",
+                  port_mappings=[{"container_port": 80, "host_port": 20201, "host_ip": "127.0.0.1"}])
+    first, second = _container.plan(ctx, req).specs
+    assert (first.ips, first.mac) == (["10.220.1.9"], "02:00:00:22:00:01")
+    assert first.port_mappings[0]["host_port"] == 20201
+    assert (second.ips, second.mac, second.port_mappings) == ([], None, [])
+
+
+def test_network_entry_addresses_win_over_static_ones(ctx):
+    req = request(ctx, [{"name": "pnf-a", "ips": "10.220.1.20", "mac": "02:00:00:22:00:02"}],
+                  static_ip="10.220.1.9", static_mac="02:00:00:22:00:01")
+    spec = _container.plan(ctx, req).specs[0]
+    assert (spec.ips, spec.mac) == (["10.220.1.20"], "02:00:00:22:00:02")
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"static_ip": "10.220.1.30"}, "ips"),
+    ({"static_mac": "02:00:00:22:00:09"}, "mac"),
+    ({"port_mappings": [{"container_port": 81, "host_port": 20201}]}, "port_mappings"),
+    ({"networks": [{"name": "pnf-a", "aliases": ["web2"]}]}, "aliases"),
+])
+def test_changed_properties_reattach(ctx, change, reason):
+    base = {"networks": [{"name": "pnf-a", "aliases": ["web"]}], "static_ip": "10.220.1.9",
+            "static_mac": "02:00:00:22:00:01",
+            "port_mappings": [{"container_port": 80, "host_port": 20201}]}
+    req = request(ctx, **base)
+    apply(ctx, req, _container.plan(ctx, req))
+    base.update(change)
+    plan = _container.plan(ctx, request(ctx, **base))
+    assert [(a["action"], a["reasons"]) for a in plan.actions] == [("reattach", [reason])]
+    diff = plan.diff.get_before_after()
+    assert diff["before"]["container"]["networks"]["pnf-a"] != \
+        diff["after"]["container"]["networks"]["pnf-a"]
+
+
+def test_stale_entries_are_detached(ctx):
+    req = request(ctx)
+    apply(ctx, req, _container.plan(ctx, req))
+    ctx.ns[req.netns] = "absent"   # e.g. after a reboot: the netns is gone, the cache is not
+    plan = _container.plan(ctx, req)
+    assert [(a["action"], a.get("stale")) for a in plan.actions] == [
+        ("detach", True), ("create_netns", None), ("attach", None)]
+
+
+def test_stale_netns_file_is_replaced(ctx):
+    req = request(ctx)
+    ctx.ns[req.netns] = "stale"
+    assert actions(_container.plan(ctx, req))[:2] == [
+        ("remove_stale_netns", None, None), ("create_netns", None, None)]
+
+
+def test_pid_pins_instead_of_creating(ctx):
+    req = request(ctx, pid=os.getpid())
+    plan = _container.plan(ctx, req)
+    assert plan.actions[0] == {"action": "pin_netns", "netns": req.netns, "pid": os.getpid()}
+    assert plan.record["netns_origin"] == "pinned"
+
+
+def test_diff_of_a_new_container(ctx):
+    req = request(ctx, ["pnf-a"], static_ip="10.220.1.9", name="web")
+    diff = _container.plan(ctx, req).diff.get_before_after()
+    assert diff["before"] == {"container": {"netns": None, "name": None, "network_mode": None,
+                                            "networks": {}}}
+    after = diff["after"]["container"]
+    assert (after["netns"], after["name"], after["network_mode"]) == (req.netns, "web", "bridge")
+    assert after["networks"] == {"pnf-a": {"network": "pnf-a", "interface": "eth0",
+                                           "ips": ["10.220.1.9"], "mac": None, "aliases": [],
+                                           "port_mappings": []}}
+
+
+# --- absent ---
+
+def test_absent_of_nothing_is_unchanged(ctx):
+    plan = _container.plan(ctx, request(ctx, [], state="absent"))
+    assert plan.actions == [] and plan.changed is False
+
+
+def test_absent_detaches_and_removes_a_created_netns(ctx):
+    req = request(ctx, ["pnf-a", "pnf-b"])
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, [], state="absent"))
+    assert sorted(actions(plan)) == [("detach", "pnf-a", "eth0"), ("detach", "pnf-b", "eth1"),
+                                     ("remove_netns", None, None)]
+    diff = plan.diff.get_before_after()
+    assert set(diff["before"]["container"]["networks"]) == {"pnf-a", "pnf-b"}
+    assert diff["after"]["container"] == {"netns": None, "name": None, "network_mode": None,
+                                          "networks": {}}
+
+
+def test_absent_leaves_a_pinned_netns_and_is_idempotent(ctx):
+    req = request(ctx, pid=os.getpid())
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, [], state="absent"))
+    assert actions(plan) == [("detach", "pnf-a", "eth0")]
+    cnicache.delete(ctx.cache_dir, "pnf-a", "pnf-c1", "eth0")
+    _state.delete(ctx.state_dir, "pnf-c1")
+    # the pinned namespace stays mounted: a second absent has nothing to do
+    again = _container.plan(ctx, request(ctx, [], state="absent"))
+    assert again.actions == []
+    assert again.changed is False
+
+
+def test_absent_forgets_a_lone_record(ctx):
+    req = request(ctx)
+    apply(ctx, req, _container.plan(ctx, req))
+    cnicache.delete(ctx.cache_dir, "pnf-a", "pnf-c1", "eth0")
+    ctx.ns.clear()
+    assert actions(_container.plan(ctx, request(ctx, [], state="absent"))) == [
+        ("forget_record", None, None)]
+
+
+# --- bad input: ValidationError naming the value, before anything happens ---
+
+@pytest.mark.parametrize("kw,needle", [
+    ({"container_id": "-bad"}, "invalid container_id '-bad'"),
+    ({"container_id": "a/b"}, "invalid container_id 'a/b'"),
+    ({"name": "x y"}, "invalid name 'x y'"),
+    ({"netns": "../etc"}, "invalid netns path '../etc'"),
+    ({"netns": ".."}, "invalid netns name '..'"),
+    ({"netns": "/run/netns/../x"}, "'/run/netns/../x'"),
+    ({"pid": 0}, "invalid pid 0"),
+    ({"network_mode": "host"}, "invalid network_mode 'host'"),
+    ({"network_mode": "none"}, "only used with network_mode=bridge"),
+    ({"networks": []}, "needs at least one network"),
+    ({"networks": ["pnf-a", "pnf-a"]}, "network 'pnf-a' is listed twice"),
+    ({"networks": [{"name": "pnf-a", "interface": "x0"}, {"name": "pnf-b", "interface": "x0"}]},
+     "interface name 'x0' is used twice"),
+    ({"networks": [{"name": "pnf-a", "interface": "averyveryverylongname"}]},
+     "'averyveryverylongname'"),
+    ({"networks": [{"name": "pnf-a", "interface": "eth:0"}]}, "'eth:0'"),
+    ({"networks": [{"name": "pnf-a", "ifname": "eth0"}]}, "unknown keys ifname"),
+    ({"networks": [{"interface": "eth0"}]}, "invalid network entry"),
+    ({"networks": [{"name": "pnf-a", "ips": ["10.220.1.300"]}]}, "'10.220.1.300'"),
+    ({"networks": [{"name": "pnf-a", "mac": "01:00:5e:00:00:01"}]}, "'01:00:5e:00:00:01'"),
+    ({"networks": [{"name": "pnf-a", "aliases": ["-x"]}]}, "'-x'"),
+    ({"static_ip": "10.220.1"}, "invalid static_ip '10.220.1'"),
+    ({"static_mac": "zz:00:00:00:00:01"}, "'zz:00:00:00:00:01'"),
+    ({"port_mappings": [{"container_port": 70000}]}, "container_port 70000"),
+    ({"port_mappings": [{"container_port": 80, "protocol": "icmp"}]}, "'icmp'"),
+])
+def test_bad_request(ctx, kw, needle):
+    with pytest.raises(ValidationError) as info:
+        request(ctx, **kw)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("kw,error,needle", [
+    ({"networks": ["pnf-nope"]}, ValidationError, "unknown CNI network 'pnf-nope'"),
+    ({"static_ip": "10.220.2.9"}, ValidationError, "IP 10.220.2.9 is outside every range of network pnf-a"),
+    ({"networks": ["pnf-plain"], "static_mac": "02:00:00:22:00:01"}, ValidationError,
+     "cannot set MAC 02:00:00:22:00:01"),
+    ({"networks": ["pnf-plain"], "port_mappings": [{"container_port": 80}]}, ValidationError,
+     "network pnf-plain cannot map ports"),
+])
+def test_bad_plan(ctx, kw, error, needle):
+    with pytest.raises(error) as info:
+        _container.plan(ctx, request(ctx, **kw))
+    assert needle in str(info.value)
+
+
+def test_missing_plugin_binary(ctx):
+    os.unlink(os.path.join(ctx.plugin_dirs[0], "tuning"))
+    with pytest.raises(ConfigError, match="CNI plugin 'tuning' not found"):
+        _container.plan(ctx, request(ctx))
+
+
+def test_ip_taken_by_another_container(ctx):
+    os.makedirs(os.path.join(ctx.ipam_dir, "pnf-a"))
+    with open(os.path.join(ctx.ipam_dir, "pnf-a", "10.220.1.9"), "w") as f:
+        f.write("pnf-other\neth0")
+    with pytest.raises(ValidationError, match="10.220.1.9 is already taken in network pnf-a by "
+                                              "container pnf-other"):
+        _container.plan(ctx, request(ctx, static_ip="10.220.1.9"))
+    # our own reservation (a re-run) is fine
+    _container.plan(ctx, request(ctx, container_id="pnf-other", static_ip="10.220.1.9"))
+
+
+def test_host_port_taken_by_another_container(ctx):
+    other = request(ctx, container_id="pnf-c2",
+                    port_mappings=[{"container_port": 80, "host_port": 20202}])
+    apply(ctx, other, _container.plan(ctx, other))
+    with pytest.raises(ValidationError, match="host port 20202/tcp is already mapped by "
+                                              "container pnf-c2"):
+        _container.plan(ctx, request(ctx, port_mappings=[{"container_port": 8080,
+                                                          "host_port": 20202}]))
+    # another protocol is fine
+    _container.plan(ctx, request(ctx, port_mappings=[{"container_port": 80, "host_port": 20202,
+                                                      "protocol": "udp"}]))
+
+
+def test_unknown_network_names_skipped_files(ctx, conf_dir):
+    conf_dir("pnf-broken.conflist", "{not json")
+    ctx.reload_networks()
+    with pytest.raises(ValidationError) as info:
+        _container.plan(ctx, request(ctx, ["pnf-broken"]))
+    assert "unknown CNI network 'pnf-broken'" in str(info.value)
+    assert "pnf-broken.conflist" in str(info.value)
+    assert "not valid JSON" in str(info.value)
+
+
+def test_record_json_is_private(ctx):
+    req = request(ctx)
+    apply(ctx, req, _container.plan(ctx, req))
+    path = _state.record_path(ctx.state_dir, "pnf-c1")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    with open(path) as f:
+        record = json.load(f)
+    assert record["netns_origin"] == "created"
+    assert record["networks"][0]["interface"] == "eth0"
