@@ -217,9 +217,10 @@ def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfig
     """ADD; on failure DEL the same chain so nothing of it is left, then re-raise."""
     try:
         return cniexec.add_network_list(ctx_executor, conf, rt)
-    except BaseException:
+    except BaseException as exc:
+        partial = getattr(exc, "partial_result", None)  # the result of the plugins that ran
         try:
-            cniexec.del_network_list(ctx_executor, conf, rt, None, tolerate=lambda e: True)
+            cniexec.del_network_list(ctx_executor, conf, rt, partial, tolerate=lambda e: True)
         except Exception:
             pass
         raise
@@ -267,6 +268,21 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
     return [str(e) for e in tolerated or []]
 
 
+def false_check_alarm(entry: cnicache.CacheEntry) -> Callable[[CniPluginError], bool]:
+    """The CHECK errors that are no sign of a broken attachment.
+
+    portmap 1.1.x checks its DNAT chain with ip6tables too, even for a container without
+    an IPv6 address, and fails with "could not check ipv6 dnat" on every healthy
+    IPv4-only attachment (its IPv4 check has passed by then).
+    """
+    has_v6 = any(":" in a for a in cniresult.addresses(entry.result))
+
+    def tolerate(err: CniPluginError) -> bool:
+        text = "%s %s" % (err.cni_msg, err.cni_details)
+        return not has_v6 and err.plugin == "portmap" and "could not check ipv6 dnat" in text
+    return tolerate
+
+
 def check(ctx: HostContext, entry: cnicache.CacheEntry) -> Optional[str]:
     """CNI CHECK of a cached attachment: None when healthy, else why not.
 
@@ -276,7 +292,8 @@ def check(ctx: HostContext, entry: cnicache.CacheEntry) -> Optional[str]:
     rt = cniexec.RuntimeConf(entry.container_id, entry.netns, entry.ifname, entry.cni_args,
                              entry.capability_args)
     try:
-        ctx.call_cni(cniexec.check_network_list, ctx.executor, conf, rt, entry.result)
+        ctx.call_cni(cniexec.check_network_list, ctx.executor, conf, rt, entry.result,
+                     tolerate=false_check_alarm(entry))
     except CniPluginError as exc:
         return str(exc)
     return None

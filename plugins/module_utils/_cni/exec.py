@@ -166,7 +166,13 @@ def add_network_list(executor: PluginExecutor, conf: NetworkConfigList,
     prev: Optional[Dict[str, Any]] = None
     for plugin in conf.plugins:
         stdin = plugin_stdin(conf, plugin, rt, prev)
-        result = executor.run(plugin["type"], "ADD", rt, stdin, conf.name)
+        try:
+            result = executor.run(plugin["type"], "ADD", rt, stdin, conf.name)
+        except CniPluginError as exc:
+            # the rollback DEL needs what the earlier plugins set up (firewall and
+            # portmap find their rules through prevResult's IPs)
+            exc.partial_result = prev
+            raise
         if result is None:
             raise CniPluginError("no result on ADD", code=-1, plugin=plugin["type"],
                                  command="ADD", network=conf.name)
@@ -209,16 +215,29 @@ def del_network_list(executor: PluginExecutor, conf: NetworkConfigList, rt: Runt
 
 
 def check_network_list(executor: PluginExecutor, conf: NetworkConfigList, rt: RuntimeConf,
-                       cached_result: Dict[str, Any]) -> None:
-    """CHECK every plugin in order with the cached result (0.4.0+, unless disableCheck)."""
+                       cached_result: Dict[str, Any],
+                       tolerate: Optional[Any] = None) -> List[CniPluginError]:
+    """CHECK every plugin in order with the cached result (0.4.0+, unless disableCheck).
+
+    ``tolerate(err)`` may accept a plugin's error (a known false alarm, e.g. portmap
+    1.1's ipv6 check of an IPv4-only container): the chain goes on and the accepted
+    errors are returned; any other error is raised at once.
+    """
     if not supports_check(conf.cni_version):
         raise ConfigError("network %s: CHECK needs cniVersion 0.4.0 or later, it has %s"
                           % (conf.name, conf.cni_version), network=conf.name)
     if conf.disable_check:
-        return
+        return []
     prev = _cached_prev(conf, cached_result)
+    tolerated: List[CniPluginError] = []
     for plugin in conf.plugins:
-        executor.run(plugin["type"], "CHECK", rt, plugin_stdin(conf, plugin, rt, prev), conf.name)
+        try:
+            executor.run(plugin["type"], "CHECK", rt, plugin_stdin(conf, plugin, rt, prev), conf.name)
+        except CniPluginError as exc:
+            if tolerate is None or not tolerate(exc):
+                raise
+            tolerated.append(exc)
+    return tolerated
 
 
 def check_supported(conf: NetworkConfigList) -> bool:
