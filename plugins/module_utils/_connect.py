@@ -1,0 +1,655 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run-time attachments (``cni_attachment``): connect or disconnect one container to one
+network while it runs, as podman's NetworkConnect/NetworkDisconnect do, alone or as a
+batch.
+
+Planning reads the container records, the libcni cache and the netns mounts (no fork,
+no plugin, except CNI CHECK when ``verify`` asks for it), so an idempotent run costs a
+few file reads per entry. Execution groups the entries by container (one container's
+entries run in order under its lock) and runs the groups on a bounded thread pool: the
+plugins are subprocesses, so threads overlap their exec and iptables time.
+
+Concurrency on one network: plugins set up shared state with check-then-create steps
+(portmap inserts its ``-j CNI-HOSTPORT-DNAT``/``-j CNI-HOSTPORT-MASQ`` jumps, firewall its
+``-j CNI-FORWARD`` jump, bridge creates the bridge). Run concurrently on a cold host they
+duplicated those jump rules (seen with containernetworking-plugins 1.1.1, 12 parallel ADDs
+in a fresh netns). So the first ADD of each network in a batch — and the first ADD with
+port mappings — runs alone (``_WarmGate``); once one has succeeded the rest overlap. A
+plugin error that only a race can cause ("already exists") is retried once.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    CniPluginError, ConfigError, PodnetError, ValidationError)
+
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 64
+ENTRY_KEYS = ("container_id", "name", "netns", "network", "interface", "ips", "mac", "aliases",
+              "port_mappings", "cni_args", "capability_args", "verify", "state")
+# plugin errors that only a concurrent ADD can cause; retried once
+RACE_MARKERS = ("already exists", "File exists", "Resource temporarily unavailable",
+                "another app is currently holding the xtables lock")
+
+
+def default_netns_name(cid: str) -> str:
+    """The netns name container_netns gives a container (kept in sync with _container)."""
+    return "podnet-%s" % cid[:64]
+
+
+def cnitool_container_id(netns_path: str) -> str:
+    """The container id cnitool uses for a netns path (libcni's cnitool: sha512 prefix)."""
+    return "cnitool-" + hashlib.sha512(netns_path.encode()).hexdigest()[:20]
+
+
+class EntryRequest:
+    """One validated entry: (container, network, interface) and what it should be."""
+
+    def __init__(self, ctx: HostContext, item: Dict[str, Any], index: int = 0) -> None:
+        unknown = set(item) - set(ENTRY_KEYS)
+        if unknown:
+            raise ValidationError("attachment %d: unknown keys %s" % (index, ", ".join(sorted(unknown))),
+                                  value=sorted(unknown))
+        self.index = index
+        self.container_id = _validate.container_id(item.get("container_id"))
+        self.name = _validate.container_id(item["name"], "name") if item.get("name") else None
+        self.netns = ctx.netns_path(item["netns"]) if item.get("netns") else None
+        self.network = cniconf.validate_network_name(item.get("network"))
+        self.interface = _validate.ifname(item["interface"]) if item.get("interface") else None
+        ips = item.get("ips") or []
+        self.ips = _validate.ip_list([ips] if isinstance(ips, str) else ips)
+        self.mac = _validate.mac(item["mac"]) if item.get("mac") else None
+        self.aliases = _validate.aliases(item.get("aliases"))
+        self.port_mappings = _validate.port_mappings(item.get("port_mappings"))
+        self.cni_args = _validate.cni_args(item.get("cni_args"))
+        caps = item.get("capability_args") or {}
+        if not isinstance(caps, dict):
+            raise ValidationError("attachment %d: capability_args must be a dict, got %r"
+                                  % (index, caps), value=caps)
+        self.capability_args = dict(caps)
+        self.verify = bool(item.get("verify"))
+        self.state = item.get("state") or "present"
+        if self.state not in ("present", "absent"):
+            raise ValidationError("invalid state %r: use present or absent" % (self.state,),
+                                  value=self.state)
+
+    @property
+    def label(self) -> str:
+        return "%s/%s%s" % (self.container_id, self.network,
+                            "/%s" % self.interface if self.interface else "")
+
+
+class EntryPlan:
+    """What one entry needs: an action, its spec, the entries it replaces or removes."""
+
+    def __init__(self, req: EntryRequest) -> None:
+        self.req = req
+        self.action = "none"  # none | attach | reattach | repair | detach
+        self.reasons: List[str] = []
+        self.netns = ""
+        self.ifname = req.interface or ""
+        self.spec: Optional[_attach.AttachmentSpec] = None
+        self.old: List[cnicache.CacheEntry] = []  # what is replaced or removed
+        self.current: Optional[cnicache.CacheEntry] = None
+        self.before: Optional[Dict[str, Any]] = None
+        self.after: Optional[Dict[str, Any]] = None
+        self.check_error: Optional[str] = None
+        # outcome
+        self.entry: Optional[cnicache.CacheEntry] = None
+        self.error: Optional[str] = None
+        self.error_details: Dict[str, Any] = {}
+        self.warnings: List[str] = []
+        self.done = False
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "none"
+
+    @property
+    def key(self) -> str:
+        return "%s/%s/%s" % (self.req.container_id, self.req.network, self.ifname or "*")
+
+    def actions(self) -> List[Dict[str, Any]]:
+        if self.action == "none":
+            return []
+        item: Dict[str, Any] = {"action": self.action, "container_id": self.req.container_id,
+                                "network": self.req.network}
+        if self.action == "detach":
+            item["interfaces"] = [e.ifname for e in self.old]
+        else:
+            item["interface"] = self.ifname
+        if self.reasons:
+            item["reasons"] = list(self.reasons)
+        if self.check_error:
+            item["check_error"] = self.check_error
+        return [item]
+
+
+# --- planning ---
+
+class _Snapshot:
+    """Cache entries and records read once for the whole batch."""
+
+    def __init__(self, ctx: HostContext, container_ids: Sequence[str]) -> None:
+        self.ctx = ctx
+        ids = set(container_ids)
+        if len(ids) == 1:
+            entries = cnicache.list_entries(ctx.cache_dir, container_id=next(iter(ids)))
+            self._all: Optional[List[cnicache.CacheEntry]] = None
+        else:
+            self._all = cnicache.list_entries(ctx.cache_dir)
+            entries = [e for e in self._all if e.container_id in ids]
+        self.by_container: Dict[str, List[cnicache.CacheEntry]] = {cid: [] for cid in ids}
+        for e in entries:
+            self.by_container.setdefault(e.container_id, []).append(e)
+        self.records = {cid: _state.load(ctx.state_dir, cid) for cid in ids}
+        self._netns_status: Dict[str, str] = {}
+
+    def all_entries(self) -> List[cnicache.CacheEntry]:
+        if self._all is None:
+            self._all = cnicache.list_entries(self.ctx.cache_dir)
+        return self._all
+
+    def netns_status(self, path: str) -> str:
+        if path not in self._netns_status:
+            self._netns_status[path] = self.ctx.netns_status(path) if path else "absent"
+        return self._netns_status[path]
+
+
+def _record_networks(record: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    nets = (record or {}).get("networks") or []
+    return [n for n in nets if isinstance(n, dict)]
+
+
+def _resolve_netns(ctx: HostContext, req: EntryRequest, snap: _Snapshot) -> str:
+    """The request's netns, else the record's, else a cached one, else the default name."""
+    if req.netns:
+        return req.netns
+    record = snap.records.get(req.container_id)
+    if record and record.get("netns"):
+        return str(record["netns"])
+    for e in snap.by_container.get(req.container_id, []):
+        if e.netns:
+            return e.netns
+    if req.container_id.startswith("cnitool-"):
+        found = _find_cnitool_netns(ctx, req.container_id)
+        if found:
+            return found
+    return ctx.netns_path(default_netns_name(req.container_id))
+
+
+def _find_cnitool_netns(ctx: HostContext, cid: str) -> Optional[str]:
+    """cnitool's cache entries (libcni 1.1) hold no netns: find the path whose hash is the id."""
+    try:
+        names = os.listdir(ctx.netns_dir)
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(ctx.netns_dir, name)
+        if cnitool_container_id(path) == cid:
+            return path
+    return None
+
+
+def with_netns(entry: cnicache.CacheEntry, netns: str) -> cnicache.CacheEntry:
+    """The entry with its netns filled in (libcni before 1.2 does not cache it)."""
+    if entry.netns or not netns:
+        return entry
+    return cnicache.CacheEntry(entry.network, entry.container_id, entry.ifname, netns,
+                               entry.config, entry.cni_args, entry.capability_args, entry.result,
+                               entry.path)
+
+
+def _free_ifname(used: Set[str]) -> str:
+    n = 0
+    while "eth%d" % n in used:
+        n += 1
+    return "eth%d" % n
+
+
+def _choose_ifname(req: EntryRequest, current: List[cnicache.CacheEntry],
+                   record: Optional[Dict[str, Any]], claimed: Set[str]) -> str:
+    """Explicit, else the one the network already has (cache, then record), else the
+    lowest ethN free in the cache, the record and this batch."""
+    if req.interface:
+        return req.interface
+    for e in sorted(current, key=lambda x: x.ifname):
+        if e.network == req.network:
+            return e.ifname
+    for n in _record_networks(record):
+        if n.get("network") == req.network and n.get("interface"):
+            return str(n["interface"])
+    used = {e.ifname for e in current} | {str(n.get("interface")) for n in _record_networks(record)}
+    return _free_ifname(used | claimed)
+
+
+def _spec(req: EntryRequest, ifname: str, ips: Sequence[str] = ()) -> _attach.AttachmentSpec:
+    return _attach.AttachmentSpec(req.network, ifname, list(req.ips or ips), req.mac, req.aliases,
+                                  req.port_mappings, req.cni_args, req.capability_args)
+
+
+def _kept_ips(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> List[str]:
+    """The old addresses still inside the network (kept when re-attaching for another reason)."""
+    kept = []
+    for ip in cniresult.addresses(entry.result):
+        try:
+            cniconf.check_ip_in_network(conf, ipaddress.ip_address(ip))
+        except (ValidationError, ValueError):
+            return []
+        kept.append(ip)
+    try:
+        return _validate.ip_list(kept)
+    except ValidationError:
+        return []
+
+
+def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest],
+                 run_check: bool = True) -> List[EntryPlan]:
+    """Plans for every request; raises ValidationError/ConfigError (all problems named)
+    before anything is changed. ``run_check`` runs CNI CHECK for ``verify`` entries
+    (read-only: the plugins only inspect)."""
+    snap = _Snapshot(ctx, [r.container_id for r in reqs])
+    plans: List[EntryPlan] = []
+    problems: List[str] = []
+    seen_keys: Dict[Tuple[str, str, str], int] = {}
+    claimed: Dict[str, Dict[str, str]] = {}  # container -> ifname -> network (this batch)
+    batch_ips: Dict[Tuple[str, str], str] = {}  # (network, ip) -> container
+    batch_ports: Dict[Tuple[str, int, str], str] = {}  # (host ip, port, proto) -> container
+    for req in reqs:
+        p = EntryPlan(req)
+        plans.append(p)
+        try:
+            _plan_one(ctx, req, p, snap, claimed.setdefault(req.container_id, {}), run_check)
+            key = (req.container_id, req.network, p.ifname)
+            if key in seen_keys:
+                raise ValidationError("attachment %s is listed twice (entries %d and %d)"
+                                      % (p.key, seen_keys[key], req.index), value=p.key)
+            seen_keys[key] = req.index
+            if p.spec is not None and p.action in ("attach", "reattach"):
+                _check_batch_conflicts(req, p.spec, batch_ips, batch_ports)
+        except (ValidationError, ConfigError) as exc:
+            problems.append(exc.msg if len(reqs) == 1 else "%s: %s" % (req.label, exc.msg))
+            p.error = exc.msg
+    if problems:
+        if len(problems) == 1 and len(reqs) == 1:
+            raise ValidationError(problems[0])
+        raise ValidationError("%d of %d attachments are invalid, nothing was changed: %s"
+                              % (len(problems), len(reqs), "; ".join(problems)),
+                              problems=problems)
+    return plans
+
+
+def _check_batch_conflicts(req: EntryRequest, spec: _attach.AttachmentSpec,
+                           ips: Dict[Tuple[str, str], str],
+                           ports: Dict[Tuple[str, int, str], str]) -> None:
+    for ip in spec.ips:
+        other = ips.get((spec.network, ip))
+        if other and other != req.container_id:
+            raise ValidationError("IP %s in network %s is requested for both %s and %s"
+                                  % (ip, spec.network, other, req.container_id), value=ip)
+        ips[(spec.network, ip)] = req.container_id
+    for pm in _validate.cni_port_mappings(spec.port_mappings):
+        hip = pm.get("hostIP", "")
+        for (ohip, oport, oproto), owner in ports.items():
+            if owner != req.container_id and oport == pm["hostPort"] and oproto == pm["protocol"] \
+                    and (not ohip or not hip or ohip == hip):
+                raise ValidationError("host port %d/%s is requested for both %s and %s"
+                                      % (oport, oproto, owner, req.container_id), value=oport)
+        ports[(hip, pm["hostPort"], pm["protocol"])] = req.container_id
+
+
+def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot,
+              claimed: Dict[str, str], run_check: bool) -> None:
+    current = snap.by_container.get(req.container_id, [])
+    record = snap.records.get(req.container_id)
+    p.netns = _resolve_netns(ctx, req, snap)
+    if req.state == "absent":
+        p.old = [e for e in current if e.network == req.network
+                 and (req.interface is None or e.ifname == req.interface)]
+        p.ifname = req.interface or (p.old[0].ifname if len(p.old) == 1 else "")
+        p.before = [_attach.entry_spec_view(e) for e in p.old] or None
+        p.after = None
+        if p.old:
+            p.action = "detach"
+        return
+    conf = ctx.get_network(req.network)  # unknown network: ValidationError
+    if snap.netns_status(p.netns) != "mounted":
+        raise ValidationError("netns %s of container %s does not exist (or is not a network "
+                              "namespace): create the container first" % (p.netns, req.container_id),
+                              value=p.netns)
+    p.ifname = _choose_ifname(req, current, record, set(claimed))
+    owner = claimed.get(p.ifname)
+    if owner and owner != req.network:
+        raise ValidationError("interface %s of container %s is requested for networks %s and %s"
+                              % (p.ifname, req.container_id, owner, req.network), value=p.ifname)
+    claimed[p.ifname] = req.network
+    for e in current:
+        if e.ifname == p.ifname and e.network != req.network:
+            raise ValidationError("interface %s of container %s is already used by network %s"
+                                  % (p.ifname, req.container_id, e.network), value=p.ifname)
+    existing = next((e for e in current if e.network == req.network and e.ifname == p.ifname), None)
+    p.current = existing
+    if existing is None:
+        p.spec = _spec(req, p.ifname)
+        p.action = "attach"
+        p.after = _attach.spec_view(p.spec)
+    else:
+        existing = with_netns(existing, p.netns)
+        p.current = existing
+        p.before = _attach.entry_spec_view(existing)
+        reasons = []
+        if existing.netns != p.netns:
+            reasons.append("netns")
+        reasons += _attach.mismatches(_spec(req, p.ifname), existing)
+        if reasons:
+            p.action, p.reasons = "reattach", reasons
+            p.spec = _spec(req, p.ifname, _kept_ips(conf, existing))
+            p.old = [existing]
+        elif req.verify:
+            if not cniexec.check_supported(conf):
+                raise ConfigError("network %s cannot be verified: CNI CHECK needs cniVersion "
+                                  "0.4.0 or later and disableCheck unset" % conf.name,
+                                  network=conf.name)
+            if run_check:
+                p.check_error = _attach.check(ctx, existing)
+            if p.check_error:
+                p.action, p.reasons = "repair", ["check failed"]
+                repair = _attach.spec_from_entry(existing)
+                p.spec = _spec(req, p.ifname, repair.ips)
+                if not p.spec.mac and repair.mac and (
+                        "tuning" in conf.plugin_types or conf.capabilities().get("mac")):
+                    p.spec.mac = repair.mac
+                p.old = [existing]
+        p.after = _attach.spec_view(p.spec, p.before) if p.spec else p.before
+    if p.spec is not None and p.action != "none":
+        others = snap.all_entries() if p.spec.port_mappings else None
+        _attach.preflight(ctx, conf, p.spec, req.container_id, others)
+
+
+# --- execution ---
+
+class _WarmGate:
+    """Readers-writer gate: a cold ADD (first of its network, or first with ports) runs
+    alone; warm ADDs run together."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._warm: Set[Tuple[str, ...]] = set()
+
+    def keys(self, spec: _attach.AttachmentSpec) -> Set[Tuple[str, ...]]:
+        keys = {("net", spec.network)}
+        if spec.port_mappings:
+            keys.add(("ports",))
+        return keys
+
+    @contextmanager
+    def enter(self, spec: _attach.AttachmentSpec) -> Iterator[None]:
+        keys = self.keys(spec)
+        with self._cond:
+            while True:
+                cold = not keys <= self._warm
+                if cold and not self._writer and self._readers == 0:
+                    self._writer = True
+                    break
+                if not cold and not self._writer:
+                    self._readers += 1
+                    break
+                self._cond.wait()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            with self._cond:
+                if cold:
+                    self._writer = False
+                    if ok:
+                        self._warm |= keys
+                else:
+                    self._readers -= 1
+                self._cond.notify_all()
+
+
+class _NoGate:
+    @contextmanager
+    def enter(self, spec: _attach.AttachmentSpec) -> Iterator[None]:
+        yield
+
+
+def _is_race(exc: CniPluginError) -> bool:
+    text = "%s %s %s" % (exc.cni_msg, exc.cni_details, exc.stderr)
+    return any(m in text for m in RACE_MARKERS)
+
+
+def _add(ctx: HostContext, gate: Any, conf: cniconf.NetworkConfigList,
+         spec: _attach.AttachmentSpec, cid: str, name: str, netns: str) -> cnicache.CacheEntry:
+    """ADD (the chain DELs itself on failure); one retry for an error only a race causes."""
+    for attempt in (1, 2):
+        try:
+            with gate.enter(spec):
+                return _attach.add(ctx, conf, spec, cid, name, netns)
+        except CniPluginError as exc:
+            if attempt == 2 or not _is_race(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _container_name(req: EntryRequest, record: Optional[Dict[str, Any]],
+                    current: Optional[cnicache.CacheEntry]) -> str:
+    if req.name:
+        return req.name
+    if record and record.get("name"):
+        return str(record["name"])
+    if current is not None:
+        return _attach.container_name_of(current)
+    return req.container_id
+
+
+def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
+                 record: Optional[Dict[str, Any]]) -> None:
+    req = p.req
+    if p.action == "detach":
+        netns_ok = ctx.netns_status(p.netns) == "mounted"
+        for e in p.old:
+            # libcni 1.1 caches no netns: give the container's; a vanished netns → "" (release only)
+            path = e.netns or p.netns
+            ns = path if ctx.netns_status(path) == "mounted" else ""
+            p.warnings += _attach.remove(ctx, e, netns=ns, tolerate=_attach.tolerate_missing_rules)
+        if netns_ok:
+            ctx.bring_lo_up(p.netns)  # as podman does after a disconnect
+        return
+    conf = ctx.get_network(req.network)
+    assert p.spec is not None
+    name = _container_name(req, record, p.current)
+    if p.action == "attach":
+        p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)
+        return
+    # reattach / repair: DEL the old attachment, ADD the new; if the ADD fails put the
+    # old one back with its own addresses so the container keeps its network
+    old = p.old[0]
+    old_ns = old.netns if ctx.netns_status(old.netns) == "mounted" else ""
+    p.warnings += _attach.remove(ctx, old, netns=old_ns, tolerate=lambda e: True)
+    try:
+        p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)
+    except PodnetError as exc:
+        if p.action == "reattach" and old_ns == p.netns:
+            try:
+                _add(ctx, gate, _attach.conf_of_entry(ctx, old), _attach.spec_from_entry(old),
+                     req.container_id, name, p.netns)
+                exc.details["restored"] = True
+            except PodnetError as rexc:
+                exc.details["restored"] = False
+                exc.details["restore_error"] = str(rexc)
+        raise
+
+
+def _update_record(ctx: HostContext, cid: str, plans: Sequence[EntryPlan]) -> None:
+    """Write what happened into the container's record (the record format of _container)."""
+    record = _state.load(ctx.state_dir, cid)
+    done = [p for p in plans if p.done and p.action != "none"]
+    if not done and record is not None:
+        return
+    if record is None:
+        if not any(p.entry is not None for p in plans):
+            return
+        first = plans[0]
+        record = {"container_id": cid, "name": first.req.name or cid, "netns": first.netns,
+                  "netns_origin": "existing", "pid": None, "network_mode": "bridge",
+                  "networks": [], "port_mappings": [], "static_ip": None, "static_mac": None,
+                  "managed_by": "cni_attachment"}
+    networks = _record_networks(record)
+    for p in done:
+        if p.action == "detach":
+            gone = {(e.network, e.ifname) for e in p.old}
+            networks = [n for n in networks if (n.get("network"), n.get("interface")) not in gone]
+        elif p.spec is not None:
+            item = p.spec.to_dict()
+            for i, n in enumerate(networks):
+                if n.get("network") == item["network"] and n.get("interface") == item["interface"]:
+                    networks[i] = item
+                    break
+            else:
+                networks.append(item)
+    record["networks"] = networks
+    if not networks and record.get("managed_by") == "cni_attachment":
+        _state.delete(ctx.state_dir, cid)
+        return
+    _state.save(ctx.state_dir, record)
+
+
+def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT_WORKERS) -> None:
+    """Run the plans: per container in order, containers concurrently (bounded). Each
+    entry's failure is kept on its plan (error, rollback done); nothing is raised.
+
+    The caller holds the containers' locks (``container_locks``) from planning on."""
+    groups: Dict[str, List[EntryPlan]] = {}
+    for p in plans:
+        groups.setdefault(p.req.container_id, []).append(p)
+    work = [g for g in groups.values() if any(p.changed for p in g)]
+    if not work:
+        return
+    ctx.networks()  # load once before threads share the context
+    concurrent = len(work) > 1 and workers > 1
+    gate: Any = _WarmGate() if concurrent else _NoGate()
+
+    def run_group(group: List[EntryPlan]) -> None:
+        cid = group[0].req.container_id
+        try:
+            record = _state.load(ctx.state_dir, cid)
+            for p in group:
+                if not p.changed:
+                    continue
+                try:
+                    _execute_one(ctx, gate, p, record)
+                    p.done = True
+                except PodnetError as exc:
+                    p.error = str(exc)
+                    p.error_details = {k: v for k, v in exc.details.items()
+                                       if k not in ("msg", "changed")}
+                except Exception as exc:  # a bug: keep it on the entry, never lose others
+                    p.error = "unexpected error: %s: %s" % (type(exc).__name__, exc)
+            _update_record(ctx, cid, group)
+        except PodnetError as exc:  # the record
+            for p in group:
+                if p.changed and p.error is None and not p.done:
+                    p.error = str(exc)
+
+    if not concurrent:
+        for g in work:
+            run_group(g)
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, MAX_WORKERS, len(work)))) as pool:
+        list(pool.map(run_group, work))
+
+
+@contextmanager
+def container_locks(ctx: HostContext, cids: Sequence[str]) -> Iterator[None]:
+    """Hold the locks of every container of a batch (sorted: no deadlock with others)."""
+    with ExitStack() as stack:
+        for cid in sorted(set(cids)):
+            stack.enter_context(ctx.container_lock(cid))
+        yield
+
+
+# --- reporting ---
+
+def attachment_view(p: EntryPlan, check_mode: bool) -> Optional[Dict[str, Any]]:
+    """The attachment as it is after the run (or would be, in check mode)."""
+    if p.req.state == "absent":
+        if check_mode or p.error is None:
+            return None
+        return p.before[0] if isinstance(p.before, list) and p.before else None
+    entry = p.entry if p.entry is not None else (p.current if p.action == "none" or check_mode
+                                                 or p.error else None)
+    if p.error and p.entry is None and p.action == "attach":
+        return None
+    if entry is None:
+        return dict(p.after or {}, container_id=p.req.container_id, netns=p.netns) \
+            if check_mode else None
+    view = _attach.entry_spec_view(entry)
+    if check_mode and p.after:
+        view = dict(p.after)
+    view.update({"container_id": p.req.container_id, "netns": p.netns or entry.netns,
+                 "result": entry.result if not (check_mode and p.changed) else {}})
+    return view
+
+
+def entry_result(p: EntryPlan, check_mode: bool) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"container_id": p.req.container_id, "network": p.req.network,
+                           "interface": p.ifname or None, "netns": p.netns or None,
+                           "state": p.req.state,
+                           "changed": p.changed and (check_mode or p.done),
+                           "failed": p.error is not None, "actions": p.actions(),
+                           "attachment": attachment_view(p, check_mode)}
+    if p.error is not None:
+        out["msg"] = p.error
+        out.update({k: v for k, v in p.error_details.items()
+                    if k in ("restored", "restore_error", "plugin", "command", "cni_code",
+                             "rollback_errors")})
+    if p.warnings:
+        out["warnings"] = list(p.warnings)
+    return out
+
+
+def diff(plans: Sequence[EntryPlan]) -> DifferenceTracker:
+    tracker = DifferenceTracker()
+    for p in plans:
+        tracker.add(p.key, p.before, p.after if p.req.state == "present" else None)
+    return tracker
+
+
+def run(ctx: HostContext, items: Sequence[Dict[str, Any]], check_mode: bool,
+        workers: int = DEFAULT_WORKERS) -> Tuple[List[EntryPlan], List[Dict[str, Any]]]:
+    """Validate, plan and (unless check_mode) execute; per-entry results.
+
+    Raises ValidationError/ConfigError for bad input before anything changes.
+    """
+    reqs = [EntryRequest(ctx, dict(item), i) for i, item in enumerate(items)]
+    if not reqs:
+        return [], []
+    if check_mode:
+        plans = plan_entries(ctx, reqs)
+    else:
+        # plan and execute under every container's lock: nothing changes in between
+        with container_locks(ctx, [r.container_id for r in reqs]):
+            plans = plan_entries(ctx, reqs)
+            execute(ctx, plans, workers)
+    return plans, [entry_result(p, check_mode) for p in plans]

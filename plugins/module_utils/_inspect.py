@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only inspection of containers' networking (``container_netns_info``).
+
+A container is anything with a record (``_state``) or a libcni cache entry — so
+attachments made by cnitool, podman's CNI backend or CRI-O are shown too. Interface
+statistics come from netlink inside the container's namespace (as podman's
+getContainerNetIO does): pyroute2 is imported once in this process, only when
+statistics are asked for, and the dump runs in a forked child that joined the netns.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._connect import cnitool_container_id
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
+
+STAT_KEYS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors",
+             "rx_dropped", "tx_dropped")
+# /proc/net/dev columns (fallback without pyroute2): rx 8 fields, then tx 8 fields
+_PROC_COLS = {"rx_bytes": 0, "rx_packets": 1, "rx_errors": 2, "rx_dropped": 3,
+              "tx_bytes": 8, "tx_packets": 9, "tx_errors": 10, "tx_dropped": 11}
+
+
+def _netlink_links() -> List[Dict[str, Any]]:
+    """Links of the current netns with stats, MAC, MTU, state and addresses (netlink)."""
+    from pyroute2 import IPRoute  # imported by the parent already: no cost here
+
+    out: Dict[int, Dict[str, Any]] = {}
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {}
+            out[link["index"]] = {
+                "name": link.get_attr("IFLA_IFNAME"),
+                "mac": link.get_attr("IFLA_ADDRESS"),
+                "mtu": link.get_attr("IFLA_MTU"),
+                "state": link.get_attr("IFLA_OPERSTATE"),
+                "up": bool(link["flags"] & 1),
+                "addresses": [],
+                "stats": {k: int(stats.get(k, 0) or 0) for k in STAT_KEYS},
+            }
+        for addr in ipr.get_addr():
+            item = out.get(addr["index"])
+            if item is not None:
+                item["addresses"].append("%s/%d" % (addr.get_attr("IFA_ADDRESS"), addr["prefixlen"]))
+    return list(out.values())
+
+
+def _procfs_links() -> List[Dict[str, Any]]:
+    """The same from /proc/self/net/dev (it shows the reader's netns) when pyroute2 is absent."""
+    links = []
+    with open("/proc/self/net/dev") as f:
+        for line in f.read().splitlines()[2:]:
+            name, _, rest = line.partition(":")
+            cols = rest.split()
+            links.append({"name": name.strip(), "mac": None, "mtu": None, "state": None,
+                          "up": None, "addresses": [],
+                          "stats": {k: int(cols[i]) for k, i in _PROC_COLS.items()}})
+    return links
+
+
+def have_pyroute2() -> bool:
+    try:
+        import pyroute2  # noqa: F401  (lazy: ~0.2 s, only when statistics are wanted)
+    except ImportError:
+        return False
+    return True
+
+
+def interface_stats(netns: str, use_netlink: bool = True) -> Dict[str, Dict[str, Any]]:
+    """Interfaces of the namespace at netns by name (one forked child per namespace)."""
+    links = _netns.run_in_netns(netns, _netlink_links if use_netlink else _procfs_links)
+    return {link["name"]: link for link in links}
+
+
+def _find_netns(ctx: HostContext, cid: str, record: Optional[Dict[str, Any]],
+                entries: Sequence[cnicache.CacheEntry],
+                cnitool_paths: Dict[str, str]) -> Optional[str]:
+    if record and record.get("netns"):
+        return str(record["netns"])
+    for e in entries:
+        if e.netns:
+            return e.netns
+    return cnitool_paths.get(cid)
+
+
+def _cnitool_paths(ctx: HostContext) -> Dict[str, str]:
+    """cnitool container id → netns path, for every namespace in the netns dir."""
+    try:
+        names = os.listdir(ctx.netns_dir)
+    except OSError:
+        return {}
+    paths = [os.path.join(ctx.netns_dir, n) for n in names]
+    return {cnitool_container_id(p): p for p in paths}
+
+
+def _origin(cid: str, entry: cnicache.CacheEntry, in_record: bool) -> str:
+    """Who most likely made an attachment (for the reader; never used for decisions)."""
+    if in_record:
+        return "podnet"
+    if cid.startswith("cnitool-"):
+        return "cnitool"
+    if entry.arg("K8S_POD_INFRA_CONTAINER_ID") == cid:
+        return "podman"
+    return "other"
+
+
+def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, Any]],
+                       entries: Sequence[cnicache.CacheEntry], cnitool_paths: Dict[str, str],
+                       stats: bool, use_netlink: bool) -> Dict[str, Any]:
+    netns = _find_netns(ctx, cid, record, entries, cnitool_paths)
+    status = ctx.netns_status(netns) if netns else "unknown"
+    rec_nets = [n for n in (record or {}).get("networks") or [] if isinstance(n, dict)]
+    rec_keys = [(n.get("network"), n.get("interface")) for n in rec_nets]
+    order = {k: i for i, k in enumerate(rec_keys)}
+    entries = sorted(entries, key=lambda e: (order.get((e.network, e.ifname), len(order)), e.ifname,
+                                             e.network))
+    attachments: List[Dict[str, Any]] = []
+    for e in entries:
+        in_record = (e.network, e.ifname) in order
+        view = _attach.entry_spec_view(e)
+        view.update({"cached": True, "in_record": in_record, "origin": _origin(cid, e, in_record),
+                     "netns": e.netns or netns, "cni_args": e.cni_args,
+                     "capability_args": e.capability_args, "result": e.result})
+        attachments.append(view)
+    cached_keys = {(e.network, e.ifname) for e in entries}
+    for n in rec_nets:
+        if (n.get("network"), n.get("interface")) not in cached_keys:
+            attachments.append({"network": n.get("network"), "interface": n.get("interface"),
+                                "ips": n.get("ips") or [], "mac": n.get("mac"),
+                                "aliases": n.get("aliases") or [],
+                                "port_mappings": n.get("port_mappings") or [],
+                                "cached": False, "in_record": True, "origin": "podnet",
+                                "netns": netns, "cni_args": n.get("cni_args") or [],
+                                "capability_args": n.get("capability_args") or {}, "result": {}})
+    nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
+             "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
+    pms: List[Dict[str, Any]] = []
+    for e in entries:
+        pms.extend(p for p in e.capability_args.get("portMappings") or [] if isinstance(p, dict))
+    settings = cniresult.network_settings(netns or "", nets, pms) if status == "mounted" else {}
+    info: Dict[str, Any] = {
+        "container_id": cid, "name": (record or {}).get("name") or (
+            _attach.container_name_of(entries[0]) if entries else cid),
+        "netns": netns, "netns_status": status,
+        "netns_origin": (record or {}).get("netns_origin"),
+        "network_mode": (record or {}).get("network_mode"),
+        "recorded": record is not None, "attachments": attachments,
+        "network_settings": settings, "interfaces": {}, "network_io": None,
+    }
+    if stats and status == "mounted" and netns:
+        try:
+            links = interface_stats(netns, use_netlink)
+        except PodnetError as exc:
+            info["stats_error"] = str(exc)
+        else:
+            info["interfaces"] = links
+            info["network_io"] = _totals(links, [a["interface"] for a in attachments])
+    return info
+
+
+def _totals(links: Dict[str, Dict[str, Any]], ifnames: Sequence[str]) -> Dict[str, int]:
+    """Sum over the container's CNI interfaces (podman reports its network's eth0)."""
+    total = {k: 0 for k in STAT_KEYS}
+    for name in ifnames:
+        link = links.get(name)
+        if link:
+            for k in STAT_KEYS:
+                total[k] += link["stats"][k]
+    return total
+
+
+def gather(ctx: HostContext, container_id: Optional[str] = None,
+           stats: bool = True) -> Tuple[Dict[str, Dict[str, Any]], List[str]]:
+    """Containers by id (one, or all known ones) and warnings."""
+    warnings: List[str] = []
+    if container_id is not None:
+        ids = [container_id]
+        entries = cnicache.list_entries(ctx.cache_dir, container_id=container_id)
+    else:
+        entries = cnicache.list_entries(ctx.cache_dir)
+        ids = sorted(set(_state.list_ids(ctx.state_dir)) | {e.container_id for e in entries
+                                                            if e.container_id})
+    by_cid: Dict[str, List[cnicache.CacheEntry]] = {}
+    for e in entries:
+        by_cid.setdefault(e.container_id, []).append(e)
+    use_netlink = True
+    if stats:
+        use_netlink = have_pyroute2()
+        if not use_netlink:
+            warnings.append("pyroute2 is not installed: interface statistics come from "
+                            "/proc/net/dev (no MAC, MTU or addresses)")
+    cnitool_paths: Dict[str, str] = {}
+    if any(c.startswith("cnitool-") for c in ids):
+        cnitool_paths = _cnitool_paths(ctx)
+    out: Dict[str, Dict[str, Any]] = {}
+    for cid in ids:
+        try:
+            record = _state.load(ctx.state_dir, cid)
+        except PodnetError as exc:
+            warnings.append("container %s: unreadable record: %s" % (cid, exc))
+            record = None
+        if record is None and not by_cid.get(cid):
+            continue
+        out[cid] = describe_container(ctx, cid, record, by_cid.get(cid, []), cnitool_paths,
+                                      stats, use_netlink)
+    return out, warnings

@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cni_attachment
+short_description: Connect or disconnect a running container to a CNI network
+version_added: 0.1.0
+description:
+  - Connects one container (its id and network namespace) to one CNI network while it runs,
+    or disconnects it, the way C(podman network connect) and C(podman network disconnect) do
+    with podman's CNI backend.
+  - An attachment is identified by (network, container id, interface), the libcni key. An
+    entry for that key in the libcni cache means the container is attached, whoever made it
+    (this collection, C(cnitool), podman's CNI backend, CRI-O); such an attachment is left
+    alone (C(changed=false)) unless it differs from the request.
+  - A request whose I(ips), I(mac), I(aliases), I(port_mappings), I(cni_args) or
+    I(capability_args) differ from the existing attachment re-attaches that network only
+    (DEL, then ADD). Addresses not given in the request are kept. Other networks of the
+    container are not touched.
+  - With I(verify=true) an existing attachment is checked with CNI CHECK (also in check
+    mode, as CHECK changes nothing); when CHECK fails it is repaired by DEL and ADD with the
+    same addresses (and MAC when the chain can set one).
+  - Disconnecting (I(state=absent)) runs DEL with the configuration, arguments and result
+    cached at ADD time, so a network edited or removed since still tears down cleanly; the
+    container's other networks stay and its C(lo) is brought back up, as podman does.
+  - I(attachments) attaches or detaches many containers in one task. Entries of different
+    containers run concurrently on at most I(workers) threads; entries of one container run
+    in order. The first ADD of each network in a batch (and the first one with port
+    mappings) runs alone, because the plugins' one-time setup (bridge creation, the portmap
+    and firewall jump rules) is not safe to race; the others overlap.
+  - Every entry is validated first (IP outside the network, IP already taken, interface name
+    already used, host port already mapped by another container, unknown network, missing
+    netns, missing plugin); one bad entry fails the task before anything changes.
+  - A failure while running rolls back only that entry (nothing of its half-made attachment
+    is left; a failed re-attach restores the previous attachment) and is reported in its
+    C(results) item; the task then fails, naming the entries that failed.
+  - The container's record (the one C(podnet.cni.container_netns) keeps) is updated with the
+    interface names, so the next default interface is the lowest free C(ethN).
+author: podnet.cni contributors
+extends_documentation_fragment:
+  - podnet.cni.common
+  - podnet.cni.common.attributes
+options:
+  container_id:
+    description:
+      - The container id (the libcni container id). Required unless I(attachments) is used.
+      - For an attachment made by C(cnitool) it is C(cnitool-) followed by the first 20 hex
+        digits of the sha512 of the netns path.
+    type: str
+  name:
+    description:
+      - The container name passed to the plugins as C(K8S_POD_NAME). Default the name in the
+        container's record, else the id.
+    type: str
+  netns:
+    description:
+      - The container's network namespace, as a name in the netns directory or an absolute
+        path (C(/proc/PID/ns/net) works).
+      - Default the one in the container's record, else the one in its cache entries, else
+        C(podnet-<container_id>). It must exist for I(state=present).
+    type: str
+  network:
+    description: The CNI network name (from I(cni_config_dir)). Required unless I(attachments) is used.
+    type: str
+  interface:
+    description:
+      - The interface name inside the container.
+      - Default the interface this network already has in the container, else the lowest
+        C(ethN) the container does not use yet.
+      - With I(state=absent) and no I(interface), every attachment of the container to the
+        network is removed.
+    type: str
+  ips:
+    description:
+      - Static addresses, at most one IPv4 and one IPv6. Passed as the C(ips) capability when a
+        plugin of the chain declares it, else as C(IP=) in C(CNI_ARGS) (one address) or
+        C(args.cni.ips) (two addresses, host-local reads them).
+      - Each must lie in a range of the network's host-local IPAM and be free.
+    type: list
+    elements: str
+  mac:
+    description:
+      - Static MAC address (C(MAC=) in C(CNI_ARGS), and the C(mac) capability when declared).
+      - Needs the C(tuning) plugin in the network's chain (the bridge plugin ignores C(MAC=));
+        the task fails before changing anything otherwise.
+    type: str
+  aliases:
+    description:
+      - DNS names of the container on this network, passed as the C(aliases) capability
+        (a map from network name to names) that the dnsname plugin reads.
+    type: list
+    elements: str
+  port_mappings:
+    description:
+      - Host ports forwarded to the container on this network (the C(portMappings) capability;
+        needs C(portmap) in the chain). A host port already mapped by another container is an error.
+    type: list
+    elements: dict
+    suboptions:
+      host_port:
+        description: Port on the host. Default the container port.
+        type: int
+      container_port:
+        description: Port in the container.
+        type: int
+        required: true
+      protocol:
+        description: C(tcp), C(udp) or C(sctp).
+        type: str
+        default: tcp
+      host_ip:
+        description: Host address to bind; empty for all.
+        type: str
+      range:
+        description: Number of consecutive ports mapped from these start ports.
+        type: int
+        default: 1
+  cni_args:
+    description:
+      - Extra C(CNI_ARGS) as a dict (or a list of C([key, value]) pairs). C(IgnoreUnknown=1) and
+        the C(K8S_POD_*) arguments are always passed, as podman does.
+    type: raw
+  capability_args:
+    description:
+      - Extra capability arguments (C(runtimeConfig)), e.g. C(bandwidth); passed to the plugins
+        declaring them.
+    type: dict
+  verify:
+    description:
+      - Run CNI CHECK on an existing attachment and repair it when CHECK fails.
+      - Needs a network with C(cniVersion) 0.4.0 or later.
+    type: bool
+    default: false
+  state:
+    description: Whether the attachment should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  attachments:
+    description:
+      - A batch of entries, each with the options above (I(container_id), I(network),
+        I(netns), I(name), I(interface), I(ips), I(mac), I(aliases), I(port_mappings),
+        I(cni_args), I(capability_args), I(verify), I(state)).
+      - An entry without I(verify) or I(state) takes the task's.
+      - Mutually exclusive with the single-entry options.
+    type: list
+    elements: dict
+  workers:
+    description:
+      - How many containers of a batch are attached at the same time (threads; the plugins are
+        separate processes). C(1) runs the batch in order.
+    type: int
+    default: 8
+notes:
+  - Runs as root here; rootless operation is selected with I(rootless).
+  - Interoperable with libcni; an attachment made here passes C(cnitool check) and is removed
+    by C(cnitool del) (give C(CAP_ARGS) with the port mappings to C(cnitool del), or portmap
+    leaves its DNAT rules); one made by C(cnitool add) is seen as attached and detached here.
+seealso:
+  - module: podnet.cni.container_netns
+  - module: podnet.cni.container_netns_info
+  - module: podnet.cni.cni_network
+"""
+
+EXAMPLES = r"""
+- name: Connect web1 to the backend network with a static address and an alias
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: backend
+    ips: [10.89.1.10, "fd00:89:1::10"]
+    aliases: [web]
+
+- name: Publish a port on the frontend network, bound to localhost
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: frontend
+    port_mappings:
+      - host_port: 8080
+        container_port: 80
+        host_ip: 127.0.0.1
+
+- name: Check the attachment and repair it when its rules were flushed
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: frontend
+    verify: true
+
+- name: Attach several containers in one task
+  podnet.cni.cni_attachment:
+    attachments:
+      - {container_id: c1, network: backend}
+      - {container_id: c2, network: backend, ips: [10.89.1.12]}
+      - {container_id: c3, network: frontend, port_mappings: [{host_port: 8083, container_port: 80}]}
+    workers: 8
+
+- name: Disconnect web1 from the backend network
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: backend
+    state: absent
+"""
+
+RETURN = r"""
+attachment:
+  description:
+    - Single-entry form only. The attachment after the run (in check mode, as it would be);
+      null when detached.
+  returned: when I(attachments) is not used
+  type: dict
+  sample:
+    network: backend
+    interface: eth1
+    container_id: web1
+    netns: /run/netns/podnet-web1
+    ips: [10.89.1.10]
+    mac: 0a:58:0a:59:01:0a
+    aliases: [web]
+    port_mappings: []
+    result: {"cniVersion": "1.0.0", "ips": [{"address": "10.89.1.10/24", "gateway": "10.89.1.1"}]}
+interface:
+  description: Single-entry form only. The interface name chosen (null when nothing matched a detach).
+  returned: when I(attachments) is not used
+  type: str
+  sample: eth1
+netns:
+  description: Single-entry form only. The container's network namespace path.
+  returned: when I(attachments) is not used
+  type: str
+  sample: /run/netns/podnet-web1
+actions:
+  description: The steps planned (check mode) or taken, over all entries.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"action": "attach", "container_id": "web1", "network": "backend", "interface": "eth1"}]
+results:
+  description:
+    - One item per entry (one for the single form), in order, with C(container_id),
+      C(network), C(interface), C(netns), C(state), C(changed), C(failed), C(actions),
+      C(attachment), and C(msg) when it failed (C(restored) says whether a failed re-attach
+      put the previous attachment back).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"container_id": "web1", "network": "backend", "interface": "eth1", "changed": true, "failed": false, "actions": [], "attachment": {}}]
+failed_entries:
+  description: How many entries failed while running (the task fails when it is not 0).
+  returned: always
+  type: int
+  sample: 0
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.cni.plugins.module_utils._common import (
+    argument_spec, build_context, run_module)
+
+ENTRY_OPTIONS = {
+    "container_id": {"type": "str"},
+    "name": {"type": "str"},
+    "netns": {"type": "str"},
+    "network": {"type": "str"},
+    "interface": {"type": "str"},
+    "ips": {"type": "list", "elements": "str"},
+    "mac": {"type": "str"},
+    "aliases": {"type": "list", "elements": "str"},
+    "port_mappings": {"type": "list", "elements": "dict", "options": {
+        "host_port": {"type": "int"},
+        "container_port": {"type": "int", "required": True},
+        "protocol": {"type": "str", "default": "tcp"},
+        "host_ip": {"type": "str"},
+        "range": {"type": "int", "default": 1},
+    }},
+    "cni_args": {"type": "raw"},
+    "capability_args": {"type": "dict"},
+}
+SINGLE_KEYS = tuple(ENTRY_OPTIONS)
+
+
+def _run(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _connect
+
+    p = module.params
+    if p["attachments"] is None:
+        missing = [k for k in ("container_id", "network") if not p[k]]
+        if missing:
+            module.fail_json(msg="missing required arguments: %s (or use attachments)"
+                             % ", ".join(missing))
+        items = [{k: p[k] for k in SINGLE_KEYS}]
+        items[0].update(verify=p["verify"], state=p["state"])
+    else:
+        items = []
+        for item in p["attachments"]:
+            item = dict(item)
+            if item.get("verify") is None:
+                item["verify"] = p["verify"]
+            if not item.get("state"):
+                item["state"] = p["state"]
+            items.append(item)
+    if p["workers"] < 1:
+        module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
+    ctx = build_context(p)
+    with ctx.session(check_mode=module.check_mode):
+        plans, results = _connect.run(ctx, items, module.check_mode, p["workers"])
+    failed = [r for r in results if r["failed"]]
+    out = {"changed": any(r["changed"] for r in results),
+           "actions": [a for r in results for a in r["actions"]],
+           "results": results, "failed_entries": len(failed), "warnings": list(ctx.warnings)}
+    for r in results:
+        out["warnings"].extend("%s/%s: %s" % (r["container_id"], r["network"], w)
+                               for w in r.pop("warnings", []))
+    if p["attachments"] is None:
+        out.update(attachment=results[0]["attachment"], interface=results[0]["interface"],
+                   netns=results[0]["netns"])
+    if module._diff:
+        out["diff"] = _connect.diff(plans).get_before_after()
+    if failed:
+        if len(results) == 1:
+            extra = {k: v for k, v in failed[0].items() if k not in ("msg", "changed", "failed")}
+            out.update(extra)
+            out["msg"] = failed[0]["msg"]
+        else:
+            out["msg"] = "%d of %d attachments failed (each rolled back): %s" % (
+                len(failed), len(results),
+                "; ".join("%s/%s: %s" % (r["container_id"], r["network"], r["msg"]) for r in failed))
+        for w in out.pop("warnings"):
+            module.warn(w)
+        module.fail_json(**out)
+    return out
+
+
+def main():
+    batch_entry = dict(ENTRY_OPTIONS)
+    batch_entry.update(
+        container_id={"type": "str", "required": True},
+        network={"type": "str", "required": True},
+        verify={"type": "bool"},
+        state={"type": "str", "choices": ["present", "absent"]},
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            verify={"type": "bool", "default": False},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            attachments={"type": "list", "elements": "dict", "options": batch_entry},
+            workers={"type": "int", "default": 8},
+            **ENTRY_OPTIONS
+        ),
+        mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],
+        supports_check_mode=True,
+    )
+    run_module(module, _run)
+
+
+if __name__ == "__main__":
+    main()
