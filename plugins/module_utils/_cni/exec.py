@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -128,36 +129,56 @@ class PluginExecutor:
             network: str = "") -> Optional[Dict[str, Any]]:
         path = self.plugin_path(ptype, network)
         try:
-            proc = subprocess.run([path], input=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=self.env(command, rt),
-                                  timeout=self.timeout, close_fds=True)
-        except subprocess.TimeoutExpired as exc:
-            raise CniPluginError("timed out after %.0fs" % self.timeout, code=-1, plugin=ptype,
-                                 command=command, network=network,
-                                 stderr=(exc.stderr or b"").decode("utf-8", "replace"))
+            # its own session, so a timeout kills what the plugin started too (an
+            # iptables stuck on the xtables lock would otherwise outlive us)
+            proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=self.env(command, rt),
+                                    close_fds=True, start_new_session=True)
         except OSError as exc:
             raise CniPluginError("cannot execute %s: %s" % (path, exc.strerror), code=-1,
                                  plugin=ptype, command=command, network=network)
-        stderr = proc.stderr.decode("utf-8", "replace")
+        try:
+            out, err = proc.communicate(stdin, timeout=self.timeout)
+        except BaseException as exc:
+            _kill_session(proc)
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
+            raise CniPluginError("timed out after %.0fs" % self.timeout, code=-1, plugin=ptype,
+                                 command=command, network=network,
+                                 stderr=(exc.stderr or b"").decode("utf-8", "replace"))
+        stderr = err.decode("utf-8", "replace")
         if proc.returncode != 0:
             code, msg, details = proc.returncode, "", ""
             try:
-                err = json.loads(proc.stdout)
-                code = int(err.get("code", code))
-                msg = str(err.get("msg", ""))
-                details = str(err.get("details", ""))
+                data = json.loads(out)
+                code = int(data.get("code", code))
+                msg = str(data.get("msg", ""))
+                details = str(data.get("details", ""))
             except (ValueError, AttributeError, TypeError):
-                msg = stderr.strip() or proc.stdout.decode("utf-8", "replace").strip()
+                msg = stderr.strip() or out.decode("utf-8", "replace").strip()
             raise CniPluginError(msg or "exit status %d" % proc.returncode, code=code,
                                  plugin=ptype, command=command, network=network,
                                  details=details, stderr=stderr)
-        if not proc.stdout.strip():
+        if not out.strip():
             return None
         try:
-            return json.loads(proc.stdout)
+            return json.loads(out)
         except ValueError:
-            raise CniPluginError("invalid JSON result: %r" % proc.stdout[:200], code=-1,
+            raise CniPluginError("invalid JSON result: %r" % out[:200], code=-1,
                                  plugin=ptype, command=command, network=network, stderr=stderr)
+
+
+def _kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the plugin and every process of its session, then reap the plugin."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    proc.wait()
 
 
 def add_network_list(executor: PluginExecutor, conf: NetworkConfigList,
