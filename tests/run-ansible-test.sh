@@ -16,11 +16,12 @@
 #   unreachable here; it uses ~/.ansible/test/cache/get_pip_<version>.py when present, so we
 #   put a small stand-in there that runs `ensurepip` and then pip-installs the requested pip.
 # integration: `--local` with the venv's python (ansible-test runs the targets with the
-#   interpreter it runs under): the targets need real root (netns, veths, iptables), which
-#   the docker/remote environments cannot give here. ansible-test skips targets whose
-#   aliases say needs/root, destructive or needs/privileged unless told otherwise: we run as
-#   root (checked below), pass --allow-root and --allow-destructive, and do not use docker so
-#   needs/privileged is moot. Each target cleans up what it creates, under its own prefix.
+#   interpreter it runs under, and writes it into the inventory as ansible_python_interpreter):
+#   the targets need real root (netns, veths, bridges, iptables), which the docker and remote
+#   environments cannot give on this machine. How the aliases are honoured locally:
+#   needs/root runs because we ARE root (checked below; --allow-root would only fake it for
+#   a non-root user), destructive needs --allow-destructive (we pass it: targets change the
+#   host, under their own prefix, and clean up), needs/privileged only matters under docker.
 set -euo pipefail
 
 cmd="${1:-}"
@@ -91,7 +92,7 @@ case "$cmd" in
       echo "integration targets need root (network namespaces, veths, iptables)" >&2
       exit 1
     fi
-    "$venv/bin/ansible-test" integration --local --python "$pyver" --allow-root --allow-destructive \
+    "$venv/bin/ansible-test" integration --local --python "$pyver" --allow-destructive \
       --color no "$@" || status=$?
     ;;
 esac
