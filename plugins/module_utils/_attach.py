@@ -11,9 +11,10 @@ remove the cache entry, and roll back a chain that failed half-way.
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -266,6 +267,50 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
                              tolerate=tolerate)
     cnicache.delete(ctx.cache_dir, entry.network, entry.container_id, entry.ifname)
     return [str(e) for e in tolerated or []]
+
+
+def _stand_in_link(ifname: str, addresses: Sequence[str]) -> None:
+    """In the current netns: a link named ifname holding addresses (CIDRs). A veth
+    pair, as the dummy driver is not always there; pyroute2 only on this rare path."""
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=ifname, kind="veth", peer="podnet-peer")
+        index = ipr.link_lookup(ifname=ifname)[0]
+        for cidr in addresses:
+            addr, plen = cidr.split("/")
+            ipr.addr("add", index=index, address=addr, prefixlen=int(plen))
+
+
+def remove_gone(ctx: HostContext, entry: cnicache.CacheEntry,
+                tolerate: Optional[Callable[[CniPluginError], bool]] = None) -> List[str]:
+    """DEL an attachment whose namespace is gone (deleted behind our back, a stale file).
+
+    With netns "" the plugins release what they hold outside it, except that the
+    bridge (and ptp) plugin tears down its masquerade rule only for the addresses it
+    finds on the container's link: the rule and its CNI-<hash> chain would stay, and
+    the DEL of the next attachment with the same network and id would then fail
+    (chain busy). So DEL runs in a throwaway namespace holding a stand-in link with
+    the cached addresses; when that cannot be built, with netns "" as the spec says.
+    """
+    addresses = [ip["address"] for ip in cniresult.to_current(entry.result).get("ips") or []
+                 if ip.get("address")]
+    if ctx.rootless or not addresses:
+        return remove(ctx, entry, netns="", tolerate=tolerate)
+    tmp = ctx.netns_path("podnet-del-%d" % os.getpid())
+    try:
+        if ctx.netns_status(tmp) != "absent":
+            ctx.remove_netns(tmp)
+        ctx.create_netns(tmp)
+    except PodnetError:
+        return remove(ctx, entry, netns="", tolerate=tolerate)
+    try:
+        try:
+            _netns.run_in_netns(tmp, _stand_in_link, entry.ifname, addresses)
+        except Exception:  # no stand-in: the spec's way still releases the rest
+            return remove(ctx, entry, netns="", tolerate=tolerate)
+        return remove(ctx, entry, netns=tmp, tolerate=tolerate)
+    finally:
+        ctx.remove_netns(tmp)
 
 
 def false_check_alarm(entry: cnicache.CacheEntry) -> Callable[[CniPluginError], bool]:

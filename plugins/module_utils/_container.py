@@ -260,10 +260,12 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             if action == "detach":
                 entry = entries.pop((step["network"], step["interface"]), None)
                 if entry is not None:
-                    # a namespace that is gone (or a stale file) is passed as "": the
-                    # plugins then only release what they hold outside it (CNI spec)
-                    warnings += _attach.remove(ctx, entry, netns="" if step.get("stale") else None,
-                                               tolerate=_attach.tolerate_missing_rules)
+                    if step.get("stale"):  # its namespace is gone (or a stale file)
+                        warnings += _attach.remove_gone(ctx, entry,
+                                                        tolerate=_attach.tolerate_missing_rules)
+                    else:
+                        warnings += _attach.remove(ctx, entry,
+                                                   tolerate=_attach.tolerate_missing_rules)
             elif action == "remove_stale_netns":
                 ctx.remove_netns(req.netns)
             elif action == "create_netns":

@@ -1,0 +1,277 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The environment of the core functional tests (prefix pnf, subnets 10.220.0.0/16, host
+ports 20200-20299): real namespaces, the real Debian CNI plugins, real iptables.
+
+Each test gets its own CNI config, cache, state and host-local data dirs; names start
+with ``pnfXXXX`` (random per run). Everything is removed in finalizers, also on failure.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import podnet_testlib as tl  # noqa: E402
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext  # noqa: E402
+
+PLUGIN_DIR = "/usr/lib/cni"
+PREFIX = tl.unique_prefix("pnf")
+PORTS = range(20200, 20300)
+SHARED_CHAINS = {"CNI-FORWARD", "CNI-ADMIN", "CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK",
+                 "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-OUTPUT", "CNI-ISOLATION-STAGE-1",
+                 "CNI-ISOLATION-STAGE-2"}
+_subnets = itertools.count(random.randrange(0, 200))
+_ports = itertools.count(random.randrange(0, 100))
+
+
+def sh(*argv: str, check: bool = True) -> str:
+    proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and proc.returncode != 0:
+        raise AssertionError("%s failed: %s" % (" ".join(argv), proc.stderr.decode()))
+    return proc.stdout.decode()
+
+
+def iptables_lines(markers: List[str]) -> List[str]:
+    """iptables-save lines of our objects: rules mentioning a marker (container id,
+    subnet prefix) and every line of the per-container CNI-* chains they jump to."""
+    text = sh("iptables-save", check=False)
+    table, ours, chains = "", [], set()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        lines.append((table, line))
+    for table, line in lines:
+        if line.startswith("-A") and any(m in line for m in markers):
+            ours.append("%s %s" % (table, line))
+            words = line.split()
+            if "-j" in words:
+                target = words[words.index("-j") + 1]
+                if target.startswith("CNI-") and target not in SHARED_CHAINS:
+                    chains.add((table, target))
+    for table, line in lines:
+        words = line.split()
+        if len(words) > 1 and ((line.startswith(":") and (table, words[0][1:]) in chains)
+                               or (words[0] == "-A" and (table, words[1]) in chains)):
+            entry = "%s %s" % (table, line.split(" [")[0] if line.startswith(":") else line)
+            if entry not in ours:
+                ours.append(entry)
+    return sorted(ours)
+
+
+def remove_iptables(markers: List[str]) -> None:
+    """Delete our leftover rules and chains (never anything else)."""
+    lines = iptables_lines(markers)
+    chains = {tuple(l.split()[:2]) for l in lines if l.split()[1].startswith(":")}
+    for entry in lines:
+        table, rest = entry.split(" ", 1)
+        if rest.startswith("-A "):
+            argv = shlex.split(rest)
+            subprocess.run(["iptables", "-t", table, "-D"] + argv[1:], stderr=subprocess.DEVNULL)
+    for table, decl in chains:
+        subprocess.run(["iptables", "-t", table, "-F", decl[1:]], stderr=subprocess.DEVNULL)
+        subprocess.run(["iptables", "-t", table, "-X", decl[1:]], stderr=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    for _ in range(len(PORTS)):
+        port = PORTS[next(_ports) % len(PORTS)]
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        if str(port) not in sh("iptables-save", "-t", "nat", check=False):
+            return port
+    raise AssertionError("no free port in 20200-20299")
+
+
+class CoreEnv:
+    """One test's private CNI world (config, cache, state, IPAM dirs; pnf names)."""
+
+    def __init__(self, tmp_path: Any) -> None:
+        self.prefix = PREFIX
+        self.tmp = str(tmp_path)
+        self.config_dir = os.path.join(self.tmp, "net.d")
+        self.cache_dir = os.path.join(self.tmp, "cache")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.ipam_dir = os.path.join(self.tmp, "ipam")
+        self.plugin_dirs = [PLUGIN_DIR]
+        os.makedirs(self.config_dir)
+        self.networks: Dict[str, Dict[str, Any]] = {}
+        self.cids: List[str] = []
+        self.bridges: List[str] = []
+        self.procs: List[subprocess.Popen] = []
+        self.cleanups: List[Any] = []
+        self._n = itertools.count()
+
+    # --- names and networks ---
+    def name(self, suffix: str) -> str:
+        return "%s-%s%d" % (self.prefix, suffix, next(self._n))
+
+    def cid(self, suffix: str = "c") -> str:
+        cid = self.name(suffix)
+        self.cids.append(cid)
+        return cid
+
+    def network(self, cni_version: str = "1.0.0", **kw: Any) -> Dict[str, Any]:
+        third = next(_subnets) % 250 + 1
+        subnet = "10.220.%d.0/24" % third
+        name = self.name("net")
+        bridge = "%sb%d" % (self.prefix, len(self.bridges))
+        self.bridges.append(bridge)
+        conf = tl.bridge_conflist(name, bridge, subnet, gateway="10.220.%d.1" % third,
+                                  cni_version=cni_version, data_dir=self.ipam_dir, **kw)
+        tl.write_conflist(self.config_dir, conf)
+        info = {"name": name, "bridge": bridge, "subnet": subnet, "prefix": "10.220.%d." % third,
+                "conf": conf}
+        self.networks[name] = info
+        return info
+
+    def ctx(self, plugin_dirs: Optional[List[str]] = None) -> HostContext:
+        return HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,
+                           cache_dir=self.cache_dir, state_dir=self.state_dir)
+
+    def module_args(self, **kw: Any) -> Dict[str, Any]:
+        args = {"cni_config_dir": self.config_dir, "cni_plugin_dirs": self.plugin_dirs,
+                "cni_cache_dir": self.cache_dir, "state_dir": self.state_dir}
+        args.update(kw)
+        return args
+
+    # --- the container API, as the module drives it ---
+    def request(self, ctx: HostContext, cid: str, **kw: Any) -> _container.ContainerRequest:
+        kw.setdefault("netns", cid)
+        return _container.ContainerRequest(ctx, cid, **kw)
+
+    def apply(self, cid: str, ctx: Optional[HostContext] = None, **kw: Any) -> Dict[str, Any]:
+        """plan + execute like container_netns does; returns plan, outcome, report."""
+        ctx = ctx or self.ctx()
+        req = self.request(ctx, cid, **kw)
+        with ctx.container_lock(cid):
+            plan = _container.plan(ctx, req)
+            outcome = _container.execute(ctx, req, plan) if plan.changed else {"warnings": []}
+            entries = _container.current_entries(ctx, req)
+            exists = _container.container_exists(ctx, req)
+        out = {"plan": plan, "changed": plan.changed, "actions": plan.actions,
+               "warnings": outcome["warnings"] + ctx.warnings}
+        out.update(_container.report(req, entries, exists and req.state == "present"))
+        return out
+
+    def absent(self, cid: str) -> Dict[str, Any]:
+        return self.apply(cid, state="absent")
+
+    # --- what is on the host ---
+    def markers(self) -> List[str]:
+        return self.cids + [n["prefix"] for n in self.networks.values()]
+
+    def bridge_ports(self) -> List[str]:
+        out = []
+        for bridge in self.bridges:
+            data = sh("ip", "-j", "link", "show", "master", bridge, check=False).strip()
+            out += [l["ifname"] for l in json.loads(data or "[]")]
+        return sorted(out)
+
+    def reservations(self) -> List[str]:
+        out = []
+        for net in sorted(os.listdir(self.ipam_dir)) if os.path.isdir(self.ipam_dir) else []:
+            for name in sorted(os.listdir(os.path.join(self.ipam_dir, net))):
+                if name != "lock" and not name.startswith("last_reserved_ip"):
+                    out.append("%s/%s" % (net, name))
+        return out
+
+    def cache_files(self) -> List[str]:
+        d = os.path.join(self.cache_dir, "results")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def records(self) -> List[str]:
+        d = os.path.join(self.state_dir, "containers")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def netns_names(self) -> List[str]:
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(self.prefix)) \
+            if os.path.isdir("/run/netns") else []
+
+    def snapshot(self) -> Dict[str, Any]:
+        """Everything of this test on the host (empty lists when nothing is left)."""
+        return {"bridge_ports": self.bridge_ports(), "iptables": iptables_lines(self.markers()),
+                "reservations": self.reservations(), "cache": self.cache_files(),
+                "records": self.records(), "netns": self.netns_names()}
+
+    def assert_nothing_left(self) -> None:
+        snap = self.snapshot()
+        assert snap == {k: [] for k in snap}, json.dumps(snap, indent=1)
+
+    # --- processes ---
+    def spawn(self, argv: List[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def server(self, netns: str, port: int, text: str) -> subprocess.Popen:
+        proc = tl.tcp_echo_server(netns, port, text)
+        self.procs.append(proc)
+        return proc
+
+    def stop_procs(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self.procs = []
+
+    # --- cleanup: everything of this test, even after a failure ---
+    def cleanup(self) -> None:
+        self.stop_procs()
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:
+                pass
+        ctx = self.ctx()
+        for cid in self.cids:
+            try:
+                self.apply(cid, ctx=ctx, state="absent")
+            except Exception:
+                pass
+        for entry in cnicache.list_entries(self.cache_dir):
+            try:
+                _attach.remove(ctx, entry, tolerate=lambda e: True)
+            except Exception:
+                pass
+        for name in self.netns_names():
+            try:
+                _netns.remove(os.path.join("/run/netns", name))
+            except Exception:
+                pass
+        remove_iptables(self.markers())
+        for bridge in self.bridges:
+            subprocess.run(["ip", "link", "del", bridge], stderr=subprocess.DEVNULL)
+
+
+def wait_for(fn, tries: int = 50, delay: float = 0.1):
+    """fn() until it returns something truthy (a bounded poll, not a timing assertion)."""
+    for _ in range(tries):
+        value = fn()
+        if value:
+            return value
+        time.sleep(delay)
+    return fn()
+
+
+def link_info(netns: str, ifname: str) -> Dict[str, Any]:
+    data = json.loads(sh("ip", "-n", netns, "-j", "addr", "show", "dev", ifname))
+    return data[0]
