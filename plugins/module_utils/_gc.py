@@ -1,0 +1,367 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Garbage collection of state that outlived its namespaces (after a reboot, a crash,
+or a tool that removed a namespace without DEL).
+
+Three kinds of leftovers, in this order:
+
+1. libcni cache entries whose netns is not a live namespace: DEL with the cached
+   config, args and result and an empty netns (the CNI spec's "the namespace is gone":
+   plugins release what they hold outside it, the IP above all), then drop the entry;
+2. container records whose netns is gone (and the dead netns file we created);
+3. host-local reservations held by no cache entry — only in the dataDir of a network
+   we can attribute (defined in ``cni_config_dir`` or in a cache entry), only when the
+   file is older than ``min_age`` seconds (an ADD of another tool writes the
+   reservation before its cache entry) and only under host-local's own lock.
+
+An attachment whose netns is alive is never touched. ``plan`` has no side effects
+(check mode); ``execute`` re-checks each item under the container lock.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import ipaddress
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    ConfigError, PodnetError, ValidationError)
+
+# an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
+# entry yet for a few hundred ms; a reservation this young is never called orphaned
+RESERVATION_MIN_AGE = 60.0
+HOST_LOCAL_SKIP = ("lock",)
+IPTABLES_TIMEOUT = 30.0
+
+
+class Reservation:
+    """One host-local reservation file: ``<dataDir>/<network>/<ip>`` = "id\\r\\nifname"."""
+
+    __slots__ = ("network", "ip", "container_id", "ifname", "path", "mtime")
+
+    def __init__(self, network: str, ip: str, container_id: str, ifname: str, path: str,
+                 mtime: float) -> None:
+        self.network = network
+        self.ip = ip
+        self.container_id = container_id
+        self.ifname = ifname
+        self.path = path
+        self.mtime = mtime
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"network": self.network, "ip": self.ip, "container_id": self.container_id,
+                "interface": self.ifname, "path": self.path}
+
+
+def _entry_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
+    return {"network": entry.network, "container_id": entry.container_id,
+            "interface": entry.ifname, "netns": entry.netns,
+            "ips": cniresult.addresses(entry.result)}
+
+
+class PrunePlan:
+    def __init__(self) -> None:
+        self.stale_entries: List[cnicache.CacheEntry] = []
+        self.records: List[Dict[str, Any]] = []
+        self.reservations: List[Reservation] = []
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stale_entries or self.records or self.reservations)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"attachments": [_entry_report(e) for e in self.stale_entries],
+                "records": [dict(r) for r in self.records],
+                "reservations": [r.to_dict() for r in self.reservations],
+                "errors": []}
+
+
+class _Liveness:
+    """netns status of a path, asked once per path per run."""
+
+    def __init__(self, ctx: HostContext) -> None:
+        self.ctx = ctx
+        self._seen: Dict[str, str] = {}
+
+    def status(self, path: str) -> str:
+        if not path:
+            return "absent"
+        if path not in self._seen:
+            self._seen[path] = self.ctx.netns_status(path)
+        return self._seen[path]
+
+    def alive(self, path: str) -> bool:
+        return self.status(path) == "mounted"
+
+
+def valid_id(cid: str) -> bool:
+    try:
+        _validate.container_id(cid)
+        return True
+    except ValidationError:
+        return False
+
+
+@contextmanager
+def maybe_container_lock(ctx: HostContext, cid: str) -> Iterator[None]:
+    """Our container lock when the id is one we could have made; other tools' ids (any
+    string libcni accepts) cannot name a lock file safely and are not ours to race."""
+    if valid_id(cid):
+        with ctx.container_lock(cid):
+            yield
+    else:
+        yield
+
+
+# --- host-local reservations ---
+
+def _attributable_dirs(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Tuple[str, str]]:
+    """(directory of reservations, network name) of every host-local network we know."""
+    confs: List[cniconf.NetworkConfigList] = list(ctx.networks().values())
+    for entry in entries:
+        try:
+            confs.append(_attach.conf_of_entry(ctx, entry))
+        except (ConfigError, ValidationError):
+            continue
+    seen: Set[Tuple[str, str]] = set()
+    out: List[Tuple[str, str]] = []
+    for conf in confs:
+        for data_dir, name in cniconf.iter_ipam_dirs(conf):
+            item = (os.path.join(ctx.ipam_data_dir(data_dir), name), name)
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+    return out
+
+
+def _read_reservation(directory: str, network: str, name: str) -> Optional[Reservation]:
+    if name in HOST_LOCAL_SKIP or name.startswith("last_reserved_ip"):
+        return None
+    try:
+        ip = str(ipaddress.ip_address(name))
+    except ValueError:
+        return None
+    path = os.path.join(directory, name)
+    try:
+        st = os.lstat(path)
+        if not os.path.isfile(path) or os.path.islink(path):
+            return None
+        with open(path, "rb") as f:
+            lines = f.read(4096).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    cid = lines[0].strip() if lines else ""
+    ifname = lines[1].strip() if len(lines) > 1 else ""
+    return Reservation(network, ip, cid, ifname, path, st.st_mtime)
+
+
+def list_reservations(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Reservation]:
+    out: List[Reservation] = []
+    for directory, network in _attributable_dirs(ctx, entries):
+        try:
+            names = sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            res = _read_reservation(directory, network, name)
+            if res is not None:
+                out.append(res)
+    return out
+
+
+def _owned(res: Reservation, keys: Set[Tuple[str, str, str]], pairs: Set[Tuple[str, str]]) -> bool:
+    if res.ifname:
+        return (res.network, res.container_id, res.ifname) in keys
+    return (res.network, res.container_id) in pairs  # host-local < 0.8 wrote no ifname
+
+
+def orphan_reservations(ctx: HostContext, owners: Sequence[cnicache.CacheEntry],
+                        known: Sequence[cnicache.CacheEntry], live_ids: Set[str],
+                        min_age: float = RESERVATION_MIN_AGE,
+                        now: Optional[float] = None) -> List[Reservation]:
+    """Reservations no entry of ``owners`` holds, of networks attributable from the
+    config dir or ``known`` entries, older than min_age, of no live container."""
+    keys = {e.key for e in owners}
+    pairs = {(e.network, e.container_id) for e in owners}
+    now = time.time() if now is None else now
+    return [r for r in list_reservations(ctx, known)
+            if not _owned(r, keys, pairs) and r.container_id not in live_ids
+            and now - r.mtime >= min_age]
+
+
+@contextmanager
+def _host_local_lock(directory: str) -> Iterator[None]:
+    """host-local's own lock (flock on ``<dir>/lock``), so no ADD allocates meanwhile."""
+    fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def release_reservation(res: Reservation) -> bool:
+    """Remove the file if it still names the same holder. True when removed."""
+    directory = os.path.dirname(res.path)
+    with _host_local_lock(directory):
+        now = _read_reservation(directory, res.network, os.path.basename(res.path))
+        if now is None or (now.container_id, now.ifname) != (res.container_id, res.ifname):
+            return False
+        try:
+            os.unlink(res.path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise
+    return True
+
+
+# --- rules the bridge plugin leaves behind when the netns is gone ---
+
+def masq_chain(network: str, container_id: str) -> str:
+    """The bridge plugin's ipMasq chain: ``CNI-`` + 24 hex of sha512(name + id)."""
+    return "CNI-" + hashlib.sha512((network + container_id).encode()).hexdigest()[:24]
+
+
+def _iptables(executor: cniexec.PluginExecutor, binary: str, args: Sequence[str]) -> bool:
+    try:
+        proc = subprocess.run([binary, "-w", "-t", "nat"] + list(args), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=executor.env("DEL", None),
+                              timeout=IPTABLES_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def teardown_masquerade(executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList,
+                        entry: cnicache.CacheEntry) -> List[str]:
+    """Remove the bridge plugin's masquerade rule and chain of an attachment whose netns
+    is gone. The plugin's own DEL finds the IPs on the interface inside the netns, so
+    with the netns gone (or "") it leaves them behind; the cached result still has the
+    IPs. Runs where the plugins run (ctx.call_cni); returns what was removed."""
+    if not any(p.get("type") == "bridge" and p.get("ipMasq") for p in conf.plugins):
+        return []
+    chain = masq_chain(conf.name, entry.container_id)
+    comment = 'name: "%s" id: "%s"' % (conf.name, entry.container_id)
+    removed = []
+    for ip in cniresult.addresses(entry.result):
+        binary = "ip6tables" if ":" in ip else "iptables"
+        if _iptables(executor, binary, ["-D", "POSTROUTING", "-s", ip, "-j", chain, "-m", "comment",
+                                        "--comment", comment]):
+            removed.append("%s nat POSTROUTING -s %s -j %s" % (binary, ip, chain))
+    for binary in ("iptables", "ip6tables"):
+        if _iptables(executor, binary, ["-F", chain]) and _iptables(executor, binary, ["-X", chain]):
+            removed.append("%s nat chain %s" % (binary, chain))
+    return removed
+
+
+# --- plan and execute ---
+
+def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
+         entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> PrunePlan:
+    """What is stale, without touching anything."""
+    p = PrunePlan()
+    live = _Liveness(ctx)
+    if entries is None:
+        entries = cnicache.list_entries(ctx.cache_dir)
+    alive = [e for e in entries if live.alive(e.netns)]
+    p.stale_entries = [e for e in entries if not live.alive(e.netns)]
+    live_ids = {e.container_id for e in alive}
+    for cid in _state.list_ids(ctx.state_dir):
+        try:
+            record = _state.load(ctx.state_dir, cid)
+        except PodnetError:
+            record = None
+        netns = (record or {}).get("netns") or ""
+        if netns and live.alive(netns):
+            live_ids.add(cid)
+            continue
+        p.records.append({"container_id": cid, "netns": netns or None,
+                          "remove_netns": bool(netns) and live.status(netns) == "stale"
+                          and (record or {}).get("netns_origin") == "created"})
+    # the stale entries' DEL releases their own IPs; the rest is orphaned
+    p.reservations = orphan_reservations(ctx, entries, entries, live_ids, min_age)
+    return p
+
+
+def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE) -> Dict[str, Any]:
+    """Prune what the plan found, each item re-checked under its lock; a report."""
+    report: Dict[str, Any] = {"attachments": [], "records": [], "reservations": [], "errors": []}
+    live = _Liveness(ctx)
+    pruned_entries: List[cnicache.CacheEntry] = []
+    for planned in p.stale_entries:
+        with maybe_container_lock(ctx, planned.container_id):
+            entry = cnicache.read(ctx.cache_dir, *planned.key)
+            if entry is None or (entry.netns and ctx.netns_status(entry.netns) == "mounted"):
+                continue  # gone meanwhile, or its namespace is back: not ours to touch
+            item = _entry_report(entry)
+            try:
+                conf = _attach.conf_of_entry(ctx, entry)
+                # the namespace is gone: every error of the plugins about it is expected
+                item["warnings"] = _attach.remove(ctx, entry, netns="", tolerate=lambda e: True)
+                item["rules_removed"] = ctx.call_cni(teardown_masquerade, ctx.executor, conf, entry)
+            except PodnetError as exc:
+                report["errors"].append("DEL of stale attachment %s/%s/%s: %s"
+                                        % (entry.network, entry.container_id, entry.ifname, exc))
+                continue
+            report["attachments"].append(item)
+            pruned_entries.append(entry)
+    for rec in p.records:
+        cid = rec["container_id"]
+        with maybe_container_lock(ctx, cid):
+            record = _state.load(ctx.state_dir, cid)
+            if record is None:
+                continue
+            netns = record.get("netns") or ""
+            if netns and live.alive(netns):
+                continue
+            try:
+                if rec.get("remove_netns") and netns and ctx.netns_status(netns) == "stale":
+                    ctx.remove_netns(netns)
+                _state.delete(ctx.state_dir, cid)
+            except PodnetError as exc:
+                report["errors"].append("removing record of %s: %s" % (cid, exc))
+                continue
+            report["records"].append(dict(rec))
+    # rescan: a DEL that could not release an IP leaves it orphaned now
+    remaining = cnicache.list_entries(ctx.cache_dir)
+    live_ids = {e.container_id for e in remaining if live.alive(e.netns)}
+    for cid in _state.list_ids(ctx.state_dir):
+        record = _state.load(ctx.state_dir, cid) or {}
+        if record.get("netns") and live.alive(record["netns"]):
+            live_ids.add(cid)
+    for res in orphan_reservations(ctx, remaining, list(remaining) + pruned_entries, live_ids, min_age):
+        try:
+            with maybe_container_lock(ctx, res.container_id):
+                if cnicache.list_entries(ctx.cache_dir, container_id=res.container_id, network=res.network):
+                    continue  # attached meanwhile
+                if release_reservation(res):
+                    report["reservations"].append(res.to_dict())
+        except (OSError, PodnetError) as exc:
+            report["errors"].append("releasing %s in network %s: %s" % (res.ip, res.network, exc))
+    return report
+
+
+def prune_stale(ctx: HostContext, check_mode: bool = False,
+                min_age: float = RESERVATION_MIN_AGE) -> Dict[str, Any]:
+    """For other modules: plan, and unless check_mode execute; returns
+    ``{"changed": bool, "pruned": report}``."""
+    p = plan(ctx, min_age)
+    if check_mode or not p.changed:
+        return {"changed": p.changed, "pruned": p.to_dict()}
+    report = execute(ctx, p, min_age)
+    changed = bool(report["attachments"] or report["records"] or report["reservations"])
+    return {"changed": changed, "pruned": report}

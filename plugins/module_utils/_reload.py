@@ -1,0 +1,380 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reload containers' CNI networks after a firewall reload wiped the plugins' rules
+(podman's ``network reload``): plan, then execute per container and attachment.
+
+- Targets: the listed container ids, or ``all`` = every container with a record plus
+  every cache entry whose netns is alive (other tools' attachments included).
+- Health of an attachment (without ``force``): CNI CHECK with the cached config and
+  result, plus a look at the nat rules the bridge plugin's ``ipMasq`` owns (CHECK never
+  looks at them). A network whose cniVersion cannot CHECK (< 0.4.0, or
+  ``disableCheck``) is judged by the chains and rules its plugins own (bridge masquerade,
+  portmap DNAT, firewall FORWARD accept) and by its interface in the netns.
+  All CHECKs run in one ``ctx.call_cni`` (one fork rootless) on a few worker threads.
+- Reload of an attachment: DEL with the cached config, tolerating the errors of rules that
+  are already gone, then ADD with the cached config and the same interface, IPs, MAC,
+  aliases, ports and extra args/capabilities, on every network (podman v4 behaviour).
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    CniPluginError, ConfigError, PodnetError, ValidationError)
+
+# CHECK spends its time in plugin start-up and iptables execs; two cores are busy with 4
+CHECK_WORKERS = 4
+IPTABLES_TIMEOUT = 30.0
+
+
+# --- the rules the plugins own (iptables backend, as containernetworking/plugins 1.x) ---
+
+def _hash(network: str, container_id: str) -> str:
+    return hashlib.sha512((network + container_id).encode()).hexdigest()
+
+
+masq_chain = _gc.masq_chain
+
+
+def dnat_chain(network: str, container_id: str) -> str:
+    """portmap's per-container DNAT chain: ``CNI-DN-`` + 21 hex of sha512(name + id)."""
+    return "CNI-DN-" + _hash(network, container_id)[:21]
+
+
+def owned_rules(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry,
+                fallback: bool) -> List[Tuple[str, ...]]:
+    """What must exist in the IPv4 rules for this attachment.
+
+    Items: ("chain", table, chain) or ("rule", table, chain, *fragments): an ``-A chain``
+    line holding every fragment. Always the bridge masquerade (CHECK ignores it); with
+    ``fallback`` (no CHECK) also portmap's and the firewall plugin's rules.
+    """
+    ips4 = [ip for ip in cniresult.addresses(entry.result) if ":" not in ip]
+    rules: List[Tuple[str, ...]] = []
+    for plugin in conf.plugins:
+        ptype = plugin.get("type")
+        if ptype == "bridge" and plugin.get("ipMasq") and ips4:
+            chain = masq_chain(conf.name, entry.container_id)
+            rules.append(("chain", "nat", chain))
+            for ip in ips4:
+                rules.append(("rule", "nat", "POSTROUTING", "-s %s/32" % ip, "-j %s" % chain))
+        elif fallback and ptype == "portmap" and entry.capability_args.get("portMappings") and ips4:
+            chain = dnat_chain(conf.name, entry.container_id)
+            rules.append(("chain", "nat", chain))
+            rules.append(("rule", "nat", "CNI-HOSTPORT-DNAT", "-j %s" % chain))
+            rules.append(("rule", "nat", "PREROUTING", "-j CNI-HOSTPORT-DNAT"))
+        elif fallback and ptype == "firewall" and plugin.get("backend", "iptables") == "iptables":
+            rules.append(("rule", "filter", "FORWARD", "-j CNI-FORWARD"))
+            for ip in ips4:
+                rules.append(("rule", "filter", "CNI-FORWARD", "-s %s/32" % ip, "-j ACCEPT"))
+    return rules
+
+
+def missing_rules(rules: Sequence[Tuple[str, ...]], listing: Dict[str, List[str]]) -> List[str]:
+    """The items of ``rules`` absent from ``iptables -S`` listings by table."""
+    missing = []
+    for item in rules:
+        lines = listing.get(item[1], [])
+        if item[0] == "chain":
+            if ("-N %s" % item[2]) not in lines:
+                missing.append("chain %s in table %s" % (item[2], item[1]))
+        else:
+            head = "-A %s " % item[2]
+            if not any(line.startswith(head) and all(f + " " in line + " " for f in item[3:])
+                       for line in lines):
+                missing.append("rule %s in chain %s of table %s" % (" ".join(item[3:]), item[2], item[1]))
+    return missing
+
+
+def list_rules(executor: cniexec.PluginExecutor, tables: Sequence[str]) -> Dict[str, List[str]]:
+    """``iptables -S`` of each table, with the PATH the plugins get (so the same backend:
+    iptables-nft or -legacy, whichever ``iptables`` they run)."""
+    env = executor.env("CHECK", None)
+    out: Dict[str, List[str]] = {}
+    for table in tables:
+        try:
+            proc = subprocess.run(["iptables", "-w", "-t", table, "-S"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, timeout=IPTABLES_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired):
+            out[table] = []
+            continue
+        out[table] = proc.stdout.decode("utf-8", "replace").splitlines() if proc.returncode == 0 else []
+    return out
+
+
+# --- health of many attachments in one go ---
+
+class Job:
+    """One attachment to judge: CHECK and/or rules and/or its interface."""
+
+    __slots__ = ("conf", "rt", "result", "use_check", "rules", "tolerate")
+
+    def __init__(self, conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> None:
+        self.conf = conf
+        self.rt = cniexec.RuntimeConf(entry.container_id, entry.netns, entry.ifname,
+                                      entry.cni_args, entry.capability_args)
+        self.result = entry.result
+        self.use_check = cniexec.check_supported(conf)
+        self.rules = owned_rules(conf, entry, fallback=not self.use_check)
+        self.tolerate = _attach.false_check_alarm(entry)
+
+
+def _judge(executor: cniexec.PluginExecutor, job: Job, listing: Dict[str, List[str]]) -> Optional[str]:
+    if job.use_check:
+        try:
+            cniexec.check_network_list(executor, job.conf, job.rt, job.result, tolerate=job.tolerate)
+        except CniPluginError as exc:
+            return str(exc)
+        except ConfigError as exc:
+            return str(exc)
+    elif job.conf.plugin_types and job.conf.plugin_types[0] in ("bridge", "macvlan", "ipvlan", "ptp"):
+        try:
+            if job.rt.ifname not in _netns.link_names(job.rt.netns):
+                return "interface %s is missing in %s" % (job.rt.ifname, job.rt.netns)
+        except PodnetError as exc:
+            return str(exc)
+    gone = missing_rules(job.rules, listing)
+    if gone:
+        return "missing " + "; ".join(gone)
+    return None
+
+
+def judge_all(executor: cniexec.PluginExecutor, jobs: Sequence[Job],
+              workers: int = CHECK_WORKERS) -> List[Optional[str]]:
+    """None (healthy) or the reason, per job; runs where the plugins run (ctx.call_cni)."""
+    tables = sorted({r[1] for job in jobs for r in job.rules})
+    listing = list_rules(executor, tables) if tables else {}
+    if len(jobs) <= 1 or workers <= 1:
+        return [_judge(executor, job, listing) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(lambda job: _judge(executor, job, listing), jobs))
+
+
+# --- targets ---
+
+class Target:
+    """One container to reload: id, name, netns and its live attachments, in order."""
+
+    def __init__(self, container_id: str, netns: str, entries: List[cnicache.CacheEntry],
+                 record: Optional[Dict[str, Any]] = None) -> None:
+        self.container_id = container_id
+        self.netns = netns
+        self.entries = entries
+        self.record = record
+
+
+def _ordered(entries: List[cnicache.CacheEntry], record: Optional[Dict[str, Any]]) -> List[cnicache.CacheEntry]:
+    order = {(n.get("network"), n.get("interface")): i
+             for i, n in enumerate((record or {}).get("networks") or []) if isinstance(n, dict)}
+    return sorted(entries, key=lambda e: (order.get((e.network, e.ifname), len(order)), e.ifname, e.network))
+
+
+def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
+    """The containers to look at; a listed id that has no live netns is a ValidationError
+    (raised before anything changes)."""
+    if not containers:
+        raise ValidationError("containers is empty: give container ids or 'all'")
+    select_all = list(containers) == ["all"]
+    if not select_all:
+        for cid in containers:
+            if cid == "all":
+                raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
+            _validate_id(cid)
+    live = _Alive(ctx)
+    entries = cnicache.list_entries(ctx.cache_dir)
+    records: Dict[str, Dict[str, Any]] = {}
+    for cid in _state.list_ids(ctx.state_dir):
+        record = _state.load(ctx.state_dir, cid)
+        if record is not None:
+            records[cid] = record
+    if select_all:
+        ids = sorted(set(records) | {e.container_id for e in entries if live(e.netns)})
+    else:
+        ids = list(dict.fromkeys(containers))
+    targets = []
+    for cid in ids:
+        record = records.get(cid)
+        netns = (record or {}).get("netns") or ""
+        mine = [e for e in entries if e.container_id == cid and live(e.netns)
+                and (not netns or e.netns == netns)]
+        if record is not None and netns and not live(netns):
+            if not select_all:
+                raise ValidationError("container %s: its netns %s is gone (prune_stale cleans up "
+                                      "what it left)" % (cid, netns), value=cid)
+            continue
+        if record is None and not mine:
+            raise ValidationError("container %s: no record and no attachment with a live netns in %s"
+                                  % (cid, ctx.cache_dir), value=cid)
+        targets.append(Target(cid, netns or (mine[0].netns if mine else ""), _ordered(mine, record),
+                              record))
+    return targets
+
+
+def _validate_id(cid: Any) -> None:
+    # other tools' ids are any non-empty string without '/' (libcni): accept those too
+    if not isinstance(cid, str) or not cid or "/" in cid or cid in (".", ".."):
+        raise ValidationError("invalid container id %r" % (cid,), value=cid)
+
+
+class _Alive:
+    def __init__(self, ctx: HostContext) -> None:
+        self.ctx = ctx
+        self.seen: Dict[str, bool] = {}
+
+    def __call__(self, path: str) -> bool:
+        if not path:
+            return False
+        if path not in self.seen:
+            self.seen[path] = self.ctx.netns_status(path) == "mounted"
+        return self.seen[path]
+
+
+# --- plan ---
+
+class Plan:
+    def __init__(self) -> None:
+        self.targets: List[Target] = []
+        # per container id: per (network, ifname): None (healthy) or why it is reloaded
+        self.verdicts: Dict[str, Dict[Tuple[str, str], Optional[str]]] = {}
+        self.prune: Optional[_gc.PrunePlan] = None
+        self.diff = DifferenceTracker()
+
+    def to_reload(self, cid: str) -> List[Tuple[str, str]]:
+        return [k for k, why in self.verdicts.get(cid, {}).items() if why is not None]
+
+    @property
+    def changed(self) -> bool:
+        return any(self.to_reload(t.container_id) for t in self.targets) or \
+            bool(self.prune and self.prune.changed)
+
+
+def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
+         prune_stale: bool = False, workers: int = CHECK_WORKERS,
+         min_age: float = _gc.RESERVATION_MIN_AGE) -> Plan:
+    """Which attachments are broken (CNI CHECK and rules: read-only, so check mode runs
+    them too and predicts ``changed`` exactly) and what is stale."""
+    p = Plan()
+    p.targets = select_targets(ctx, containers)
+    jobs: List[Job] = []
+    keys: List[Tuple[str, Tuple[str, str]]] = []
+    for t in p.targets:
+        p.verdicts[t.container_id] = {}
+        for e in t.entries:
+            key = (e.network, e.ifname)
+            if force:
+                p.verdicts[t.container_id][key] = "forced"
+                continue
+            try:
+                conf = _attach.conf_of_entry(ctx, e)
+            except (ConfigError, ValidationError) as exc:
+                p.verdicts[t.container_id][key] = None
+                ctx.warnings.append("container %s network %s: cannot judge: %s"
+                                    % (t.container_id, e.network, exc))
+                continue
+            jobs.append(Job(conf, e))
+            keys.append((t.container_id, key))
+    if jobs:
+        verdicts = ctx.call_cni(judge_all, ctx.executor, jobs, workers)
+        for (cid, key), why in zip(keys, verdicts):
+            p.verdicts[cid][key] = why
+    for t in p.targets:
+        before = {"%s/%s" % k: ("broken" if why and why != "forced" else "healthy")
+                  for k, why in p.verdicts[t.container_id].items()}
+        after = {k: "healthy" for k in before}
+        if force:
+            before = {k: "reload" for k in before}
+        p.diff.add(t.container_id, before, after)
+    if prune_stale:
+        p.prune = _gc.plan(ctx, min_age)
+        pr = p.prune.to_dict()
+        p.diff.add("stale", {k: pr[k] for k in ("attachments", "records", "reservations")},
+                   {"attachments": [], "records": [], "reservations": []})
+    return p
+
+
+# --- execute ---
+
+def _net_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
+    return {"interface": entry.ifname, "ips": sorted(cniresult.addresses(entry.result)),
+            "mac": (cniresult.mac_of(entry.result, entry.ifname) or "").lower() or None}
+
+
+def report(p: Plan, outcome: Optional[Dict[str, Dict[str, Any]]] = None,
+           check_mode: bool = False) -> Dict[str, Any]:
+    """``containers`` of the module result: per id its netns, networks and errors."""
+    out: Dict[str, Any] = {}
+    for t in p.targets:
+        done = (outcome or {}).get(t.container_id, {})
+        nets: Dict[str, Any] = {}
+        for e in t.entries:
+            why = p.verdicts[t.container_id].get((e.network, e.ifname))
+            item = _net_report(e)
+            item["reason"] = why
+            if why is None:
+                item["state"] = "healthy"
+            elif check_mode:
+                item["state"] = "would_reload"
+            else:
+                item.update(done.get("networks", {}).get(e.network + "/" + e.ifname, {"state": "skipped"}))
+            nets[e.network] = item
+        out[t.container_id] = {
+            "netns": t.netns, "networks": nets,
+            "reloaded": [n for n, i in nets.items() if i["state"] in ("reloaded", "would_reload")],
+            "errors": list(done.get("errors", []))}
+    return out
+
+
+def reload_container(ctx: HostContext, target: Target, keys: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
+    """DEL + ADD each attachment of ``keys``, under the container lock; errors are
+    collected per attachment so one broken network does not keep the others down."""
+    nets: Dict[str, Any] = {}
+    errors: List[str] = []
+    with _gc.maybe_container_lock(ctx, target.container_id):
+        for network, ifname in keys:
+            label = network + "/" + ifname
+            entry = cnicache.read(ctx.cache_dir, network, target.container_id, ifname)
+            if entry is None or ctx.netns_status(entry.netns) != "mounted":
+                nets[label] = {"state": "skipped", "reason": "detached meanwhile"}
+                continue
+            old = _net_report(entry)
+            try:
+                conf = _attach.conf_of_entry(ctx, entry)
+                spec = _attach.spec_from_entry(entry)
+                tolerated = _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
+                new = _attach.add(ctx, conf, spec, entry.container_id,
+                                  _attach.container_name_of(entry), entry.netns)
+            except PodnetError as exc:
+                errors.append("network %s: %s" % (network, exc))
+                nets[label] = {"state": "failed", "error": str(exc)}
+                continue
+            now = _net_report(new)
+            nets[label] = {"state": "reloaded", "ips": now["ips"], "mac": now["mac"],
+                           "ips_preserved": now["ips"] == old["ips"],
+                           "mac_preserved": now["mac"] == old["mac"] or old["mac"] is None,
+                           "tolerated_errors": tolerated}
+    return {"networks": nets, "errors": errors}
+
+
+def execute(ctx: HostContext, p: Plan, min_age: float = _gc.RESERVATION_MIN_AGE) -> Dict[str, Any]:
+    """Reload what the plan found broken (or all with force), then prune; the outcome
+    ``{"containers": {id: {...}}, "pruned": report or None}``."""
+    outcome: Dict[str, Dict[str, Any]] = {}
+    for t in p.targets:
+        keys = p.to_reload(t.container_id)
+        if keys:
+            outcome[t.container_id] = reload_container(ctx, t, keys)
+    pruned = None
+    if p.prune is not None:
+        pruned = _gc.execute(ctx, p.prune, min_age) if p.prune.changed else p.prune.to_dict()
+    return {"containers": outcome, "pruned": pruned}

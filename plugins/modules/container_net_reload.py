@@ -1,0 +1,201 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: container_net_reload
+short_description: Restore containers' CNI networking after a firewall reload
+version_added: 0.1.0
+description:
+  - A firewall reload (C(firewall-cmd --reload), C(nft flush ruleset), C(iptables -F),
+    an iptables service restart) wipes the iptables/nftables rules CNI plugins created,
+    and containers lose connectivity and port mappings. This module sets their networks up
+    again, as C(podman network reload) does.
+  - Without I(force), each attachment is checked first and only broken ones are reloaded.
+    The check is a CNI CHECK with the cached configuration and result, plus a look at the
+    masquerade rules of the bridge plugin's C(ipMasq) (which CHECK does not cover). For a
+    network whose C(cniVersion) cannot CHECK (before 0.4.0, or C(disableCheck)), the
+    chains and rules its plugins own (bridge masquerade, portmap DNAT, firewall FORWARD
+    accept, IPv4) and the container's interface are looked at instead.
+  - A known false alarm is ignored - portmap 1.1 fails CHECK on its IPv6 DNAT chain for
+    every container without an IPv6 address.
+  - A reload is a DEL with the cached configuration (the errors of rules that are
+    already gone, such as C(Couldn't load target `CNI-...') or
+    C(Chain 'CNI-...' does not exist), are expected) followed by an ADD with the same
+    configuration, interface name, IPs and MAC on every network, aliases, port mappings
+    and extra CNI args (podman v4 behaviour; v3 preserved addresses only for a single
+    network).
+  - With I(prune_stale), state left by namespaces that are gone (after a reboot, a crash)
+    is garbage-collected. Cache entries whose netns is not a live namespace get a DEL
+    with the cached configuration and an empty netns, which releases their IPs. Records
+    of such containers are removed. Host-local reservations held by no cache entry
+    (networks of I(cni_config_dir) or of a cache entry only, files older than 60
+    seconds) are released under host-local's lock. An attachment whose netns is alive
+    is never touched.
+  - Check mode touches nothing. It still runs the CNI CHECKs and lists the iptables
+    rules, both read-only, so it reports exactly what would be reloaded and pruned.
+author: podnet.cni contributors
+extends_documentation_fragment:
+  - podnet.cni.common
+  - podnet.cni.common.attributes
+attributes:
+  idempotent:
+    support: partial
+    details: Idempotent without I(force); with I(force) every attachment is reloaded on each run.
+options:
+  containers:
+    description:
+      - Container ids to reload, or the single item C(all). C(all) means every container
+        with a record, plus every attachment in the libcni cache whose netns is alive -
+        including ones podman, cnitool or CRI-O made.
+      - A listed id without a live netns fails the task before anything changes.
+    type: list
+    elements: str
+    default: [all]
+  force:
+    description:
+      - Reload every attachment of the selected containers, healthy or not.
+    type: bool
+    default: false
+  prune_stale:
+    description:
+      - Also garbage-collect attachments, records and IP reservations whose namespace is gone.
+    type: bool
+    default: false
+  check_workers:
+    description:
+      - How many attachments are checked at the same time.
+    type: int
+    default: 4
+notes:
+  - Reload the containers after every firewall reload. The C(podnet.cni.firewall_reload_hook)
+    role installs a systemd unit that does so on firewalld's C(Reloaded) D-Bus signal
+    and a handler for playbooks. See C(docs/howto-firewall-reload.md).
+  - Rootless, the checks and reloads run inside the user's rootless CNI namespace.
+seealso:
+  - module: podnet.cni.container_netns
+  - module: podnet.cni.cni_attachment
+"""
+
+EXAMPLES = r"""
+- name: After a firewall reload, repair what it broke
+  podnet.cni.container_net_reload:
+    containers: all
+
+- name: Reload two containers unconditionally
+  podnet.cni.container_net_reload:
+    containers: [web1, db1]
+    force: true
+
+- name: After a reboot, release the IPs and rules of containers that are gone
+  podnet.cni.container_net_reload:
+    containers: all
+    prune_stale: true
+"""
+
+RETURN = r"""
+containers:
+  description:
+    - Per container id, its netns, its networks and what happened to them.
+    - C(networks.<name>.state) is C(healthy), C(would_reload) (check mode), C(reloaded),
+      C(failed) or C(skipped) (detached while the module ran).
+  returned: always
+  type: dict
+  sample:
+    web1:
+      netns: /run/netns/podnet-web1
+      reloaded: [frontend]
+      errors: []
+      networks:
+        frontend:
+          interface: eth0
+          state: reloaded
+          reason: "CNI plugin portmap failed on CHECK for network frontend (code 999): ..."
+          ips: [10.89.0.2]
+          mac: 0a:58:0a:59:00:02
+          ips_preserved: true
+          mac_preserved: true
+          tolerated_errors: []
+        backend:
+          interface: eth1
+          state: healthy
+          reason: null
+          ips: [10.89.1.10]
+          mac: 0a:58:0a:59:01:0a
+reloaded:
+  description: How many attachments were reloaded (or would be, in check mode).
+  returned: always
+  type: int
+  sample: 1
+pruned:
+  description:
+    - What I(prune_stale) removed (check mode - would remove). C(attachments) are cache
+      entries that got a DEL, C(records) container records, C(reservations) host-local
+      IP files; C(errors) what could not be pruned.
+  returned: when I(prune_stale=true)
+  type: dict
+  sample:
+    attachments: [{"network": "frontend", "container_id": "web1", "interface": "eth0",
+                   "netns": "/run/netns/podnet-web1", "ips": ["10.89.0.2"]}]
+    records: [{"container_id": "web1", "netns": "/run/netns/podnet-web1", "remove_netns": false}]
+    reservations: []
+    errors: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.cni.plugins.module_utils._common import (
+    argument_spec, build_context, run_module)
+
+
+def _run(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _reload
+    from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
+
+    p = module.params
+    if p["check_workers"] < 1:
+        raise ValidationError("check_workers must be at least 1, not %d" % p["check_workers"],
+                              value=p["check_workers"])
+    ctx = build_context(p)
+    with ctx.session(check_mode=module.check_mode):
+        plan = _reload.plan(ctx, p["containers"], p["force"], p["prune_stale"], p["check_workers"])
+        outcome = {"containers": {}, "pruned": plan.prune.to_dict() if plan.prune else None}
+        if not module.check_mode and plan.changed:
+            outcome = _reload.execute(ctx, plan)
+    containers = _reload.report(plan, outcome["containers"], module.check_mode)
+    reloaded = sum(len(c["reloaded"]) for c in containers.values())
+    pruned = outcome["pruned"]
+    changed = bool(reloaded) or bool(pruned and any(pruned[k] for k in ("attachments", "records",
+                                                                          "reservations")))
+    if module.check_mode:
+        changed = plan.changed
+    result = {"changed": changed, "containers": containers, "reloaded": reloaded,
+              "warnings": ctx.warnings}
+    if pruned is not None:
+        result["pruned"] = pruned
+    if module._diff:
+        result["diff"] = plan.diff.get_before_after()
+    errors = ["container %s: %s" % (cid, e) for cid, c in containers.items() for e in c["errors"]]
+    errors += ["prune: %s" % e for e in (pruned or {}).get("errors", [])]
+    if errors:
+        raise PodnetError("; ".join(errors), **{k: v for k, v in result.items() if k != "warnings"})
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            containers={"type": "list", "elements": "str", "default": ["all"]},
+            force={"type": "bool", "default": False},
+            prune_stale={"type": "bool", "default": False},
+            check_workers={"type": "int", "default": 4},
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, _run)
+
+
+if __name__ == "__main__":
+    main()
