@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 

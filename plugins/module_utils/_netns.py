@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import struct
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
@@ -225,8 +225,8 @@ def bring_lo_up(path: str) -> bool:
 def link_names(path: str) -> List[str]:
     """Interface names inside the namespace at path (from /sys of that netns is not
     reachable without a mount, so ask the kernel: socket.if_nameindex in the child)."""
-    return run_in_netns(path, lambda: [n for _, n in socket.if_nameindex()])
+    return run_in_netns(path, lambda: [pair[1] for pair in socket.if_nameindex()])
 
 
 def current_link_names() -> List[str]:
-    return [n for _, n in socket.if_nameindex()]
+    return [pair[1] for pair in socket.if_nameindex()]

@@ -200,7 +200,7 @@ def get_network(config_dir: str, name: str,
                 networks: Optional[Dict[str, NetworkConfigList]] = None) -> NetworkConfigList:
     validate_network_name(name)
     if networks is None:
-        networks, _ = load_networks(config_dir)
+        networks = load_networks(config_dir)[0]
     try:
         return networks[name]
     except KeyError:
