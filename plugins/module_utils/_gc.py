@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import ipaddress
 import os
-import subprocess
 import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
@@ -33,7 +31,6 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
-from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -43,7 +40,6 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import (
 # entry yet for a few hundred ms; a reservation this young is never called orphaned
 RESERVATION_MIN_AGE = 60.0
 HOST_LOCAL_SKIP = ("lock",)
-IPTABLES_TIMEOUT = 30.0
 
 
 class Reservation:
@@ -229,45 +225,6 @@ def release_reservation(res: Reservation) -> bool:
     return True
 
 
-# --- rules the bridge plugin leaves behind when the netns is gone ---
-
-def masq_chain(network: str, container_id: str) -> str:
-    """The bridge plugin's ipMasq chain: ``CNI-`` + 24 hex of sha512(name + id)."""
-    return "CNI-" + hashlib.sha512((network + container_id).encode()).hexdigest()[:24]
-
-
-def _iptables(executor: cniexec.PluginExecutor, binary: str, args: Sequence[str]) -> bool:
-    try:
-        proc = subprocess.run([binary, "-w", "-t", "nat"] + list(args), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=executor.env("DEL", None),
-                              timeout=IPTABLES_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
-
-
-def teardown_masquerade(executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList,
-                        entry: cnicache.CacheEntry) -> List[str]:
-    """Remove the bridge plugin's masquerade rule and chain of an attachment whose netns
-    is gone. The plugin's own DEL finds the IPs on the interface inside the netns, so
-    with the netns gone (or "") it leaves them behind; the cached result still has the
-    IPs. Runs where the plugins run (ctx.call_cni); returns what was removed."""
-    if not any(p.get("type") == "bridge" and p.get("ipMasq") for p in conf.plugins):
-        return []
-    chain = masq_chain(conf.name, entry.container_id)
-    comment = 'name: "%s" id: "%s"' % (conf.name, entry.container_id)
-    removed = []
-    for ip in cniresult.addresses(entry.result):
-        binary = "ip6tables" if ":" in ip else "iptables"
-        if _iptables(executor, binary, ["-D", "POSTROUTING", "-s", ip, "-j", chain, "-m", "comment",
-                                        "--comment", comment]):
-            removed.append("%s nat POSTROUTING -s %s -j %s" % (binary, ip, chain))
-    for binary in ("iptables", "ip6tables"):
-        if _iptables(executor, binary, ["-F", chain]) and _iptables(executor, binary, ["-X", chain]):
-            removed.append("%s nat chain %s" % (binary, chain))
-    return removed
-
-
 # --- plan and execute ---
 
 def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
@@ -309,10 +266,10 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
                 continue  # gone meanwhile, or its namespace is back: not ours to touch
             item = _entry_report(entry)
             try:
-                conf = _attach.conf_of_entry(ctx, entry)
                 # the namespace is gone: every error of the plugins about it is expected
-                item["warnings"] = _attach.remove(ctx, entry, netns="", tolerate=lambda e: True)
-                item["rules_removed"] = ctx.call_cni(teardown_masquerade, ctx.executor, conf, entry)
+                # (remove_gone lends the bridge plugin a stand-in link so that it also
+                # tears down its masquerade rule)
+                item["warnings"] = _attach.remove_gone(ctx, entry, tolerate=lambda e: True)
             except PodnetError as exc:
                 report["errors"].append("DEL of stale attachment %s/%s/%s: %s"
                                         % (entry.network, entry.container_id, entry.ifname, exc))

@@ -44,7 +44,9 @@ def _hash(network: str, container_id: str) -> str:
     return hashlib.sha512((network + container_id).encode()).hexdigest()
 
 
-masq_chain = _gc.masq_chain
+def masq_chain(network: str, container_id: str) -> str:
+    """The bridge plugin's ipMasq chain: ``CNI-`` + 24 hex of sha512(name + id)."""
+    return "CNI-" + _hash(network, container_id)[:24]
 
 
 def dnat_chain(network: str, container_id: str) -> str:
