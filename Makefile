@@ -57,7 +57,9 @@ lint: test-deps
 docs-check: test-deps
 	@for m in plugins/modules/*.py; do \
 	  $(BIN)/ansible-doc -t module podnet.cni.$$(basename $$m .py) >/dev/null || exit 1; done; \
-	  echo "ansible-doc renders every module"
+	for r in roles/*/meta/argument_specs.yml; do [ -e "$$r" ] || continue; \
+	  $(BIN)/ansible-doc -t role podnet.cni.$$(basename $$(dirname $$(dirname $$r))) >/dev/null || exit 1; done; \
+	  echo "ansible-doc renders every module and role"
 
 molecule: test-deps
 	@true
