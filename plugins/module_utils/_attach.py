@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
@@ -318,14 +319,21 @@ def false_check_alarm(entry: cnicache.CacheEntry) -> Callable[[CniPluginError], 
 
     portmap 1.1.x checks its DNAT chain with ip6tables too, even for a container without
     an IPv6 address, and fails with "could not check ipv6 dnat" on every healthy
-    IPv4-only attachment (its IPv4 check has passed by then).
+    IPv4-only attachment (its IPv4 check has passed by then). With an IPv6 address too
+    it looks for the IPv4 rules in ip6tables (the message names an IPv4 DNAT target):
+    the same false alarm.
     """
     has_v6 = any(":" in a for a in cniresult.addresses(entry.result))
 
     def tolerate(err: CniPluginError) -> bool:
         text = "%s %s" % (err.cni_msg, err.cni_details)
-        return not has_v6 and err.plugin == "portmap" and "could not check ipv6 dnat" in text
+        if err.plugin != "portmap" or "could not check ipv6 dnat" not in text:
+            return False
+        return not has_v6 or _V4_DNAT_TARGET.search(text) is not None
     return tolerate
+
+
+_V4_DNAT_TARGET = re.compile(r"--to-destination \d{1,3}(\.\d{1,3}){3}(:|\b)")
 
 
 def check(ctx: HostContext, entry: cnicache.CacheEntry) -> Optional[str]:

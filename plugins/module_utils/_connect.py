@@ -75,6 +75,9 @@ class EntryRequest:
         ips = item.get("ips") or []
         self.ips = _validate.ip_list([ips] if isinstance(ips, str) else ips)
         self.mac = _validate.mac(item["mac"]) if item.get("mac") else None
+        # None (not given) keeps what an existing attachment has; [] asks for none
+        self.given = {k for k in ("aliases", "port_mappings", "cni_args", "capability_args")
+                      if item.get(k) is not None}
         self.aliases = _validate.aliases(item.get("aliases"))
         self.port_mappings = _validate.port_mappings(item.get("port_mappings"))
         self.cni_args = _validate.cni_args(item.get("cni_args"))
@@ -239,9 +242,18 @@ def _choose_ifname(req: EntryRequest, current: List[cnicache.CacheEntry],
     return _free_ifname(used | claimed)
 
 
-def _spec(req: EntryRequest, ifname: str, ips: Sequence[str] = ()) -> _attach.AttachmentSpec:
-    return _attach.AttachmentSpec(req.network, ifname, list(req.ips or ips), req.mac, req.aliases,
-                                  req.port_mappings, req.cni_args, req.capability_args)
+def _spec(req: EntryRequest, ifname: str, ips: Sequence[str] = (),
+          keep: Optional[_attach.AttachmentSpec] = None) -> _attach.AttachmentSpec:
+    """The spec of a request; what it does not give is taken from ``keep`` (the existing
+    attachment), so e.g. a MAC change keeps the ports cnitool or podman mapped."""
+    def pick(key: str, wanted: Any, kept: Any) -> Any:
+        return wanted if key in req.given or keep is None else kept
+    return _attach.AttachmentSpec(
+        req.network, ifname, list(req.ips or ips), req.mac,
+        pick("aliases", req.aliases, keep.aliases if keep else None),
+        pick("port_mappings", req.port_mappings, keep.port_mappings if keep else None),
+        pick("cni_args", req.cni_args, keep.cni_args if keep else None),
+        pick("capability_args", req.capability_args, keep.capability_args if keep else None))
 
 
 def _kept_ips(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> List[str]:
@@ -356,10 +368,11 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         reasons = []
         if existing.netns != p.netns:
             reasons.append("netns")
-        reasons += _attach.mismatches(_spec(req, p.ifname), existing)
+        keep = _attach.spec_from_entry(existing)
+        reasons += _attach.mismatches(_spec(req, p.ifname, keep=keep), existing)
         if reasons:
             p.action, p.reasons = "reattach", reasons
-            p.spec = _spec(req, p.ifname, _kept_ips(conf, existing))
+            p.spec = _spec(req, p.ifname, _kept_ips(conf, existing), keep)
             p.old = [existing]
         elif req.verify:
             if not cniexec.check_supported(conf):
@@ -370,11 +383,10 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
                 p.check_error = _attach.check(ctx, existing)
             if p.check_error:
                 p.action, p.reasons = "repair", ["check failed"]
-                repair = _attach.spec_from_entry(existing)
-                p.spec = _spec(req, p.ifname, repair.ips)
-                if not p.spec.mac and repair.mac and (
+                p.spec = _spec(req, p.ifname, keep.ips, keep)
+                if not p.spec.mac and keep.mac and (
                         "tuning" in conf.plugin_types or conf.capabilities().get("mac")):
-                    p.spec.mac = repair.mac
+                    p.spec.mac = keep.mac
                 p.old = [existing]
         p.after = _attach.spec_view(p.spec, p.before) if p.spec else p.before
     if p.spec is not None and p.action != "none":

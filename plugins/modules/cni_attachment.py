@@ -18,8 +18,9 @@ description:
     alone (C(changed=false)) unless it differs from the request.
   - A request whose I(ips), I(mac), I(aliases), I(port_mappings), I(cni_args) or
     I(capability_args) differ from the existing attachment re-attaches that network only
-    (DEL, then ADD). Addresses not given in the request are kept. Other networks of the
-    container are not touched.
+    (DEL, then ADD). What the request does not give is kept from the existing attachment
+    (addresses; I(aliases), I(port_mappings), I(cni_args) and I(capability_args) when
+    omitted — an empty list asks for none). Other networks of the container are not touched.
   - With I(verify=true) an existing attachment is checked with CNI CHECK (also in check
     mode, as CHECK changes nothing); when CHECK fails it is repaired by DEL and ADD with the
     same addresses (and MAC when the chain can set one).

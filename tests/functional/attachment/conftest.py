@@ -101,7 +101,7 @@ class Env:
         self.bridges: List[str] = []
         self.netns: List[str] = []
         self.networks: List[str] = []
-        self._subnet = 0
+        self.cnitool_netns: Dict[str, str] = {}  # cnitool container id -> netns path
 
     @property
     def common(self) -> Dict[str, Any]:
@@ -137,8 +137,9 @@ class Env:
         return sh(["ip", "netns", "exec", netns] + argv, check=check)
 
     def cache_entries(self) -> List[Any]:
+        """Cache entries of this test's networks (the cache dir may be the shared default)."""
         from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
-        return cache.list_entries(self.cache_dir)
+        return [e for e in cache.list_entries(self.cache_dir) if e.network.startswith(self.prefix)]
 
     def ipam_reservations(self) -> List[str]:
         out = []
@@ -154,9 +155,10 @@ class Env:
         from ansible_collections.podnet.cni.plugins.module_utils import _attach
         from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
         ctx = HostContext(self.config_dir, [PLUGIN_DIR], self.cache_dir, self.state_dir)
-        for entry in self.cache_entries():
+        for entry in self.cache_entries():  # ours only, even in /var/lib/cni
+            ns = entry.netns or self.cnitool_netns.get(entry.container_id, "")
             try:
-                _attach.remove(ctx, entry, netns=entry.netns if os.path.exists(entry.netns or "/nonexistent") else "",
+                _attach.remove(ctx, entry, netns=ns if ns and os.path.exists(ns) else "",
                                tolerate=lambda e: True)
             except Exception:
                 pass
@@ -181,6 +183,16 @@ class Env:
 
 @pytest.fixture
 def env():
+    e = Env()
+    try:
+        yield e
+    finally:
+        e.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_env():
+    """An Env shared by a module's tests (tests must leave it as they found it)."""
     e = Env()
     try:
         yield e
