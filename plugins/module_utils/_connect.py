@@ -481,10 +481,13 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
     if p.action == "detach":
         netns_ok = ctx.netns_status(p.netns) == "mounted"
         for e in p.old:
-            # libcni 1.1 caches no netns: give the container's; a vanished netns → "" (release only)
+            # libcni 1.1 caches no netns: give the container's
             path = e.netns or p.netns
-            ns = path if ctx.netns_status(path) == "mounted" else ""
-            p.warnings += _attach.remove(ctx, e, netns=ns, tolerate=_attach.tolerate_missing_rules)
+            if ctx.netns_status(path) == "mounted":
+                p.warnings += _attach.remove(ctx, e, netns=path,
+                                             tolerate=_attach.tolerate_missing_rules)
+            else:  # the namespace is gone: release what the plugins hold outside it
+                p.warnings += _attach.remove_gone(ctx, e, tolerate=_attach.tolerate_missing_rules)
         if netns_ok:
             ctx.bring_lo_up(p.netns)  # as podman does after a disconnect
         return
@@ -498,7 +501,10 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
     # old one back with its own addresses so the container keeps its network
     old = p.old[0]
     old_ns = old.netns if ctx.netns_status(old.netns) == "mounted" else ""
-    p.warnings += _attach.remove(ctx, old, netns=old_ns, tolerate=lambda e: True)
+    if old_ns:
+        p.warnings += _attach.remove(ctx, old, netns=old_ns, tolerate=lambda e: True)
+    else:
+        p.warnings += _attach.remove_gone(ctx, old, tolerate=lambda e: True)
     try:
         p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)
     except PodnetError as exc:
