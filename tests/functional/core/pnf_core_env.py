@@ -275,3 +275,31 @@ def wait_for(fn, tries: int = 50, delay: float = 0.1):
 def link_info(netns: str, ifname: str) -> Dict[str, Any]:
     data = json.loads(sh("ip", "-n", netns, "-j", "addr", "show", "dev", ifname))
     return data[0]
+
+
+CALLBACKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
+
+
+def run_playbook(tmp: str, tasks: List[Dict[str, Any]], diff: bool = True,
+                 extra_vars: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """Run tasks on localhost in one ansible-playbook process (Ansible's start-up costs
+    seconds on this machine); every task's result, in order."""
+    path = os.path.join(tmp, "play-%d.yml" % len(os.listdir(tmp)))
+    with open(path, "w") as f:   # JSON is YAML
+        json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], f)
+    argv = [os.path.join(tl.REPO, ".venv", "bin", "ansible-playbook"), "-c", "local",
+            "-i", "localhost,", path, "-e", "ansible_python_interpreter=%s" % tl.VENV_PYTHON]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    if diff:
+        argv.append("--diff")
+    env = tl.ansible_env({"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS, "ANSIBLE_STDOUT_CALLBACK": "pnf_json",
+                          "ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_RETRY_FILES_ENABLED": "false",
+                          "ANSIBLE_PIPELINING": "true"})
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp)
+    out = proc.stdout.decode()
+    for line in reversed(out.splitlines()):
+        if line.startswith('{"tasks"'):
+            return [t["result"] for t in json.loads(line)["tasks"]]
+    raise AssertionError("ansible-playbook gave no results (rc=%d):\n%s\n%s"
+                         % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
