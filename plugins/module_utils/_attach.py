@@ -20,6 +20,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils import _intent
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, ip_reservation_owner
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
@@ -379,7 +380,14 @@ class OperationLog:
 
     def add(self, conf: cniconf.NetworkConfigList, spec: AttachmentSpec, container_id: str,
             container_name: str, netns: str) -> cnicache.CacheEntry:
-        entry = add(self.ctx, conf, spec, container_id, container_name, netns)
+        # an intent first: if this process dies mid-chain, the next run undoes the rest
+        rt = runtime_conf(conf, spec, container_id, container_name, netns)
+        intent = _intent.mark(self.ctx, cnicache.CacheEntry(
+            conf.name, container_id, spec.ifname, netns, conf.raw, rt.args, rt.capability_args))
+        try:
+            entry = add(self.ctx, conf, spec, container_id, container_name, netns)
+        finally:
+            _intent.clear(intent)  # cached, or rolled back by add()
         self.added.append(entry)
         return entry
 

@@ -34,6 +34,9 @@ def is_rootless(params: Dict[str, Any]) -> bool:
 
 def build_context(params: Dict[str, Any]):
     """The HostContext for these module params (rootless when asked or not uid 0)."""
+    from ansible_collections.podnet.cni.plugins.module_utils._fsutil import refuse_symlink
+    for key in ("state_dir", "cni_cache_dir"):  # refused in check mode too, before any read
+        refuse_symlink(params.get(key), key)
     kwargs = {"config_dir": params.get("cni_config_dir"),
               "plugin_dirs": params.get("cni_plugin_dirs"),
               "cache_dir": params.get("cni_cache_dir"),

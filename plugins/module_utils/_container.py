@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
@@ -151,6 +151,9 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     stale = [e for e in entries if e not in live]
     before = _record_view(record, netns_state, req.netns)
     before["networks"] = _view_of_entries(live)
+    # ADDs a killed run left half-done: undo them first (see _intent)
+    for e in _intent.pending(ctx, req.container_id):
+        p.add("recover_interrupted", network=e.network, interface=e.ifname)
 
     if req.state == "absent":
         for e in entries:
@@ -250,6 +253,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
     """Run the plan; on failure undo this run's attachments and namespace, then raise."""
     log = _attach.OperationLog(ctx)
     created_here = False
+    had_record = _state.load(ctx.state_dir, req.container_id) is not None
+    interrupted = {(e.network, e.ifname): e for e in _intent.pending(ctx, req.container_id)}
     entries = {(e.network, e.ifname): e
                for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
     specs = {(s.network, s.ifname): s for s in p.specs}
@@ -268,11 +273,17 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                                                    tolerate=_attach.tolerate_missing_rules)
             elif action == "remove_stale_netns":
                 ctx.remove_netns(req.netns)
+            elif action == "recover_interrupted":
+                intent = interrupted.get((step["network"], step["interface"]))
+                if intent is not None:
+                    _intent.recover(ctx, intent)
             elif action == "create_netns":
+                _save_origin(ctx, p)
                 ctx.create_netns(req.netns)
                 created_here = True
                 ctx.bring_lo_up(req.netns)
             elif action == "pin_netns":
+                _save_origin(ctx, p)
                 ctx.pin_netns(req.pid or 0, req.netns)
                 created_here = True
                 ctx.bring_lo_up(req.netns)
@@ -299,6 +310,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
         if created_here:
             try:
                 ctx.remove_netns(req.netns)
+                if not had_record:
+                    _state.delete(ctx.state_dir, req.container_id)
             except PodnetError as rm_exc:
                 problems.append(str(rm_exc))
         if isinstance(exc, PodnetError) and problems:
@@ -308,6 +321,12 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
         raise
     ordered = [entries[(s.network, s.ifname)] for s in p.specs if (s.network, s.ifname) in entries]
     return {"warnings": warnings, "entries": ordered}
+
+
+def _save_origin(ctx: HostContext, p: Plan) -> None:
+    """Record that we create (or pin) the netns before doing it: a run killed right after
+    would otherwise leave a namespace that looks foreign, which absent never removes."""
+    _state.save(ctx.state_dir, dict(p.record or {}, networks=[]))
 
 
 def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:

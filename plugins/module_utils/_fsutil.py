@@ -35,6 +35,14 @@ def ensure_private_dir(path: str, mode: int = 0o700) -> None:
                          % (path, st.st_uid, os.geteuid()), path=path)
 
 
+def refuse_symlink(path: Optional[str], what: str = "path") -> None:
+    """StateError when path (a state or cache location) is a symlink: files written there
+    would land wherever the link points."""
+    if path and os.path.islink(path.rstrip("/") or "/"):
+        raise StateError("refusing %s %s: it is a symlink (give the real directory)" % (what, path),
+                         path=path)
+
+
 def read_json(path: str) -> Optional[Any]:
     """JSON content of path, None when absent; a symlink is refused."""
     try:

@@ -277,6 +277,27 @@ class PnbEnv:
                 pids.append(int(d))
         return pids
 
+    def wait_for_plugin(self, ptype: str, container_id: str, proc: subprocess.Popen,
+                        timeout: float = 30.0) -> bool:
+        """Wait until plugin ptype runs for container_id (True) or proc ended (False)."""
+        want = b"CNI_CONTAINERID=" + container_id.encode() + b"\0"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/comm" % d, "rb") as f:
+                        if f.read().strip() != ptype.encode()[:15]:
+                            continue
+                    with open("/proc/%s/environ" % d, "rb") as f:
+                        if want in f.read() + b"\0":
+                            return True
+                except OSError:
+                    continue
+            time.sleep(0.001)
+        return False
+
     def wait_plugins_gone(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while self.plugin_processes():
