@@ -1,0 +1,316 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cni_network
+short_description: A CNI network definition (conflist), shaped like podman network create
+version_added: 0.1.0
+description:
+  - Writes or removes C(<cni_config_dir>/<name>.conflist) the way C(podman network create)
+    (v3, CNI backend) shapes it, after validating it against the host.
+  - C(bridge) networks get the chain C(bridge) (with C(host-local) IPAM), C(portmap),
+    C(firewall) and C(tuning), plus C(dnsname) with I(dns_enabled). C(macvlan) and C(ipvlan)
+    networks get their one plugin, with C(host-local) IPAM when I(subnets) are given and
+    C(dhcp) otherwise.
+  - The main plugin declares the C(ips) capability when its IPAM is C(host-local), as podman
+    v3.3+ does, so several static addresses (IPv4 and IPv6) reach C(host-local); a single
+    C(IP=) in C(CNI_ARGS) could carry only one. A static MAC reaches the C(tuning) plugin as
+    C(MAC=) in C(CNI_ARGS), as podman v3 passes it, so C(mac) is not declared.
+  - Each subnet gets a default route (C(0.0.0.0/0), C(::/0)) unless I(internal) or the
+    user's I(routes) already hold one for that IP version.
+  - Everything is validated before the file is written: the name, every subnet, gateway and
+    range, overlap with every subnet of the other networks in I(cni_config_dir) (an error
+    naming both networks), interface names (15 characters at most), a bridge name used by
+    another network, the I(parent) interface of macvlan/ipvlan, and the plugin binaries in
+    I(cni_plugin_dirs).
+  - An unchanged definition (the same JSON) rewrites nothing. Changing or removing a network
+    that has attachments in the libcni cache (I(cni_cache_dir)) fails unless I(force); with
+    I(force) the attachments stay and detach later with the configuration cached when they
+    were made.
+  - With I(state=absent) the file is removed and, for a bridge network, the bridge device
+    too when no other network names it and no interface is attached to it, as
+    C(podman network rm) does.
+author: podnet.cni contributors
+extends_documentation_fragment:
+  - podnet.cni.common
+  - podnet.cni.common.attributes
+options:
+  name:
+    description:
+      - The network name, C([a-zA-Z0-9][a-zA-Z0-9_.-]*); the file is C(<name>.conflist).
+    type: str
+    required: true
+  driver:
+    description:
+      - The main plugin.
+    type: str
+    choices: [bridge, macvlan, ipvlan]
+    default: bridge
+  bridge:
+    description:
+      - The bridge device (C(bridge) driver), 15 characters at most.
+      - When omitted, an existing network keeps its bridge; a new one gets C(cni-<name>) when
+        that fits in 15 characters, else C(cni-) and the first 11 hex digits of the SHA-256 of
+        the name. Deterministic, unlike podman's first free C(cni-podmanN).
+    type: str
+  parent:
+    description:
+      - The host interface (C(master)) of a macvlan or ipvlan network; it must exist.
+      - When omitted, an existing network keeps its parent; a new one takes the interface of
+        the host's IPv4 default route, as podman does.
+    type: str
+  mode:
+    description:
+      - macvlan mode (C(bridge), C(vepa), C(private), C(passthru)) or ipvlan mode (C(l2),
+        C(l3), C(l3s)); the plugin's default when omitted.
+    type: str
+  subnets:
+    description:
+      - The address ranges of the C(host-local) IPAM, IPv4 and IPv6; one range set each.
+      - When omitted, an existing network keeps its subnets; a new bridge network gets the
+        first C(10.89.N.0/24) that no other network and no host route uses (podman's rule);
+        a new macvlan/ipvlan network uses C(dhcp) IPAM (the C(dhcp) daemon must run).
+      - A subnet written with host bits set is normalised to its network address.
+    type: list
+    elements: dict
+    suboptions:
+      subnet:
+        description: The subnet in CIDR notation.
+        type: str
+        required: true
+      gateway:
+        description: The gateway; default the first host of the subnet.
+        type: str
+      range_start:
+        description: First address handed out (inside the subnet).
+        type: str
+      range_end:
+        description: Last address handed out (inside the subnet).
+        type: str
+  routes:
+    description:
+      - Extra routes for the containers, C({dst, gw}); C(gw) defaults to the subnet's gateway.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dst:
+        description: Destination in CIDR notation.
+        type: str
+        required: true
+      gw:
+        description: Next hop.
+        type: str
+  internal:
+    description:
+      - No masquerade, no default route and no gateway address on the bridge
+        (C(isGateway=false), C(ipMasq=false)), as podman's C(--internal).
+    type: bool
+    default: false
+  mtu:
+    description: MTU of the container interfaces (68 to 65535); the plugin's default when omitted.
+    type: int
+  vlan:
+    description: VLAN id (1 to 4094) of the bridge ports (C(bridge) driver).
+    type: int
+  dns_enabled:
+    description:
+      - Add the C(dnsname) plugin (container names and aliases resolved by dnsmasq).
+      - Fails when the plugin is not in I(cni_plugin_dirs) (Debian/Ubuntu package
+        C(golang-github-containernetworking-plugin-dnsname), Fedora C(podman-plugins)).
+      - Not with I(internal).
+    type: bool
+    default: false
+  dns_domain:
+    description: The dnsname plugin's C(domainName).
+    type: str
+    default: dns.podman
+  isolate:
+    description:
+      - Containers of this network cannot reach other bridge networks' containers
+        (the firewall plugin's C(ingressPolicy=same-bridge), podman's C(isolate) option).
+    type: bool
+    default: false
+  hairpin:
+    description: The bridge plugin's C(hairpinMode) (a container reaches itself through a host port).
+    type: bool
+    default: true
+  cni_version:
+    description: The conflist's C(cniVersion); C(0.4.0) is what podman v3 writes.
+    type: str
+    choices: ["0.4.0", "1.0.0"]
+    default: "0.4.0"
+  state:
+    description: Whether the network definition should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  force:
+    description:
+      - Change or remove the network even when containers are attached to it (their
+        attachments are not touched), and overwrite a C(<name>.conflist) that defines
+        another network name.
+    type: bool
+    default: false
+notes:
+  - Only the conflist (and an unused bridge device on removal) is managed; host-local
+    reservations in C(/var/lib/cni/networks/<name>) are released by detaching containers.
+seealso:
+  - module: podnet.cni.container_netns
+  - module: podnet.cni.cni_attachment
+"""
+
+EXAMPLES = r"""
+- name: A dual-stack bridge network
+  podnet.cni.cni_network:
+    name: frontend
+    subnets:
+      - subnet: 10.89.1.0/24
+        range_start: 10.89.1.100
+        range_end: 10.89.1.199
+      - subnet: fd00:89:1::/64
+
+- name: An internal network (no way out, no masquerade)
+  podnet.cni.cni_network:
+    name: backend
+    internal: true
+    subnets:
+      - subnet: 10.89.2.0/24
+
+- name: A macvlan network on eth1
+  podnet.cni.cni_network:
+    name: lan
+    driver: macvlan
+    parent: eth1
+    subnets:
+      - subnet: 192.168.10.0/24
+        gateway: 192.168.10.254
+        range_start: 192.168.10.200
+        range_end: 192.168.10.220
+
+- name: Remove a network even though containers still use it
+  podnet.cni.cni_network:
+    name: frontend
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+config_path:
+  description: The conflist file.
+  returned: always
+  type: str
+  sample: /etc/cni/net.d/frontend.conflist
+conflist:
+  description: The network definition as written (null when absent).
+  returned: always
+  type: dict
+  sample: {"cniVersion": "0.4.0", "name": "frontend", "plugins": [{"type": "bridge", "bridge": "cni-frontend"}]}
+network:
+  description: The resolved options of the network (null when absent).
+  returned: always
+  type: dict
+  contains:
+    driver:
+      description: The main plugin.
+      type: str
+    bridge:
+      description: The bridge device (bridge driver).
+      type: str
+    parent:
+      description: The parent interface (macvlan, ipvlan).
+      type: str
+    subnets:
+      description: The host-local ranges with their gateways.
+      type: list
+      elements: dict
+    plugins:
+      description: The plugin types of the chain, in order.
+      type: list
+      elements: str
+  sample: {"driver": "bridge", "bridge": "cni-frontend", "parent": null, "plugins": ["bridge", "portmap", "firewall", "tuning"], "subnets": [{"subnet": "10.89.1.0/24", "gateway": "10.89.1.1", "range_start": null, "range_end": null}]}
+in_use:
+  description: The attachments of the network in the libcni cache (looked up when the file changes).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"container_id": "web1", "interface": "eth0"}]
+actions:
+  description: What was done (or, in check mode, would be done).
+  returned: always
+  type: list
+  elements: str
+  sample: ["written /etc/cni/net.d/frontend.conflist"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.cni.plugins.module_utils._common import (
+    argument_spec, build_context, run_module)
+
+
+def _run(module):
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
+    from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+
+    p = module.params
+    spec = netconf.NetworkSpec(
+        p["name"], p["driver"], p["bridge"], p["parent"], p["mode"], p["subnets"], p["routes"],
+        p["internal"], p["mtu"], p["vlan"], p["dns_enabled"], p["dns_domain"], p["isolate"],
+        p["hairpin"], p["cni_version"], p["state"], p["force"])
+    ctx = build_context(p)
+    if module.check_mode:
+        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir)
+        actions = netconf.predicted_actions(plan)
+    else:
+        # one writer of network definitions at a time: the overlap check must see the others
+        with file_lock(netconf.lock_path(ctx.state_dir)):
+            plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir)
+            actions = netconf.apply(plan)
+    result = {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
+              "network": netconf.conflist_view(plan.after) if plan.after else None,
+              "in_use": plan.in_use, "actions": actions, "warnings": ctx.warnings + plan.warnings}
+    if module._diff:
+        result["diff"] = plan.diff()
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            name={"type": "str", "required": True},
+            driver={"type": "str", "choices": ["bridge", "macvlan", "ipvlan"], "default": "bridge"},
+            bridge={"type": "str"},
+            parent={"type": "str"},
+            mode={"type": "str"},
+            subnets={"type": "list", "elements": "dict", "options": {
+                "subnet": {"type": "str", "required": True},
+                "gateway": {"type": "str"},
+                "range_start": {"type": "str"},
+                "range_end": {"type": "str"},
+            }},
+            routes={"type": "list", "elements": "dict", "default": [], "options": {
+                "dst": {"type": "str", "required": True},
+                "gw": {"type": "str"},
+            }},
+            internal={"type": "bool", "default": False},
+            mtu={"type": "int"},
+            vlan={"type": "int"},
+            dns_enabled={"type": "bool", "default": False},
+            dns_domain={"type": "str", "default": "dns.podman"},
+            isolate={"type": "bool", "default": False},
+            hairpin={"type": "bool", "default": True},
+            cni_version={"type": "str", "choices": ["0.4.0", "1.0.0"], "default": "0.4.0"},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            force={"type": "bool", "default": False},
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, _run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cni_network against the real kernel and the real Debian CNI plugins (root).
+
+Prefix pnn, subnets in 10.223.0.0/16 and fd00:223::/32. The module runs through Ansible;
+the conflists it writes are loaded with our loader and attached with ``_attach`` (the
+core every attachment module uses), then traffic proves they work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import podnet_testlib as tl  # noqa: E402
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _netns  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: netns, links, iptables")
+
+HOST_LOCAL_DIR = "/var/lib/cni/networks"
+
+
+class Env:
+    """One test's private world: config/cache/state dirs, names under a unique prefix,
+    and everything created, removed again by ``cleanup`` even after a failure."""
+
+    def __init__(self, tmp: str) -> None:
+        self.prefix = tl.unique_prefix("pnn")
+        self.octet = random.randint(1, 250)   # third octet of this test's subnets
+        self.config_dir = os.path.join(tmp, "net.d")
+        self.cache_dir = os.path.join(tmp, "cache")
+        self.state_dir = os.path.join(tmp, "state")
+        self.networks: list = []
+        self.links: list = []
+        self.netns: list = []
+
+    def name(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def v4(self, i: int = 0) -> str:
+        return "10.223.%d.0/24" % ((self.octet + i) % 256)
+
+    def v6(self, i: int = 0) -> str:
+        return "fd00:223:%x::/64" % ((self.octet + i) % 65536)
+
+    def common(self) -> dict:
+        return {"cni_config_dir": self.config_dir, "cni_cache_dir": self.cache_dir,
+                "state_dir": self.state_dir, "cni_plugin_dirs": [tl.PLUGIN_DIR]}
+
+    def module(self, check: bool = False, diff: bool = False, **args) -> dict:
+        if "name" in args and args["name"] not in self.networks:
+            self.networks.append(args["name"])
+        if args.get("bridge"):
+            self.links.append(args["bridge"])
+        return run_cni_network(dict(self.common(), **args), check=check, diff=diff)
+
+    def ctx(self) -> HostContext:
+        return HostContext(self.config_dir, [tl.PLUGIN_DIR], self.cache_dir, self.state_dir)
+
+    def new_netns(self, suffix: str) -> str:
+        path = _netns.resolve(self.name(suffix))
+        _netns.create(path)
+        self.netns.append(path)
+        _netns.bring_lo_up(path)
+        return path
+
+    def attach(self, network: str, suffix: str, ips=()) -> cnicache.CacheEntry:
+        ctx = self.ctx()
+        path = self.new_netns(suffix)
+        cid = self.name(suffix)
+        spec = _attach.AttachmentSpec(network, "eth0", ips=list(ips))
+        return _attach.add(ctx, ctx.get_network(network), spec, cid, cid, path)
+
+    def parent_link(self, suffix: str) -> str:
+        """An up link to hang macvlan/ipvlan on: one end of a veth pair (this kernel has
+        no dummy driver)."""
+        link = self.name(suffix)
+        tl.run(["ip", "link", "add", link, "type", "veth", "peer", "name", link + "p"])
+        self.links.append(link)
+        for name in (link, link + "p"):
+            tl.run(["ip", "link", "set", name, "up"])
+        return link
+
+    def cleanup(self) -> None:
+        ctx = self.ctx()
+        for entry in cnicache.list_entries(self.cache_dir):
+            try:
+                _attach.remove(ctx, entry, tolerate=lambda e: True)
+            except Exception:
+                pass
+        for path in self.netns:
+            _netns.remove(path)
+        for link in self.links:
+            subprocess.run(["ip", "link", "delete", link], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        for net in self.networks:
+            shutil.rmtree(os.path.join(HOST_LOCAL_DIR, net), ignore_errors=True)
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = Env(str(tmp_path))
+    yield e
+    e.cleanup()
+
+
+RESULT_RE = re.compile(r"^localhost \| ([A-Z!]+) => ", re.M)
+
+
+def run_cni_network(args: dict, check: bool = False, diff: bool = False) -> dict:
+    """The module's result through ``ansible`` (ad hoc, minimal callback: tests/lib's json
+    callback needs ansible.posix, absent here; -vvv keeps ``diff`` in the printed result)."""
+    argv = [tl.ANSIBLE, "localhost", "-c", "local", "-i", "localhost,", "-m",
+            "podnet.cni.cni_network", "-a", json.dumps(args),
+            "-e", "ansible_python_interpreter=%s" % tl.VENV_PYTHON, "-vvv"]
+    argv += ["--check"] if check else []
+    argv += ["--diff"] if diff else []
+    env = tl.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal"})
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tl.REPO)
+    out = proc.stdout.decode()
+    match = RESULT_RE.search(out)
+    if not match:
+        raise AssertionError("no result from ansible (rc=%d):\n%s\n%s"
+                             % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+    result, _ = json.JSONDecoder().raw_decode(out[match.end():])
+    result["failed"] = match.group(1).startswith("FAILED")
+    return result
+
+
+def ping(netns: str, address: str, tries: int = 5) -> bool:
+    """One echo reply from address, trying a few times (IPv6 DAD may still be running)."""
+    cmd = "ping6" if ":" in address else "ping"
+    for _ in range(tries):
+        proc = subprocess.run(["ip", "netns", "exec", os.path.basename(netns), "busybox", cmd,
+                               "-c", "1", "-W", "1", address],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if proc.returncode == 0:
+            return True
+    return False
+
+
+def in_netns(netns: str, argv) -> str:
+    return tl.netns_exec(os.path.basename(netns), argv).stdout.decode()
+
+
+def nat_rules_of(cid: str) -> list:
+    out = tl.run(["iptables-save", "-t", "nat"]).stdout.decode().splitlines()
+    out += tl.run(["ip6tables-save", "-t", "nat"]).stdout.decode().splitlines()
+    return [line for line in out if cid in line]
+
+
+def test_dual_stack_bridge_works_and_absent_removes_bridge(env):
+    net, br = env.name("n"), env.name("b")
+    res = env.module(name=net, bridge=br, subnets=[{"subnet": env.v4()}, {"subnet": env.v6()}])
+    assert res["changed"] and not res.get("failed"), res
+    assert res["network"]["plugins"] == ["bridge", "portmap", "firewall", "tuning"]
+    conf = env.ctx().get_network(net)  # our loader reads it
+    assert conf.cni_version == "0.4.0" and conf.capabilities() == {"ips": True, "portMappings": True}
+
+    gw4, gw6 = env.v4().replace(".0/24", ".1"), env.v6().replace("::/64", "::1")
+    static4 = env.v4().replace(".0/24", ".42")
+    static6 = env.v6().replace("::/64", "::42")
+    entry = env.attach(net, "c1", ips=[static4, static6])  # both through the ips capability
+    addrs = in_netns(entry.netns, ["ip", "-o", "addr", "show", "dev", "eth0"])
+    assert static4 + "/24" in addrs and static6 + "/64" in addrs
+    routes = in_netns(entry.netns, ["ip", "route", "show", "default"])
+    assert "via %s" % gw4 in routes
+    assert "via %s" % gw6 in in_netns(entry.netns, ["ip", "-6", "route", "show", "default"])
+    assert ping(entry.netns, gw4) and ping(entry.netns, gw6)
+    assert any("MASQUERADE" in line or "CNI-" in line for line in nat_rules_of(env.name("c1")))
+
+    _attach.remove(env.ctx(), entry)
+    assert os.path.isdir("/sys/class/net/%s/bridge" % br)
+    res = env.module(name=net, state="absent")
+    assert res["changed"] and res["actions"] == ["removed %s" % res["config_path"],
+                                                  "deleted bridge %s" % br], res
+    assert not os.path.exists("/sys/class/net/%s" % br)
+
+
+def test_internal_network_has_no_masquerade_and_no_way_out(env):
+    net, br = env.name("n"), env.name("b")
+    res = env.module(name=net, bridge=br, internal=True, subnets=[{"subnet": env.v4()}])
+    assert res["changed"], res
+    entry = env.attach(net, "c1")
+    cid = env.name("c1")
+    assert nat_rules_of(cid) == []                      # ipMasq false: no CNI-… chain for it
+    assert in_netns(entry.netns, ["ip", "route", "show", "default"]).strip() == ""
+    assert "inet " not in tl.run(["ip", "-o", "addr", "show", "dev", br]).stdout.decode()
+    assert not ping(entry.netns, env.v4().replace(".0/24", ".1"), tries=1)
+
+
+def kernel_has(kind: str, parent: str) -> bool:
+    name = "pnnprobe%d" % (os.getpid() % 100000)
+    proc = subprocess.run(["ip", "link", "add", name[:15], "link", parent, "type", kind],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "link", "delete", name[:15]], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize("driver, mode", [("macvlan", "bridge"), ("ipvlan", "l2")])
+def test_vlan_driver_on_a_parent_link(env, driver, mode):
+    parent = env.parent_link("d")
+    net = env.name("n")
+    res = env.module(name=net, driver=driver, parent=parent, mode=mode,
+                     subnets=[{"subnet": env.v4(), "range_start": env.v4().replace(".0/24", ".10")}])
+    assert res["changed"] and res["conflist"]["plugins"][0]["master"] == parent, res
+    assert res["network"]["plugins"] == [driver]
+    if not kernel_has(driver, parent):
+        pytest.skip("this kernel has no %s driver: the conflist is written, not attached" % driver)
+    a = env.attach(net, "a")
+    b = env.attach(net, "b")
+    ip_b = b.result["ips"][0]["address"].split("/")[0]
+    assert ip_b.endswith(".11")                        # range_start honoured (.10 went to a)
+    assert ping(a.netns, ip_b)                         # siblings on one parent talk
+
+
+def test_overlap_is_an_error_naming_both(env):
+    first = env.module(name=env.name("n1"), bridge=env.name("b1"), subnets=[{"subnet": env.v4()}])
+    assert first["changed"], first
+    wider = env.v4().rsplit(".", 2)[0] + ".0.0/16"
+    res = env.module(name=env.name("n2"), bridge=env.name("b2"), subnets=[{"subnet": wider}])
+    assert res.get("failed") and "overlaps subnet %s of network %s" % (env.v4(), env.name("n1")) \
+        in res["msg"] and env.name("n2") in res["msg"], res
+    assert sorted(os.listdir(env.config_dir)) == ["%s.conflist" % env.name("n1")]
+
+
+def test_missing_parent_and_dnsname_fail_before_writing(env, tmp_path):
+    res = env.module(name=env.name("n"), driver="macvlan", parent=env.name("nope"),
+                     subnets=[{"subnet": env.v4()}])
+    assert res.get("failed") and "parent interface %s" % env.name("nope") in res["msg"], res
+    # the real plugins, but no dnsname among them (whether or not the host has it)
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    for ptype in os.listdir(tl.PLUGIN_DIR):
+        if ptype != "dnsname":
+            (plugins / ptype).symlink_to(os.path.join(tl.PLUGIN_DIR, ptype))
+    res = env.module(name=env.name("n"), bridge=env.name("b"), dns_enabled=True,
+                     subnets=[{"subnet": env.v4()}], cni_plugin_dirs=[str(plugins)])
+    assert res.get("failed") and "CNI plugin 'dnsname' not found" in res["msg"], res
+    assert not os.path.exists(env.config_dir) or os.listdir(env.config_dir) == []
+    # without dns_enabled the same plugin dir is enough
+    res = env.module(name=env.name("n"), bridge=env.name("b"), subnets=[{"subnet": env.v4()}],
+                     cni_plugin_dirs=[str(plugins)])
+    assert res["changed"] and not res["failed"], res
+
+
+def test_in_use_refused_unless_force_and_old_attachment_detaches(env):
+    net, br = env.name("n"), env.name("b")
+    assert env.module(name=net, bridge=br, subnets=[{"subnet": env.v4()}])["changed"]
+    entry = env.attach(net, "c1")
+    for args in ({"state": "absent"}, {"mtu": 1400, "subnets": [{"subnet": env.v4()}]}):
+        res = env.module(name=net, bridge=br, **args)
+        assert res.get("failed") and "in use by %s (eth0)" % env.name("c1") in res["msg"], res
+    path = os.path.join(env.config_dir, "%s.conflist" % net)
+    assert os.path.exists(path)
+    res = env.module(name=net, state="absent", force=True)
+    assert res["changed"] and res["in_use"] == [{"container_id": env.name("c1"), "interface": "eth0"}]
+    assert not os.path.exists(path)
+    assert os.path.exists("/sys/class/net/%s" % br)       # a port is still on it: kept
+    # the attachment still detaches with the configuration cached when it was made
+    _attach.remove(env.ctx(), entry)
+    assert nat_rules_of(env.name("c1")) == []
+    left = set(os.listdir(os.path.join(HOST_LOCAL_DIR, net)))
+    assert left <= {"lock", "last_reserved_ip.0"}          # the reservation is released
+
+
+def run_playbook(tmp_path, tasks: list) -> dict:
+    """Run tasks in one play on localhost (one Ansible start for many steps); every task
+    registers ``r<i>``; returns {"r<i>": result}."""
+    names = ["r%d" % i for i in range(len(tasks))]
+    out = str(tmp_path / "results.json")
+    plays = [{"hosts": "localhost", "gather_facts": False,
+              "tasks": [dict(t, register=n) for t, n in zip(tasks, names)] + [
+                  {"ansible.builtin.copy": {
+                      "dest": out, "content": "{{ {%s} | to_json }}" % ", ".join(
+                          "'%s': %s" % (n, n) for n in names)}, "check_mode": False,
+                   "diff": False}]}]
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps(plays))
+    proc = subprocess.run([os.path.join(os.path.dirname(tl.ANSIBLE), "ansible-playbook"),
+                           "-c", "local", "-i", "localhost,", str(book),
+                           "-e", "ansible_python_interpreter=%s" % tl.VENV_PYTHON],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=tl.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
+                          cwd=tl.REPO)
+    assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_check_mode_diff_idempotency(env, tmp_path):
+    net, br = env.name("n"), env.name("b")
+    env.networks.append(net)
+    env.links.append(br)
+    args = dict(env.common(), name=net, bridge=br,
+                subnets=[{"subnet": env.v4()}, {"subnet": env.v6()}])
+    path = os.path.join(env.config_dir, "%s.conflist" % net)
+    mod = "podnet.cni.cni_network"
+    stat = {"ansible.builtin.stat": {"path": path}}
+    r = run_playbook(tmp_path, [
+        {mod: args, "check_mode": True, "diff": True},                       # r0 create, check
+        stat,                                                                # r1
+        {mod: args, "diff": True},                                           # r2 create
+        stat,                                                                # r3
+        {mod: args, "check_mode": True, "diff": True},                       # r4 idempotent, check
+        {mod: args, "diff": True},                                           # r5 idempotent
+        {mod: dict(args, mtu=1400), "check_mode": True, "diff": True},       # r6 change, check
+        stat,                                                                # r7
+        {mod: dict(env.common(), name=net, state="absent"), "check_mode": True},  # r8
+        stat,                                                                # r9
+        {mod: dict(env.common(), name=net, state="absent"), "diff": True},   # r10
+        stat,                                                                # r11
+        {mod: dict(env.common(), name=net, state="absent"), "check_mode": True},  # r12
+        {mod: dict(env.common(), name=net, state="absent")},                 # r13
+    ])
+    assert r["r0"]["changed"] and r["r0"]["diff"]["before"] == {} and not r["r1"]["stat"]["exists"]
+    assert r["r2"]["changed"] and r["r2"]["diff"]["after"] == r["r0"]["diff"]["after"] == r["r2"]["conflist"]
+    assert r["r3"]["stat"]["mode"] == "0644"
+    for key in ("r4", "r5"):
+        assert not r[key]["changed"] and r[key]["diff"]["before"] == r[key]["diff"]["after"], r[key]
+    assert r["r6"]["changed"] and r["r6"]["diff"]["after"]["plugins"][0]["mtu"] == 1400
+    assert "mtu" not in r["r6"]["diff"]["before"]["plugins"][0]
+    assert r["r7"]["stat"]["mtime"] == r["r3"]["stat"]["mtime"]          # nothing rewritten
+    assert r["r8"]["changed"] and r["r9"]["stat"]["exists"]
+    assert r["r10"]["changed"] and r["r10"]["diff"]["after"] == {} and not r["r11"]["stat"]["exists"]
+    assert not r["r12"]["changed"] and not r["r13"]["changed"]

@@ -1,0 +1,410 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cni_network's generator and validation (_cni/netconf.py): pure logic and temp dirs only."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import bridge_conflist
+
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
+from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
+
+ALL_PLUGINS = ("bridge", "host-local", "dhcp", "portmap", "firewall", "tuning", "macvlan", "ipvlan",
+               "dnsname")
+
+
+@pytest.fixture
+def plugins(tmp_path):
+    """A plugin dir with executable stubs; ``plugins(without=...)`` leaves some out."""
+    def make(without=()):
+        directory = tmp_path / ("plugins-" + "-".join(without))
+        directory.mkdir(exist_ok=True)
+        for ptype in ALL_PLUGINS:
+            if ptype in without:
+                continue
+            path = directory / ptype
+            path.write_text("#!/bin/sh\nexit 0\n")
+            path.chmod(0o755)
+        return [str(directory)]
+    return make
+
+
+def spec(**kw):
+    kw.setdefault("name", "pnnu")
+    return netconf.NetworkSpec(**kw)
+
+
+# --- subnets ---
+
+@pytest.mark.parametrize("args, expected", [
+    (("10.223.1.0/24",), {"subnet": "10.223.1.0/24", "gateway": "10.223.1.1"}),
+    (("10.223.1.77/24",), {"subnet": "10.223.1.0/24", "gateway": "10.223.1.1"}),  # host bits
+    (("10.223.1.0/24", "10.223.1.254"), {"subnet": "10.223.1.0/24", "gateway": "10.223.1.254"}),
+    (("10.223.1.0/24", None, "10.223.1.10", "10.223.1.20"),
+     {"subnet": "10.223.1.0/24", "rangeStart": "10.223.1.10", "rangeEnd": "10.223.1.20",
+      "gateway": "10.223.1.1"}),
+    (("fd00:223:1::/64",), {"subnet": "fd00:223:1::/64", "gateway": "fd00:223:1::1"}),
+    (("FD00:223:1:0::/64", "fd00:223:1::FFFF"),
+     {"subnet": "fd00:223:1::/64", "gateway": "fd00:223:1::ffff"}),
+])
+def test_subnet_range(args, expected):
+    rng = netconf.Subnet(*args).to_range()
+    assert rng == expected
+    assert list(rng) == [k for k in ("subnet", "rangeStart", "rangeEnd", "gateway") if k in rng]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("10.223.1.0/33",), "invalid subnet"),
+    (("nonsense",), "invalid subnet"),
+    (("10.223.1.0/31",), "too small"),
+    (("fd00::/127",), "too small"),
+    (("10.223.1.0/24", "10.223.2.1"), "gateway 10.223.2.1 is outside"),
+    (("10.223.1.0/24", "fd00::1"), "outside the subnet"),
+    (("10.223.1.0/24", "10.223.1.0"), "network address"),
+    (("10.223.1.0/24", "10.223.1.255"), "broadcast address"),
+    (("10.223.1.0/24", "x"), "invalid gateway"),
+    (("10.223.1.0/24", None, "10.223.0.5"), "range_start 10.223.0.5 is outside"),
+    (("10.223.1.0/24", None, None, "10.223.3.5"), "range_end 10.223.3.5 is outside"),
+    (("10.223.1.0/24", None, "10.223.1.50", "10.223.1.40"), "is after range_end"),
+])
+def test_subnet_errors(args, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        netconf.Subnet(*args)
+
+
+@pytest.mark.parametrize("items, fragment", [
+    ([{"subnet": "10.223.0.0/16"}, {"subnet": "10.223.5.0/24"}], "overlap"),
+    ([{"subnet": "10.223.1.0/24"}, {"subnet": "10.223.1.0/24"}], "overlap"),
+    ([{"gateway": "10.223.1.1"}], "invalid subnets entry"),
+    ([{"subnet": "10.223.1.0/24", "gw": "10.223.1.1"}], "unknown keys gw"),
+])
+def test_parse_subnets_errors(items, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        netconf.parse_subnets(items)
+
+
+def test_parse_subnets_dual_stack_and_strings():
+    subnets = netconf.parse_subnets(["10.223.1.0/24", {"subnet": "fd00:223:1::/64"}])
+    assert [str(s.subnet) for s in subnets] == ["10.223.1.0/24", "fd00:223:1::/64"]
+    assert netconf.parse_subnets(None) is None
+
+
+@pytest.mark.parametrize("items, expected", [
+    ([{"dst": "10.99.0.0/16", "gw": "10.223.1.254"}], [{"dst": "10.99.0.0/16", "gw": "10.223.1.254"}]),
+    ([{"dst": "10.99.0.7/16"}], [{"dst": "10.99.0.0/16"}]),
+    (["fd00:99::/48"], [{"dst": "fd00:99::/48"}]),
+])
+def test_parse_routes(items, expected):
+    assert netconf.parse_routes(items) == expected
+
+
+@pytest.mark.parametrize("items, fragment", [
+    ([{"dst": "10.99.0.0/16", "gw": "fd00::1"}], "another IP version"),
+    ([{"dst": "bogus"}], "invalid route destination"),
+    ([{"gw": "10.0.0.1"}], "invalid route"),
+])
+def test_parse_routes_errors(items, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        netconf.parse_routes(items)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("web", "cni-web"),
+    ("abcdefghijk", "cni-abcdefghijk"),          # exactly 15
+])
+def test_default_bridge_name_short(name, expected):
+    assert netconf.default_bridge_name(name) == expected
+
+
+def test_default_bridge_name_long_is_hashed_and_stable():
+    a = netconf.default_bridge_name("a-rather-long-network-name")
+    assert a == netconf.default_bridge_name("a-rather-long-network-name")
+    assert a.startswith("cni-") and len(a) == 15
+    assert a != netconf.default_bridge_name("a-rather-long-network-namf")
+
+
+# --- option validation ---
+
+@pytest.mark.parametrize("kw, fragment", [
+    ({"name": "bad/name"}, "invalid network name"),
+    ({"name": "-x"}, "invalid network name"),
+    ({"name": "a" * 201}, "longer than 200"),
+    ({"driver": "overlay"}, "invalid driver"),
+    ({"bridge": "b" * 16}, "longer than 15"),
+    ({"parent": "eth0"}, "parent is for the macvlan"),
+    ({"mode": "l2"}, "mode is for the macvlan"),
+    ({"vlan": 5000}, "invalid vlan 5000"),
+    ({"mtu": 20}, "invalid mtu 20"),
+    ({"mtu": 70000}, "invalid mtu 70000"),
+    ({"cni_version": "0.2.0"}, "invalid cni_version"),
+    ({"dns_enabled": True, "internal": True}, "exclude each other"),
+    ({"dns_domain": "bad domain"}, "invalid dns_domain"),
+    ({"subnets": []}, "subnets is empty"),
+    ({"driver": "macvlan", "vlan": 3}, "vlan: only for the bridge driver"),
+    ({"driver": "macvlan", "bridge": "br0"}, "bridge: only for the bridge driver"),
+    ({"driver": "ipvlan", "dns_enabled": True}, "dns_enabled: only for the bridge"),
+    ({"driver": "macvlan", "mode": "l2"}, "invalid macvlan mode 'l2'"),
+    ({"driver": "ipvlan", "mode": "vepa"}, "invalid ipvlan mode 'vepa'"),
+    ({"driver": "macvlan", "subnets": []}, "subnets is empty"),
+])
+def test_spec_errors(kw, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        spec(**kw)
+
+
+def test_spec_absent_skips_option_checks():
+    assert spec(state="absent", vlan=9999).state == "absent"
+
+
+# --- the conflist ---
+
+def test_bridge_chain_shape_and_order():
+    conf = netconf.build_conflist(spec(subnets=["10.223.1.0/24"]), bridge="pnnbr")
+    assert list(conf) == ["cniVersion", "name", "plugins"]
+    assert conf["cniVersion"] == "0.4.0"
+    main = conf["plugins"][0]
+    assert list(main) == ["type", "bridge", "isGateway", "ipMasq", "hairpinMode", "ipam", "capabilities"]
+    assert main["isGateway"] is True and main["ipMasq"] is True and main["hairpinMode"] is True
+    assert main["capabilities"] == {"ips": True}
+    assert main["ipam"] == {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+                            "ranges": [[{"subnet": "10.223.1.0/24", "gateway": "10.223.1.1"}]]}
+    assert conf["plugins"][1:] == [{"type": "portmap", "capabilities": {"portMappings": True}},
+                                   {"type": "firewall", "backend": ""}, {"type": "tuning"}]
+
+
+@pytest.mark.parametrize("kw, routes", [
+    ({"subnets": ["10.223.1.0/24", "fd00:223:1::/64"]}, [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]),
+    ({"subnets": ["fd00:223:1::/64"]}, [{"dst": "::/0"}]),
+    ({"subnets": ["10.223.1.0/24"], "internal": True}, None),
+    ({"subnets": ["10.223.1.0/24"], "internal": True, "routes": [{"dst": "10.99.0.0/16"}]},
+     [{"dst": "10.99.0.0/16"}]),
+    ({"subnets": ["10.223.1.0/24"], "routes": [{"dst": "0.0.0.0/0", "gw": "10.223.1.254"}]},
+     [{"dst": "0.0.0.0/0", "gw": "10.223.1.254"}]),
+    ({"subnets": ["10.223.1.0/24"], "routes": [{"dst": "10.99.0.0/16"}]},
+     [{"dst": "10.99.0.0/16"}, {"dst": "0.0.0.0/0"}]),
+])
+def test_routes(kw, routes):
+    ipam = netconf.build_conflist(spec(**kw), bridge="pnnbr")["plugins"][0]["ipam"]
+    assert ipam.get("routes") == routes
+    assert len(ipam["ranges"]) == len(kw["subnets"])
+
+
+def test_internal_has_no_gateway_nor_masquerade():
+    main = netconf.build_conflist(spec(subnets=["10.223.1.0/24"], internal=True), bridge="b")["plugins"][0]
+    assert main["isGateway"] is False and main["ipMasq"] is False
+
+
+@pytest.mark.parametrize("kw, key, value", [
+    ({"mtu": 1400}, "mtu", 1400),
+    ({"vlan": 12}, "vlan", 12),
+    ({"hairpin": False}, "hairpinMode", False),
+])
+def test_bridge_options(kw, key, value):
+    main = netconf.build_conflist(spec(subnets=["10.223.1.0/24"], **kw), bridge="b")["plugins"][0]
+    assert main[key] == value
+
+
+def test_isolate_and_dns_and_version():
+    conf = netconf.build_conflist(spec(subnets=["10.223.1.0/24"], isolate=True, dns_enabled=True,
+                                       dns_domain="pnn.test", cni_version="1.0.0"), bridge="b")
+    assert conf["cniVersion"] == "1.0.0"
+    assert conf["plugins"][2] == {"type": "firewall", "backend": "", "ingressPolicy": "same-bridge"}
+    assert conf["plugins"][-1] == {"type": "dnsname", "domainName": "pnn.test",
+                                   "capabilities": {"aliases": True}}
+
+
+@pytest.mark.parametrize("driver, mode", [("macvlan", "bridge"), ("ipvlan", "l2"), ("macvlan", None)])
+def test_vlan_drivers(driver, mode):
+    conf = netconf.build_conflist(spec(driver=driver, mode=mode, mtu=1500, subnets=["10.223.2.0/24"]),
+                                  parent="pnnpar")
+    assert len(conf["plugins"]) == 1
+    main = conf["plugins"][0]
+    expected_keys = ["type", "master"] + (["mode"] if mode else []) + ["mtu", "ipam", "capabilities"]
+    assert list(main) == expected_keys
+    assert main["type"] == driver and main["master"] == "pnnpar" and main.get("mode") == mode
+    assert main["ipam"]["type"] == "host-local" and main["capabilities"] == {"ips": True}
+
+
+def test_vlan_driver_without_subnets_uses_dhcp():
+    main = netconf.build_conflist(spec(driver="macvlan"), parent="pnnpar")["plugins"][0]
+    assert main["ipam"] == {"type": "dhcp"} and "capabilities" not in main
+
+
+def test_render_loads_with_our_loader():
+    conf = netconf.build_conflist(spec(subnets=["10.223.1.0/24", "fd00:223:1::/64"]), bridge="b")
+    data = netconf.render(conf)
+    assert data.endswith(b"}\n") and b'\n   "cniVersion"' in data
+    loaded = cniconf.conflist_from_bytes(data, "x")
+    assert loaded.plugin_types == ["bridge", "portmap", "firewall", "tuning"]
+    assert [str(s) for s in cniconf.subnets(loaded)] == ["10.223.1.0/24", "fd00:223:1::/64"]
+    assert loaded.capabilities() == {"ips": True, "portMappings": True}
+    assert netconf.conflist_view(conf)["subnets"][1]["gateway"] == "fd00:223:1::1"
+
+
+@pytest.mark.parametrize("without, plugin", [(("dnsname",), "dnsname"), (("host-local",), "host-local"),
+                                             (("tuning",), "tuning")])
+def test_missing_plugin(plugins, without, plugin):
+    conf = netconf.build_conflist(spec(subnets=["10.223.1.0/24"], dns_enabled=True), bridge="b")
+    with pytest.raises(ConfigError, match="CNI plugin %r not found" % plugin):
+        netconf.check_plugins(conf, plugins(without))
+
+
+def test_missing_dnsname_says_which_package(plugins):
+    conf = netconf.build_conflist(spec(subnets=["10.223.1.0/24"], dns_enabled=True), bridge="b")
+    with pytest.raises(ConfigError, match="golang-github-containernetworking-plugin-dnsname"):
+        netconf.check_plugins(conf, plugins(("dnsname",)))
+
+
+# --- overlap and plan against a config dir ---
+
+@pytest.mark.parametrize("ours, overlapping", [
+    ("10.223.1.0/24", True), ("10.223.1.128/25", True), ("10.223.0.0/16", True),
+    ("10.223.2.0/24", False), ("fd00:223:1::/64", False),
+])
+def test_subnet_overlaps(conf_dir, ours, overlapping):
+    conf_dir("other.conflist", bridge_conflist("other", "10.223.1.0/24"))
+    networks, _ = cniconf.load_networks(conf_dir.dir)
+    found = netconf.subnet_overlaps(netconf.parse_subnets([ours]), networks, "pnnu")
+    assert bool(found) == overlapping
+    if overlapping:
+        assert found[0][1:] == ("other", "10.223.1.0/24")
+
+
+@pytest.fixture
+def dirs(tmp_path, conf_dir, plugins):
+    cache = tmp_path / "cache"
+    return {"config_dir": conf_dir.dir, "plugin_dirs": plugins(), "cache_dir": str(cache),
+            "write": conf_dir}
+
+
+def test_plan_create_then_unchanged(dirs):
+    s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
+    p = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and p.before is None and netconf.predicted_actions(p) == ["written %s" % p.path]
+    assert netconf.apply(p) == ["written %s" % p.path]
+    st = os.stat(p.path)
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    with open(p.path, "rb") as f:
+        assert f.read() == netconf.render(p.after)
+    again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not again.changed and netconf.apply(again) == []
+    # same JSON, other formatting: still unchanged, nothing rewritten
+    with open(p.path, "w") as f:
+        json.dump(p.after, f)
+    mtime = os.stat(p.path).st_mtime_ns
+    again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not again.changed and netconf.apply(again) == [] and os.stat(p.path).st_mtime_ns == mtime
+    # a changed option changes the file; the diff is the content
+    changed = netconf.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400),
+                           dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert changed.changed and changed.diff()["before"] == p.after
+    assert changed.diff()["after"]["plugins"][0]["mtu"] == 1400
+
+
+def test_plan_keeps_existing_bridge_and_subnets(dirs):
+    dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.7.0/24", version="0.4.0",
+                                                   bridge="cni-podman7"))
+    p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    main = p.after["plugins"][0]
+    assert main["bridge"] == "cni-podman7"
+    assert main["ipam"]["ranges"] == [[{"subnet": "10.223.7.0/24", "gateway": "10.223.7.1"}]]
+
+
+def test_plan_picks_free_subnet(dirs):
+    dirs["write"]("a.conflist", bridge_conflist("a", "10.89.0.0/24", bridge="pnna"))
+    dirs["write"]("b.conflist", bridge_conflist("b", "10.89.1.0/24", bridge="pnnb"))
+    p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    subnet = p.after["plugins"][0]["ipam"]["ranges"][0][0]["subnet"]
+    assert subnet.startswith("10.89.") and subnet not in ("10.89.0.0/24", "10.89.1.0/24")
+
+
+def test_plan_overlap_names_both(dirs):
+    dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.0.0/16", bridge="pnno"))
+    with pytest.raises(ValidationError) as err:
+        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                     dirs["cache_dir"])
+    assert "subnet 10.223.4.0/24 of network pnnu overlaps subnet 10.223.0.0/16 of network pnnother" \
+        in str(err.value)
+    assert os.listdir(dirs["config_dir"]) == ["other.conflist"]
+
+
+def test_plan_bridge_used_by_other_network(dirs):
+    dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.8.0/24", bridge="pnnshared"))
+    with pytest.raises(ValidationError, match="bridge pnnshared is already used by network pnnother"):
+        netconf.plan(spec(subnets=["10.223.4.0/24"], bridge="pnnshared"), dirs["config_dir"],
+                     dirs["plugin_dirs"], dirs["cache_dir"])
+
+
+def test_plan_name_defined_by_other_file(dirs):
+    dirs["write"]("00-first.conf", dict(bridge_conflist("pnnu", "10.223.8.0/24")["plugins"][0],
+                                        name="pnnu", cniVersion="0.4.0"))
+    with pytest.raises(ValidationError, match="already defined by .*00-first.conf"):
+        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                     dirs["cache_dir"])
+
+
+def test_plan_file_of_other_name_needs_force(dirs):
+    dirs["write"]("pnnu.conflist", bridge_conflist("pnnx", "10.223.8.0/24"))
+    with pytest.raises(ValidationError, match="defines network 'pnnx', not 'pnnu'"):
+        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                     dirs["cache_dir"])
+    p = netconf.plan(spec(subnets=["10.223.8.0/24"], force=True), dirs["config_dir"],
+                     dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and p.after["name"] == "pnnu"
+
+
+def test_plan_invalid_existing_file_is_replaced(dirs):
+    dirs["write"]("pnnu.conflist", "{not json")
+    p = netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                     dirs["cache_dir"])
+    assert p.changed and p.before == "{not json" and not p.warnings
+
+
+def test_plan_parent_must_exist(dirs):
+    with pytest.raises(ValidationError, match="parent interface pnnnosuch0 of macvlan network pnnu"):
+        netconf.plan(spec(driver="macvlan", parent="pnnnosuch0", subnets=["10.223.4.0/24"]),
+                     dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+
+
+def test_plan_parent_lo_is_accepted(dirs):
+    p = netconf.plan(spec(driver="ipvlan", parent="lo", mode="l3", subnets=["10.223.4.0/24"]),
+                     dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.after["plugins"][0]["master"] == "lo"
+
+
+def _cache_entry(dirs, network, cid="pnnc1"):
+    cnicache.write(dirs["cache_dir"], cnicache.CacheEntry(network, cid, "eth0", "/run/netns/x", b"{}"))
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_plan_in_use_needs_force(dirs, state):
+    s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
+    netconf.apply(netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]))
+    _cache_entry(dirs, "pnnu")
+    _cache_entry(dirs, "pnnu-other", "pnnc2")  # another network whose name starts alike
+    changed = spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400, state=state)
+    with pytest.raises(ValidationError, match=r"network pnnu is in use by pnnc1 \(eth0\)"):
+        netconf.plan(changed, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    # unchanged definitions do not care about users
+    assert not netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    forced = spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400, state=state, force=True)
+    p = netconf.plan(forced, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and p.in_use == [{"container_id": "pnnc1", "interface": "eth0"}]
+
+
+def test_plan_absent(dirs):
+    p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not p.changed and netconf.predicted_actions(p) == []
+    path = dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.8.0/24", bridge="pnnnobr"))
+    p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and p.after is None and p.remove_bridge is None  # no such device here
+    assert p.diff()["after"] == {} and p.diff()["before"]["name"] == "pnnu"
+    assert netconf.apply(p) == ["removed %s" % path] and not os.path.exists(path)
