@@ -236,9 +236,14 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
     result = ctx.call_cni(_add_chain, ctx.executor, effective_conf(conf, spec), rt)
     entry = cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns, conf.raw, rt.args,
                                 rt.capability_args, result)
+    hooked = False
     try:
+        ctx.attachment_added(entry)  # rootless: host ports through slirp4netns
+        hooked = True
         cnicache.write(ctx.cache_dir, entry)
     except BaseException:
+        if hooked:
+            ctx.attachment_removed(entry)
         ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt, result,
                      tolerate=lambda e: True)
         raise
@@ -268,6 +273,7 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
     tolerated = ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt, entry.result,
                              tolerate=tolerate)
     cnicache.delete(ctx.cache_dir, entry.network, entry.container_id, entry.ifname)
+    ctx.attachment_removed(entry)
     return [str(e) for e in tolerated or []]
 
 

@@ -88,6 +88,13 @@ class HostContext:
     def bring_lo_up(self, path: str) -> bool:
         return _netns.bring_lo_up(path)
 
+    def attachment_added(self, entry: Any) -> None:
+        """Called after a successful ADD, before it is cached (rootless: forward its host
+        ports through slirp4netns). Raising undoes the ADD."""
+
+    def attachment_removed(self, entry: Any) -> None:
+        """Called after a DEL (rootless: remove its forwarded ports)."""
+
     def container_lock(self, cid: str):
         return container_lock(self.state_dir, cid)
 

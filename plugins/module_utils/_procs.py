@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Processes: run a callable in a forked child, identify a process safely."""
+"""Processes: run a callable in a forked child, start a daemon with a ready fd,
+identify a process safely before signalling it."""
 from __future__ import annotations
 
 import os
 import pickle
+import signal
+import time
 import traceback
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 
@@ -112,3 +115,158 @@ def is_same_process(expected: ProcessIdentity) -> bool:
     now = process_identity(expected.pid)
     return (now is not None and now.uid == expected.uid
             and now.start_time == expected.start_time and now.cmdline == expected.cmdline)
+
+
+def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd: bool = True,
+                 preexec: Optional[Callable[[], None]] = None, log_path: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None, timeout: float = 10.0,
+                 on_spawn: Optional[Callable[[int], None]] = None,
+                 what: str = "daemon") -> ProcessIdentity:
+    """Start a detached daemon (double fork, own session) and wait until it is ready.
+
+    ``argv_for_fd(fd)`` builds the argv given the number of the ready fd the daemon
+    writes to once it is ready (None without ``use_ready_fd``: then the daemon counts as
+    ready once exec succeeded). ``preexec`` runs in the daemon right before exec (for
+    namespace setup); ``on_spawn(pid)`` runs in the caller after the fork and before the
+    daemon execs, so it can e.g. write the daemon's uid_map while preexec waits for it.
+    stdout/stderr go to log_path; on failure the daemon is killed and the log tail is
+    the error. The daemon is not our child (reparented), so nothing has to reap it.
+    """
+    ready_r = ready_w = None
+    if use_ready_fd:
+        ready_r, ready_w = os.pipe()
+    info_r, info_w = os.pipe()  # O_CLOEXEC: the daemon's copy closes on exec
+    argv = argv_for_fd(ready_w)
+    environ = dict(os.environ if env is None else env)
+    first = os.fork()
+    if first == 0:  # intermediate child
+        code = 127
+        try:
+            os.close(info_r)
+            if ready_r is not None:
+                os.close(ready_r)
+            os.setsid()
+            pid = os.fork()
+            if pid:
+                os.write(info_w, b"pid %d\n" % pid)
+                code = 0
+            else:  # the daemon
+                try:
+                    null = os.open(os.devnull, os.O_RDWR)
+                    os.dup2(null, 0)
+                    if log_path:
+                        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                                      | os.O_NOFOLLOW, 0o600)
+                    else:
+                        out = null
+                    os.dup2(out, 1)
+                    os.dup2(out, 2)
+                    if preexec is not None:
+                        preexec()
+                    if ready_w is not None:
+                        os.set_inheritable(ready_w, True)
+                    os.execve(argv[0], argv, environ)
+                except BaseException as exc:
+                    try:
+                        os.write(info_w, ("err %s: %s\n" % (type(exc).__name__, exc)).encode())
+                    finally:
+                        os._exit(127)
+        finally:
+            os._exit(code)
+    os.close(info_w)
+    if ready_w is not None:
+        os.close(ready_w)
+    pid = 0
+    try:
+        os.waitpid(first, 0)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(info_r, 1)
+            if not chunk:
+                break
+            line += chunk
+        if line.startswith(b"pid "):
+            pid = int(line[4:])
+        if pid and on_spawn is not None:
+            on_spawn(pid)
+        rest = _read_all(info_r).decode("utf-8", "replace").strip()
+        if not pid or rest.startswith("err "):
+            raise ChildFailure("cannot start %s %s: %s" % (what, argv[0], rest[4:] or "fork failed"))
+        if ready_r is not None:
+            _wait_ready(ready_r, pid, timeout, what, log_path)
+    except BaseException:
+        if pid:
+            _kill_quiet(pid)
+        raise
+    finally:
+        os.close(info_r)
+        if ready_r is not None:
+            os.close(ready_r)
+    ident = process_identity(pid)
+    if ident is None:
+        raise ChildFailure("%s exited right after it was ready%s" % (what, _log_tail(log_path)))
+    return ident
+
+
+def _wait_ready(fd: int, pid: int, timeout: float, what: str, log_path: Optional[str]) -> None:
+    import select
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ChildFailure("%s (pid %d) was not ready within %.0fs%s"
+                               % (what, pid, timeout, _log_tail(log_path)))
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            continue
+        data = os.read(fd, 64)
+        if not data:
+            raise ChildFailure("%s (pid %d) exited before it was ready%s"
+                               % (what, pid, _log_tail(log_path)))
+        if b"1" in data:
+            return
+
+
+def _log_tail(log_path: Optional[str], limit: int = 2000) -> str:
+    if not log_path:
+        return ""
+    try:
+        with open(log_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return ": %s" % text[-limit:] if text else ""
+
+
+def _kill_quiet(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def terminate(ident: ProcessIdentity, timeout: float = 5.0,
+              same: Optional[Callable[[ProcessIdentity], bool]] = None) -> bool:
+    """SIGTERM (then SIGKILL after timeout) the process, only if it still is ``ident``.
+
+    ``same`` decides identity (default: is_same_process). Returns True when it was
+    ours and is gone now, False when the pid is not that process (left alone).
+    """
+    check = same or is_same_process
+    if not check(ident):
+        return False
+    try:
+        os.kill(ident.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while time.monotonic() < deadline:
+        now = process_identity(ident.pid)
+        if now is None or now.start_time != ident.start_time:
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    if check(ident):
+        _kill_quiet(ident.pid)
+    return True

@@ -1,0 +1,937 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rootless operation: the holder of the user's user+mount namespace, the rootless CNI
+network namespace behind slirp4netns, the mount recipe every CNI call runs in, host
+port forwarding through the slirp4netns API, and cleanup when nothing uses it.
+
+Layout (R = $XDG_RUNTIME_DIR, default /run/user/UID):
+  R/podnet/pause.pid              the holder's identity (pid, start time, cmdline; JSON)
+  R/podnet/rootless.lock          serialises every change of the rootless namespaces
+  R/netns/                        the user's named netns (rshared inside the holder)
+  R/netns/rootless-cni-ns         the rootless CNI netns (slirp4netns, bridges, portmap)
+  R/podnet/rootless-cni/          private dir of the CNI mount recipe:
+      run/                        bound over /run in every CNI call (xtables.lock, dnsname)
+      var/lib/cni/                bound over /var/lib/cni: host-local reservations and
+                                  the default libcni cache of rootless mode (results/)
+      resolv.conf                 slirp4netns DNS first, then the host's resolvers
+      slirp4netns.json|.sock|.log its identity and options, API socket, log
+      attachments.json            attachments made in the rootless netns and their
+                                  forwarded host ports (re-added when slirp4netns restarts)
+Everything is on the user's tmpfs, so it has the lifetime of the namespaces.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import pwd
+import select
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procs, _resolvconf
+from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
+from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    LockError, PodnetError, RootlessError, StateError, ValidationError)
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
+    ensure_private_dir, read_json, remove_file, write_json, write_private)
+
+CNI_NETNS_NAME = "rootless-cni-ns"
+HOLDER_TAG = "podnet-pause"
+PAUSE_CODE = "import signal\nwhile True:\n    signal.pause()\n"
+PERSISTENT_CNI_DIR = "/var/lib/cni"
+LOCK_TIMEOUT = 120.0
+
+
+# --- the runtime dir ---
+
+def in_initial_userns() -> bool:
+    try:
+        with open("/proc/self/uid_map") as f:
+            first = f.readline().split()
+    except OSError:
+        return True
+    return first[:3] == ["0", "0", "4294967295"]
+
+
+def runtime_dir(uid: Optional[int] = None) -> str:
+    """$XDG_RUNTIME_DIR (default /run/user/UID, as become leaves it unset), checked:
+    it must exist, be a directory owned by the user and not open to others."""
+    uid = os.geteuid() if uid is None else uid
+    path = os.environ.get("XDG_RUNTIME_DIR") or "/run/user/%d" % uid
+    hint = ("rootless mode needs the user's runtime directory, owned by the user with mode "
+            "0700 (systemd-logind creates /run/user/UID at login; `loginctl enable-linger USER` "
+            "keeps it; or set XDG_RUNTIME_DIR)")
+    if not os.path.isabs(path):
+        raise RootlessError("XDG_RUNTIME_DIR %r is not an absolute path: %s" % (path, hint), runtime_dir=path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise RootlessError("XDG_RUNTIME_DIR %s does not exist: %s" % (path, hint), runtime_dir=path)
+    except OSError as exc:
+        raise RootlessError("XDG_RUNTIME_DIR %s is not usable (%s): %s" % (path, exc.strerror, hint),
+                            runtime_dir=path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootlessError("XDG_RUNTIME_DIR %s is not a directory: %s" % (path, hint), runtime_dir=path)
+    if st.st_uid != uid:
+        raise RootlessError("XDG_RUNTIME_DIR %s is owned by uid %d, not by uid %d: %s"
+                            % (path, st.st_uid, uid, hint), runtime_dir=path)
+    if st.st_mode & 0o077:
+        raise RootlessError("XDG_RUNTIME_DIR %s has mode %04o, it must be 0700: %s"
+                            % (path, stat.S_IMODE(st.st_mode), hint), runtime_dir=path)
+    return os.path.normpath(path)
+
+
+def nearest_existing(path: str) -> str:
+    """path, or its nearest existing parent (a bind mount needs an existing target)."""
+    while path != "/" and not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+class Layout:
+    """Where the rootless pieces of one user live (see the module docstring)."""
+
+    def __init__(self, runtime: str) -> None:
+        self.runtime = runtime
+        self.base = os.path.join(runtime, "podnet")
+        self.pid_file = os.path.join(self.base, "pause.pid")
+        self.lock_file = os.path.join(self.base, "rootless.lock")
+        self.netns_dir = os.path.join(runtime, "netns")
+        self.cni_netns = os.path.join(self.netns_dir, CNI_NETNS_NAME)
+        self.rdir = os.path.join(self.base, "rootless-cni")
+        self.slirp_file = os.path.join(self.rdir, "slirp4netns.json")
+        self.api_socket = os.path.join(self.rdir, "slirp4netns.sock")
+        self.slirp_log = os.path.join(self.rdir, "slirp4netns.log")
+        self.resolv_conf = os.path.join(self.rdir, "resolv.conf")
+        self.attachments = os.path.join(self.rdir, "attachments.json")
+        self.var_target = nearest_existing(PERSISTENT_CNI_DIR)
+        # the default libcni cache: /var/lib/cni inside the CNI mount recipe
+        self.cache_dir = self.inner(PERSISTENT_CNI_DIR)
+
+    def inner(self, path: str) -> str:
+        """Where a path of the CNI mount namespace is, seen from outside it."""
+        return os.path.join(self.rdir, path.lstrip("/"))
+
+
+# --- process identity (uids compared in the caller's current view) ---
+
+def _stored_identity(data: Any) -> Optional[_procs.ProcessIdentity]:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _procs.ProcessIdentity(int(data["pid"]), -1, int(data["start_time"]),
+                                      [str(a) for a in data["cmdline"]])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def is_ours(stored: Optional[_procs.ProcessIdentity]) -> bool:
+    """The pid is still that process (start time, cmdline) and runs as this user.
+
+    The uid is compared with ours in the current view: a process of the user reads as
+    uid 0 from inside the holder's user namespace and as the user from outside.
+    """
+    if stored is None or stored.pid <= 1:
+        return False
+    now = _procs.process_identity(stored.pid)
+    return (now is not None and now.uid == os.geteuid() and now.start_time == stored.start_time
+            and now.cmdline == stored.cmdline)
+
+
+def _identity_dict(ident: _procs.ProcessIdentity) -> Dict[str, Any]:
+    return {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline}
+
+
+def _read_state(path: str) -> Optional[Dict[str, Any]]:
+    try:
+        data = read_json(path)
+    except StateError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --- uid/gid maps of the holder ---
+
+def subid_ranges(path: str, user: str, uid: int) -> List[Tuple[int, int]]:
+    """(start, count) ranges of /etc/subuid or /etc/subgid for the user."""
+    ranges = []
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.strip().split(":")
+                if len(fields) != 3 or fields[0] not in (user, str(uid)):
+                    continue
+                try:
+                    start, count = int(fields[1]), int(fields[2])
+                except ValueError:
+                    continue
+                if count > 0:
+                    ranges.append((start, count))
+    except OSError:
+        return []
+    return ranges
+
+
+def map_args(own: int, ranges: Sequence[Tuple[int, int]]) -> List[str]:
+    """newuidmap triples: 0 → own id, then the sub-ids from 1 on."""
+    args = ["0", str(own), "1"]
+    inner = 1
+    for start, count in ranges:
+        args += [str(inner), str(start), str(count)]
+        inner += count
+    return args
+
+
+def id_mapping() -> Dict[str, Any]:
+    """How the holder's user namespace is mapped: the full sub-id ranges via
+    newuidmap/newgidmap when both are installed and configured, else root only."""
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    tools = [shutil.which(t, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin",
+                                                    "/bin", "/sbin"]))
+             for t in ("newuidmap", "newgidmap")]
+    uranges = subid_ranges("/etc/subuid", user, uid)
+    granges = subid_ranges("/etc/subgid", user, uid)
+    if all(tools) and uranges and granges:
+        return {"mode": "full", "newuidmap": tools[0], "newgidmap": tools[1],
+                "uid_args": map_args(uid, uranges), "gid_args": map_args(gid, granges)}
+    return {"mode": "root-only", "uid": uid, "gid": gid}
+
+
+def _write_maps(pid: int, mapping: Dict[str, Any]) -> None:
+    if mapping["mode"] == "full":
+        for tool, args in ((mapping["newuidmap"], mapping["uid_args"]),
+                           (mapping["newgidmap"], mapping["gid_args"])):
+            proc = subprocess.run([tool, str(pid)] + args, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, check=False, timeout=30)
+            if proc.returncode != 0:
+                raise RootlessError("%s failed: %s" % (os.path.basename(tool),
+                                                       proc.stdout.decode("utf-8", "replace").strip()))
+        return
+    try:
+        with open("/proc/%d/setgroups" % pid, "w") as f:
+            f.write("deny")
+        with open("/proc/%d/uid_map" % pid, "w") as f:
+            f.write("0 %d 1\n" % mapping["uid"])
+        with open("/proc/%d/gid_map" % pid, "w") as f:
+            f.write("0 %d 1\n" % mapping["gid"])
+    except OSError as exc:
+        raise RootlessError("cannot write the uid/gid map of the holder: %s" % exc)
+
+
+def _make_shared_dir(path: str) -> None:
+    """Bind path on itself and make it rshared (netns mounts made there reach every
+    mount namespace copied from the holder's later, like ``ip netns`` does)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+    sc.mount("", path, None, sc.MS_SHARED | sc.MS_REC)
+
+
+def start_holder(layout: Layout) -> _procs.ProcessIdentity:
+    """Start the holder: a pause process in a new user+mount namespace, mapped by its
+    parent (the caller) while it waits, with the netns dir made rshared inside."""
+    mapping = id_mapping()
+    sync_r, sync_w = os.pipe()
+    go_r, go_w = os.pipe()
+    open_fds = {sync_r, sync_w, go_r, go_w}
+
+    def close(fd: int) -> None:
+        if fd in open_fds:
+            open_fds.discard(fd)
+            os.close(fd)
+
+    def preexec() -> None:  # in the holder, before exec
+        os.close(sync_r)
+        os.close(go_w)
+        sc.unshare(sc.CLONE_NEWUSER | sc.CLONE_NEWNS)
+        os.write(sync_w, b"u")
+        if os.read(go_r, 1) != b"g":
+            raise RootlessError("the parent did not map the user namespace")
+        _make_shared_dir(layout.netns_dir)
+
+    def on_spawn(pid: int) -> None:  # in the caller while the holder waits
+        close(sync_w)
+        close(go_r)
+        ready, _, _ = select.select([sync_r], [], [], 10.0)
+        if not ready or os.read(sync_r, 1) != b"u":
+            raise RootlessError("the holder did not create its user namespace")
+        _write_maps(pid, mapping)
+        os.write(go_w, b"g")
+
+    try:
+        ident = _procs.start_daemon(
+            lambda fd: [sys.executable, "-I", "-S", "-c", PAUSE_CODE, HOLDER_TAG],
+            use_ready_fd=False, preexec=preexec, on_spawn=on_spawn, what="rootless holder")
+    except _procs.ChildFailure as exc:
+        raise RootlessError(str(exc))
+    finally:
+        for fd in list(open_fds):
+            close(fd)
+    write_json(layout.pid_file, dict(_identity_dict(ident), map=mapping["mode"]))
+    return ident
+
+
+def _same_ns(pid: int, kind: str) -> bool:
+    try:
+        a = os.stat("/proc/self/ns/%s" % kind)
+        b = os.stat("/proc/%d/ns/%s" % (pid, kind))
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def join(pid: int) -> None:
+    """setns into the holder's user then mount namespace (the process must be
+    single-threaded); re-chdir afterwards (joining a mount ns resets the cwd)."""
+    if _same_ns(pid, "user") and _same_ns(pid, "mnt"):
+        return
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = 1
+    if threads != 1:
+        raise RootlessError("cannot join the rootless namespaces: this process has %d threads "
+                            "(join before anything starts threads)" % threads)
+    try:
+        cwd: Optional[str] = os.getcwd()
+    except OSError:
+        cwd = None
+    fds = []
+    try:
+        fds = [os.open("/proc/%d/ns/%s" % (pid, kind), os.O_RDONLY | os.O_CLOEXEC)
+               for kind in ("user", "mnt")]
+        sc.setns(fds[0], sc.CLONE_NEWUSER)
+        sc.setns(fds[1], sc.CLONE_NEWNS)
+    except OSError as exc:
+        raise RootlessError("cannot join the rootless holder (pid %d): %s" % (pid, exc), pid=pid)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        os.chdir(cwd or "/")
+    except OSError:
+        os.chdir("/")
+
+
+@contextmanager
+def rootless_lock(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """An exclusive flock on path that survives the file being removed by a teardown:
+    after locking, the path must still name the locked file, else lock again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ensure_private_dir(os.path.dirname(path))
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockError("timed out after %.0fs waiting for the rootless lock %s"
+                                    % (timeout, path), lock=path)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- the CNI mount recipe (in a forked child) ---
+
+def resolv_conf_target() -> str:
+    """/etc/resolv.conf, or the first target of its symlink chain under /run/ (the kernel
+    follows symlinks when mounting; only the first /run/ link exists in the recipe)."""
+    path = "/etc/resolv.conf"
+    for _ in range(255):
+        try:
+            link = os.readlink(path)
+        except OSError:
+            return path
+        path = os.path.normpath(os.path.join(os.path.dirname(path), link))
+        if path.startswith("/run/"):
+            return path
+    raise RootlessError("too many symlinks while resolving /etc/resolv.conf")
+
+
+def _bind(source: str, target: str, recursive: bool = False) -> None:
+    sc.mount(source, target, None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
+
+
+def _mkdir_target(path: str) -> None:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+def enter_cni_recipe(layout: Layout, netns_path: str) -> None:
+    """In a forked child of a process that joined the holder: enter the rootless CNI netns
+    and build podman v3's mount namespace for the plugins (order matters):
+      1. R/netns → rdir/R/netns (the namespaces stay reachable under the new /run)
+      2. /run/systemd → rdir/run/systemd
+      3. rdir/resolv.conf → /etc/resolv.conf (or its first /run/ symlink target)
+      4. rdir/var/lib/cni → /var/lib/cni (or its nearest existing parent)
+      5. rdir/run → /run (recursive: keeps 1–3)
+    and /usr/sbin on PATH (plugins exec iptables)."""
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, sc.CLONE_NEWNET)
+    finally:
+        os.close(fd)
+    sc.unshare(sc.CLONE_NEWNS)
+    # private: never let a mount made here reach the holder's namespace
+    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
+    if layout.netns_dir.startswith("/run/"):
+        target = layout.inner(layout.netns_dir)
+        _mkdir_target(target)
+        _bind(layout.netns_dir, target, recursive=True)
+    if os.path.isdir("/run/systemd"):
+        target = layout.inner("/run/systemd")
+        _mkdir_target(target)
+        _bind("/run/systemd", target, recursive=True)
+    resolv_target = resolv_conf_target()
+    if os.path.exists(layout.resolv_conf):
+        if resolv_target.startswith("/run/"):
+            if resolv_target.startswith("/run/systemd/resolve/"):
+                # systemd-resolved recreates its file: isolate the dir (podman #10929)
+                rsr = layout.inner("/run/systemd/resolve")
+                _mkdir_target(rsr)
+                sc.mount("tmpfs", rsr, "tmpfs", sc.MS_NOEXEC | sc.MS_NOSUID | sc.MS_NODEV)
+            resolv_target = layout.inner(resolv_target)
+            _mkdir_target(os.path.dirname(resolv_target))
+            os.close(os.open(resolv_target, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o600))
+        if os.path.exists(resolv_target):
+            _bind(layout.resolv_conf, resolv_target)
+    var_dir = layout.inner(layout.var_target)
+    _mkdir_target(var_dir)
+    _bind(var_dir, layout.var_target)
+    run_dir = layout.inner("/run")
+    _mkdir_target(run_dir)
+    _bind(run_dir, "/run", recursive=True)
+    path = os.environ.get("PATH", "")
+    if "/usr/sbin" not in path.split(":"):
+        os.environ["PATH"] = (path + ":" if path else "") + "/usr/sbin:/sbin"
+    os.chdir("/")
+
+
+def _rootless_runtime_conf(rt: RuntimeConf) -> RuntimeConf:
+    """The RuntimeConf the plugins get rootless: port mappings without hostIP, since
+    slirp4netns binds the host address and delivers to the namespace's own address,
+    where portmap's DNAT must match (the cache keeps what the user asked)."""
+    pms = rt.capability_args.get("portMappings")
+    if not pms:
+        return rt
+    caps = dict(rt.capability_args)
+    caps["portMappings"] = [{k: v for k, v in pm.items() if k != "hostIP"} if isinstance(pm, dict) else pm
+                            for pm in pms]
+    return RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args, caps)
+
+
+def hostfwds_of(port_mappings: Any) -> List[List[Any]]:
+    """[proto, host_addr, host_port] for each CNI portMapping (ranges already expanded)."""
+    out = []
+    for pm in port_mappings or []:
+        if not isinstance(pm, dict) or "hostPort" not in pm:
+            continue
+        proto = str(pm.get("protocol", "tcp")).lower()
+        out.append([proto, slirp.hostfwd_host_addr(pm.get("hostIP")), int(pm["hostPort"])])
+    return out
+
+
+class RootlessContext(HostContext):
+    """HostContext of an unprivileged user: everything happens inside the holder's
+    user+mount namespace, and CNI plugins run in the rootless CNI netns."""
+
+    rootless = True
+
+    def __init__(self, layout: Layout, **kwargs: Any) -> None:
+        kwargs["netns_dir"] = layout.netns_dir
+        kwargs["cache_dir"] = kwargs.get("cache_dir") or layout.cache_dir
+        kwargs["state_dir"] = kwargs.get("state_dir") or layout.base
+        super().__init__(**kwargs)
+        self.layout = layout
+        self.check_mode = False
+        self.slirp_path: Optional[str] = None
+        self.holder: Optional[_procs.ProcessIdentity] = None
+        self.joined = False
+        self.removed_something = False
+        self.built_cni_ns = False
+        self.changes: List[str] = []
+
+    @classmethod
+    def from_params(cls, params: Dict[str, Any], **kwargs: Any) -> "RootlessContext":
+        if os.geteuid() == 0 and in_initial_userns():
+            raise ValidationError("rootless mode is for an unprivileged user: this module runs as "
+                                  "root (set rootless: false, or become an unprivileged user)")
+        ctx = cls(Layout(runtime_dir()), **kwargs)
+        ctx.slirp_path = params.get("path") if isinstance(params.get("path"), str) else None
+        return ctx
+
+    def describe(self) -> Dict[str, Any]:
+        data = super().describe()
+        data["runtime_dir"] = self.layout.runtime
+        return data
+
+    def ipam_data_dir(self, data_dir: str) -> str:
+        """host-local's dataDir as seen from here: /var/lib/cni and /run are bound from
+        the rootless dir inside the CNI calls."""
+        norm = os.path.normpath(data_dir)
+        for target in (self.layout.var_target, "/run"):
+            if norm == target or norm.startswith(target.rstrip("/") + "/"):
+                return self.layout.inner(norm)
+        return data_dir
+
+    # --- session: lock, join, clean up ---
+    @contextmanager
+    def session(self, check_mode: bool = False) -> Iterator["RootlessContext"]:
+        self.check_mode = check_mode
+        with ExitStack() as stack:
+            if not check_mode:
+                stack.enter_context(rootless_lock(self.layout.lock_file))
+            self.holder = self.live_holder()
+            if self.holder is not None:
+                join(self.holder.pid)
+                self.joined = True
+            ok = False
+            try:
+                yield self
+                ok = True
+            finally:
+                if not check_mode and self.joined and (self.removed_something or
+                                                       (self.built_cni_ns and not ok)):
+                    try:
+                        self.cleanup_if_unused()
+                    except PodnetError as exc:
+                        self.warnings.append("rootless cleanup: %s" % exc)
+
+    def live_holder(self) -> Optional[_procs.ProcessIdentity]:
+        stored = _stored_identity(_read_state(self.layout.pid_file))
+        if stored is not None and is_ours(stored) and HOLDER_TAG in stored.cmdline:
+            return stored
+        return None
+
+    def ensure_holder(self) -> bool:
+        """Join the holder, starting one when none is alive. True when started."""
+        if self.joined:
+            return False
+        if self.check_mode:
+            raise RootlessError("the rootless holder is not running (check mode cannot start it)")
+        if not in_initial_userns():
+            raise RootlessError("cannot start a rootless holder from inside a user namespace")
+        ensure_private_dir(self.layout.base)
+        remove_file(self.layout.pid_file)  # stale: its pid is not our holder (left alone)
+        self.holder = start_holder(self.layout)
+        join(self.holder.pid)
+        self.joined = True
+        self.changes.append("holder")
+        return True
+
+    # --- namespaces inside the holder ---
+    def netns_status(self, path: str) -> str:
+        if not self.joined:
+            # without the holder no namespace of ours exists: a file is a leftover
+            return "stale" if os.path.lexists(path) else "absent"
+        return super().netns_status(path)
+
+    def create_netns(self, path: str) -> None:
+        self.ensure_holder()
+        super().create_netns(path)
+
+    def pin_netns(self, pid: int, path: str) -> None:
+        self.ensure_holder()
+        super().pin_netns(pid, path)
+
+    def remove_netns(self, path: str) -> bool:
+        self.removed_something = True
+        if not self.joined:
+            try:
+                os.unlink(path)  # a leftover file: its mount died with the holder
+                return True
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise RootlessError("cannot remove %s: %s" % (path, exc.strerror), netns=path)
+        return super().remove_netns(path)
+
+    def bring_lo_up(self, path: str) -> bool:
+        self.ensure_holder()
+        return super().bring_lo_up(path)
+
+    # --- the rootless CNI netns and slirp4netns ---
+    def slirp_state(self) -> Optional[Dict[str, Any]]:
+        return _read_state(self.layout.slirp_file)
+
+    def slirp_options(self) -> slirp.SlirpOptions:
+        recorded = (self.slirp_state() or {}).get("options") or {}
+        try:
+            return slirp.SlirpOptions(**{k: recorded[k] for k in slirp.SlirpOptions.FIELDS if k in recorded})
+        except (TypeError, ValidationError):
+            return slirp.SlirpOptions()
+
+    def _netns_inode(self) -> Optional[int]:
+        if not self.joined or _netns.status(self.layout.cni_netns) != "mounted":
+            return None
+        return os.stat(self.layout.cni_netns).st_ino
+
+    def slirp_health(self, opts: Optional[slirp.SlirpOptions] = None,
+                     binary: Optional[str] = None) -> Tuple[str, Optional[Dict[str, Any]]]:
+        """('ok'|'dead'|'stale'|'options'|'api', state) of slirp4netns for the CNI netns."""
+        state = self.slirp_state()
+        if state is None:
+            return "dead", None
+        ident = _stored_identity(state)
+        if not is_ours(ident) or not slirp.is_slirp_of(ident, self.layout.cni_netns):
+            return "dead", state
+        inode = self._netns_inode()
+        if inode is None or state.get("netns_inode") != inode:
+            return "stale", state
+        if opts is not None and state.get("options") != opts.to_dict():
+            return "options", state
+        if binary is not None and state.get("binary") != binary:
+            return "options", state
+        try:
+            slirp.list_hostfwd(self.layout.api_socket)
+        except RootlessError:
+            return "api", state
+        return "ok", state
+
+    def plan_cni_ns(self, opts: Optional[slirp.SlirpOptions] = None,
+                    binary: Optional[str] = None) -> List[Dict[str, Any]]:
+        """What ensure_cni_ns would do (no side effects)."""
+        actions: List[Dict[str, Any]] = []
+        holder = self.joined or self.live_holder() is not None
+        if not holder:
+            actions.append({"action": "start_holder"})
+        if not holder or _netns.status(self.layout.cni_netns) != "mounted":
+            actions.append({"action": "create_netns", "netns": self.layout.cni_netns})
+            health = "dead"
+            state = self.slirp_state()
+        else:
+            health, state = self.slirp_health(opts, binary)
+        if health != "ok":
+            reason = {"dead": "not running", "stale": "serves an old namespace",
+                      "options": "options changed", "api": "API socket not answering"}[health]
+            actions.append({"action": "start_slirp4netns", "reason": reason})
+        if opts is None:
+            opts = self.slirp_options()
+        wanted = self.resolv_conf_text(opts)
+        try:
+            with open(self.layout.resolv_conf) as f:
+                current = f.read()
+        except OSError:
+            current = None
+        if current != wanted:
+            actions.append({"action": "write_resolv_conf", "path": self.layout.resolv_conf})
+        return actions
+
+    def resolv_conf_text(self, opts: slirp.SlirpOptions) -> str:
+        return _resolvconf.build(_resolvconf.read_host(), opts.net.dns, opts.enable_ipv6)
+
+    def ensure_cni_ns(self, opts: Optional[slirp.SlirpOptions] = None,
+                      binary: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Make sure of holder, CNI netns, slirp4netns (restarted when dead, stale, on other
+        options or deaf) and resolv.conf. Returns the actions taken."""
+        if self.check_mode:
+            actions = self.plan_cni_ns(opts, binary)
+            if actions:
+                raise RootlessError("the rootless CNI namespace is not ready (check mode cannot "
+                                    "build it): %s" % ", ".join(a["action"] for a in actions))
+            return []
+        actions: List[Dict[str, Any]] = []
+        if self.ensure_holder():
+            actions.append({"action": "start_holder"})
+        layout = self.layout
+        ensure_private_dir(layout.rdir)
+        if opts is None:
+            opts = self.slirp_options()
+        binary = binary or (self.slirp_state() or {}).get("binary") or self.slirp_path
+        binary = slirp.find_binary(binary)
+        status = _netns.status(layout.cni_netns)
+        if status != "mounted":
+            if status == "stale":
+                _netns.remove(layout.cni_netns)
+            _netns.create(layout.cni_netns)
+            _netns.bring_lo_up(layout.cni_netns)
+            self.built_cni_ns = True
+            actions.append({"action": "create_netns", "netns": layout.cni_netns})
+        text = self.resolv_conf_text(opts)
+        try:
+            with open(layout.resolv_conf) as f:
+                current: Optional[str] = f.read()
+        except OSError:
+            current = None
+        if current != text:
+            write_private(layout.resolv_conf, text.encode(), 0o644)
+            actions.append({"action": "write_resolv_conf", "path": layout.resolv_conf})
+        health, state = self.slirp_health(opts, binary)
+        if health != "ok":
+            if state is not None:
+                ident = _stored_identity(state)
+                if is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
+                    _procs.terminate(ident, same=is_ours)
+            features = slirp.detect_features(binary)
+            ident = slirp.start(binary, features, opts, layout.cni_netns, layout.api_socket,
+                                layout.slirp_log, preexec=_private_mount_ns)
+            write_json(layout.slirp_file, dict(_identity_dict(ident), binary=binary,
+                                               netns_inode=self._netns_inode(),
+                                               options=opts.to_dict(), features=features))
+            actions.append({"action": "start_slirp4netns", "pid": ident.pid})
+            self.restore_hostfwds(opts)
+        return actions
+
+    def restore_hostfwds(self, opts: Optional[slirp.SlirpOptions] = None) -> None:
+        """Re-add the forwarded ports of every recorded attachment (after a restart)."""
+        opts = opts or self.slirp_options()
+        existing = slirp.list_hostfwd(self.layout.api_socket)
+        for fwds in self._attachments().values():
+            for proto, host_addr, host_port in fwds.get("hostfwds", []):
+                if slirp.find_hostfwd(existing, proto, host_addr, host_port) is None:
+                    slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port,
+                                      opts.net.guest, host_port)
+
+    def slirp_pid(self) -> Optional[int]:
+        state = self.slirp_state()
+        ident = _stored_identity(state)
+        return ident.pid if ident is not None and is_ours(ident) else None
+
+    # --- CNI calls ---
+    def call_cni(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run fn (which executes plugins) in a forked child inside the rootless CNI netns
+        with the mount recipe; the namespace is built first when needed."""
+        self.ensure_cni_ns()
+        layout = self.layout
+        args = tuple(_rootless_runtime_conf(a) if isinstance(a, RuntimeConf) else a for a in args)
+
+        def prepare() -> None:
+            enter_cni_recipe(layout, layout.cni_netns)
+        return _procs.run_in_child(fn, *args, prepare=prepare, **kwargs)
+
+    # --- attachments: host ports through slirp4netns ---
+    def _attachments(self) -> Dict[str, Any]:
+        data = _read_state(self.layout.attachments)
+        return data if data is not None else {}
+
+    @staticmethod
+    def _key(entry: cnicache.CacheEntry) -> str:
+        return "\t".join(entry.key)
+
+    def attachment_added(self, entry: cnicache.CacheEntry) -> None:
+        fwds = hostfwds_of(entry.capability_args.get("portMappings"))
+        guest = self.slirp_options().net.guest
+        added: List[List[Any]] = []
+        try:
+            existing = slirp.list_hostfwd(self.layout.api_socket) if fwds else []
+            for proto, host_addr, host_port in fwds:
+                if slirp.find_hostfwd(existing, proto, host_addr, host_port) is not None:
+                    continue
+                slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port, guest,
+                                  host_port)
+                added.append([proto, host_addr, host_port])
+        except PodnetError:
+            self._remove_fwds(added)
+            raise
+        data = self._attachments()
+        data[self._key(entry)] = {"netns": entry.netns, "hostfwds": fwds}
+        write_json(self.layout.attachments, data)
+
+    def attachment_removed(self, entry: cnicache.CacheEntry) -> None:
+        self.removed_something = True
+        data = self._attachments()
+        record = data.pop(self._key(entry), None)
+        fwds = (record or {}).get("hostfwds") or hostfwds_of(entry.capability_args.get("portMappings"))
+        if fwds and self.joined:
+            try:
+                self._remove_fwds(fwds)
+            except PodnetError as exc:
+                self.warnings.append("could not remove forwarded ports of %s: %s"
+                                     % (entry.container_id, exc))
+        if os.path.isdir(self.layout.rdir):
+            write_json(self.layout.attachments, data)
+
+    def _remove_fwds(self, fwds: Sequence[Sequence[Any]]) -> None:
+        if not fwds or not os.path.exists(self.layout.api_socket):
+            return
+        health, _ = self.slirp_health()
+        if health not in ("ok", "options"):
+            return
+        existing = slirp.list_hostfwd(self.layout.api_socket)
+        for proto, host_addr, host_port in fwds:
+            found = slirp.find_hostfwd(existing, proto, host_addr, host_port)
+            if found is not None:
+                slirp.remove_hostfwd(self.layout.api_socket, int(found["id"]))
+
+    # --- cleanup ---
+    def attachment_count(self) -> int:
+        keys = set(self._attachments())
+        keys.update("\t".join(e.key) for e in cnicache.list_entries(self.cache_dir))
+        return len(keys)
+
+    def other_namespaces(self) -> List[str]:
+        if not self.joined:
+            return []
+        return [n["path"] for n in _netns.list_netns(self.layout.netns_dir)
+                if n["status"] == "mounted" and n["path"] != self.layout.cni_netns]
+
+    def cleanup_if_unused(self) -> List[Dict[str, Any]]:
+        """podman's Cleanup, lock-safe: no attachment left → tear down the CNI netns; no
+        namespace left in the holder either → stop the holder too."""
+        if self.attachment_count():
+            return []
+        return self.teardown()
+
+    def teardown(self, keep_holder: Optional[bool] = None, dry_run: bool = False) -> List[Dict[str, Any]]:
+        """Stop slirp4netns (only if the pid still is it), remove the CNI netns and the
+        rootless dir; stop the holder unless other namespaces live in it.
+        With dry_run, only say what would be done."""
+        actions: List[Dict[str, Any]] = []
+        layout = self.layout
+        state = self.slirp_state()
+        ident = _stored_identity(state)
+        if ident is not None and is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
+            if not dry_run:
+                _procs.terminate(ident, same=is_ours)
+            actions.append({"action": "stop_slirp4netns", "pid": ident.pid})
+        if os.path.lexists(layout.cni_netns):
+            if not dry_run:
+                if self.joined:
+                    _netns.remove(layout.cni_netns)
+                else:
+                    remove_file(layout.cni_netns)
+            actions.append({"action": "remove_netns", "netns": layout.cni_netns})
+        if os.path.isdir(layout.rdir):
+            if not dry_run:
+                shutil.rmtree(layout.rdir, ignore_errors=True)
+            actions.append({"action": "remove_dir", "path": layout.rdir})
+        if keep_holder is None:
+            keep_holder = bool(self.other_namespaces())
+        if not keep_holder:
+            holder = self.holder if self.joined else self.live_holder()
+            if holder is not None and is_ours(holder):
+                if not dry_run:
+                    _procs.terminate(holder, same=is_ours)
+                actions.append({"action": "stop_holder", "pid": holder.pid})
+            elif os.path.lexists(layout.pid_file):
+                actions.append({"action": "remove_pid_file", "path": layout.pid_file})
+            if not dry_run:
+                remove_file(layout.pid_file)
+                self._remove_leftovers()
+        return actions
+
+    def _remove_leftovers(self) -> None:
+        layout = self.layout
+        if self.joined:
+            try:
+                sc.umount2(layout.netns_dir, sc.MNT_DETACH)
+            except OSError:
+                pass
+        for path in (layout.netns_dir,):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        remove_file(layout.lock_file)
+        try:
+            os.rmdir(layout.base)
+        except OSError:
+            pass
+
+
+def _private_mount_ns() -> None:
+    """slirp4netns gets its own mount namespace, private: with --enable-sandbox it
+    remounts / and would otherwise take the netns mounts of the holder with it."""
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
+
+
+# --- the rootless_cni_ns module ---
+
+def _view(ctx: RootlessContext) -> Dict[str, Any]:
+    """What exists now, for the diff."""
+    joined = ctx.joined
+    netns_up = joined and _netns.status(ctx.layout.cni_netns) == "mounted"
+    health, state = ctx.slirp_health() if netns_up else ("dead", ctx.slirp_state())
+    try:
+        with open(ctx.layout.resolv_conf) as f:
+            resolv: Optional[str] = f.read()
+    except OSError:
+        resolv = None
+    return {"holder": joined, "netns": ctx.layout.cni_netns if netns_up else None,
+            "slirp4netns": (state or {}).get("options") if health in ("ok", "options") else None,
+            "resolv_conf": resolv}
+
+
+def manage(ctx: HostContext, params: Dict[str, Any], check_mode: bool, diff: bool) -> Dict[str, Any]:
+    """rootless_cni_ns: plan, then (outside check mode) make it so."""
+    if not isinstance(ctx, RootlessContext):
+        raise ValidationError("rootless_cni_ns manages the namespace of an unprivileged user: run it "
+                              "as that user (become_user) and do not set rootless: false")
+    state = params.get("state") or "present"
+    opts = slirp.SlirpOptions(params.get("mtu"), params.get("cidr"), params.get("enable_ipv6", False),
+                              params.get("disable_host_loopback", True), params.get("outbound_addr"),
+                              params.get("enable_sandbox", False), params.get("enable_seccomp", False))
+    binary = slirp.find_binary(params.get("path")) if state == "present" else None
+    features = slirp.detect_features(binary) if binary else {}
+    if binary:  # unsupported options fail here, before anything changes
+        slirp.build_args(binary, features, opts, ctx.layout.cni_netns, ctx.layout.api_socket, 3)
+    with ctx.session(check_mode=check_mode):
+        before = _view(ctx)
+        attachments = ctx.attachment_count()
+        if state == "present":
+            if check_mode:
+                actions = ctx.plan_cni_ns(opts, binary)
+            else:
+                actions = ctx.ensure_cni_ns(opts, binary)
+            after = {"holder": True, "netns": ctx.layout.cni_netns, "slirp4netns": opts.to_dict(),
+                     "resolv_conf": ctx.resolv_conf_text(opts)}
+        else:
+            if attachments and not params.get("force"):
+                raise RootlessError("the rootless CNI namespace still has %d attachment(s): detach "
+                                    "them first or set force: true" % attachments,
+                                    attachments=attachments)
+            actions = ctx.teardown(dry_run=check_mode)
+            if attachments and actions:
+                ctx.warnings.append("%d attachment(s) were torn down with the namespace; their "
+                                    "cache entries remain for a later detach" % attachments)
+            after = {"holder": before["holder"] and bool(ctx.other_namespaces()) and not
+                     any(a["action"] == "stop_holder" for a in actions),
+                     "netns": None, "slirp4netns": None, "resolv_conf": None}
+        present = state == "present"
+        pid = ctx.slirp_pid() if present else None
+        result: Dict[str, Any] = {
+            "changed": bool(actions), "actions": actions,
+            "netns": ctx.layout.cni_netns if present else None,
+            "slirp4netns_pid": pid,
+            "dns": opts.net.dns,
+            "addresses": opts.net.to_dict(),
+            "resolv_conf": ctx.layout.resolv_conf if present else None,
+            "features": features,
+            "attachments": attachments,
+            "warnings": ctx.warnings,
+        }
+    if diff:
+        result["diff"] = {"before": before, "after": after}
+    return result

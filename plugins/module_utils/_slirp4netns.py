@@ -1,0 +1,293 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""slirp4netns: feature detection, command line, start with a ready fd, the API socket
+(port forwarding), and the addresses slirp4netns derives from its CIDR.
+
+slirp4netns connects a network namespace to the host's network in user mode through
+a tap device. With ``--configure`` it gives the tap ``network+100``, the gateway is
+``network+2`` and its DNS forwarder ``network+3`` (10.0.2.100/.2/.3 by default).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import subprocess
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ansible_collections.podnet.cni.plugins.module_utils import _procs
+from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
+
+DEFAULT_CIDR = "10.0.2.0/24"
+DEFAULT_MTU = 65520
+MAX_MTU = 65521
+DEFAULT_TAP = "tap0"
+READY_TIMEOUT = 10.0
+API_TIMEOUT = 5.0
+
+# option in --help → feature name
+_FEATURES = {
+    "--configure": "configure",
+    "--ready-fd": "ready_fd",
+    "--exit-fd": "exit_fd",
+    "--mtu": "mtu",
+    "--enable-ipv6": "ipv6",
+    "--api-socket": "api_socket",
+    "--cidr": "cidr",
+    "--disable-host-loopback": "disable_host_loopback",
+    "--netns-type": "netns_type",
+    "--userns-path": "userns_path",
+    "--enable-sandbox": "sandbox",
+    "--enable-seccomp": "seccomp",
+    "--outbound-addr": "outbound_addr",
+    "--outbound-addr6": "outbound_addr6",
+    "--disable-dns": "disable_dns",
+    "--macaddress": "macaddress",
+}
+
+
+def find_binary(path: Optional[str] = None) -> str:
+    """The slirp4netns executable: the given path, else the first on PATH (+ sbin dirs)."""
+    if path:
+        if not os.path.isabs(path) or not os.access(path, os.X_OK):
+            raise ValidationError("slirp4netns path %r is not an absolute path to an executable"
+                                  % path, value=path)
+        return path
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/bin", "/usr/bin", "/usr/sbin"])
+    found = shutil.which("slirp4netns", path=search)
+    if not found:
+        raise RootlessError("slirp4netns not found: install the slirp4netns package "
+                            "(Debian/Ubuntu/Fedora: slirp4netns) or set its path")
+    return found
+
+
+def parse_features(help_text: str) -> Dict[str, bool]:
+    """Which options this slirp4netns knows, from its --help text."""
+    words = set()
+    for line in help_text.splitlines():
+        for token in line.replace(",", " ").replace("=", " ").split():
+            if token.startswith("--"):
+                words.add(token)
+    return {name: opt in words for opt, name in sorted(_FEATURES.items())}
+
+
+def detect_features(binary: str) -> Dict[str, bool]:
+    try:
+        proc = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RootlessError("cannot run %s --help: %s" % (binary, exc), binary=binary)
+    return parse_features(proc.stdout.decode("utf-8", "replace"))
+
+
+class SlirpNetwork:
+    """The addresses slirp4netns uses for a CIDR (IPv4; at least a /25 so .100 fits)."""
+
+    def __init__(self, cidr: Optional[str] = None) -> None:
+        text = cidr or DEFAULT_CIDR
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValidationError("invalid slirp4netns cidr %r" % (text,), value=text)
+        if net.version != 4:
+            raise ValidationError("invalid slirp4netns cidr %r: it must be IPv4" % text, value=text)
+        if net.prefixlen > 25:
+            raise ValidationError("invalid slirp4netns cidr %r: the prefix must be /25 or "
+                                  "shorter (slirp4netns puts the namespace at network+100)" % text,
+                                  value=text)
+        self.network = net
+        self.cidr = str(net)
+        self.gateway = str(net.network_address + 2)
+        self.dns = str(net.network_address + 3)
+        self.guest = str(net.network_address + 100)
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"cidr": self.cidr, "gateway": self.gateway, "dns": self.dns, "guest": self.guest}
+
+
+class SlirpOptions:
+    """Validated slirp4netns options (the module's parameters)."""
+
+    FIELDS = ("mtu", "cidr", "enable_ipv6", "disable_host_loopback", "outbound_addr",
+              "enable_sandbox", "enable_seccomp")
+
+    def __init__(self, mtu: Optional[int] = None, cidr: Optional[str] = None,
+                 enable_ipv6: bool = False, disable_host_loopback: bool = True,
+                 outbound_addr: Optional[str] = None, enable_sandbox: bool = False,
+                 enable_seccomp: bool = False) -> None:
+        mtu = DEFAULT_MTU if mtu is None else mtu
+        if isinstance(mtu, bool) or not isinstance(mtu, int) or not 1280 <= mtu <= MAX_MTU:
+            raise ValidationError("invalid slirp4netns mtu %r: use 1280..%d" % (mtu, MAX_MTU), value=mtu)
+        self.mtu = mtu
+        self.net = SlirpNetwork(cidr)
+        self.cidr = self.net.cidr if cidr else None
+        self.enable_ipv6 = bool(enable_ipv6)
+        self.disable_host_loopback = bool(disable_host_loopback)
+        if outbound_addr:
+            try:
+                addr = ipaddress.ip_address(outbound_addr)
+            except ValueError:
+                addr = None
+            if addr is None or addr.version != 4:
+                raise ValidationError("invalid outbound_addr %r: an IPv4 address" % (outbound_addr,),
+                                      value=outbound_addr)
+            outbound_addr = str(addr)
+        self.outbound_addr = outbound_addr or None
+        self.enable_sandbox = bool(enable_sandbox)
+        self.enable_seccomp = bool(enable_seccomp)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+
+_NEEDS = (("cidr", "cidr", "--cidr"), ("enable_ipv6", "ipv6", "--enable-ipv6"),
+          ("disable_host_loopback", "disable_host_loopback", "--disable-host-loopback"),
+          ("outbound_addr", "outbound_addr", "--outbound-addr"),
+          ("enable_sandbox", "sandbox", "--enable-sandbox"),
+          ("enable_seccomp", "seccomp", "--enable-seccomp"))
+
+
+def build_args(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: str,
+               api_socket: Optional[str], ready_fd: Optional[int], netns_type: str = "path",
+               tap: str = DEFAULT_TAP, exit_fd: Optional[int] = None) -> List[str]:
+    """The argv podman builds (setupSlirp4netns / the rootless CNI netns)."""
+    for attr, feature, option in _NEEDS:
+        if getattr(opts, attr) and not features.get(feature):
+            raise RootlessError("this slirp4netns does not support %s (asked by %s)"
+                                % (option, attr), option=option)
+    for feature, option in (("configure", "--configure"), ("ready_fd", "--ready-fd"),
+                            ("mtu", "--mtu")):
+        if not features.get(feature):
+            raise RootlessError("this slirp4netns is too old: it lacks %s" % option, option=option)
+    argv = [binary, "--configure", "--mtu=%d" % opts.mtu]
+    if opts.disable_host_loopback:
+        argv.append("--disable-host-loopback")
+    if opts.cidr:
+        argv.append("--cidr=%s" % opts.cidr)
+    if opts.enable_ipv6:
+        argv.append("--enable-ipv6")
+    if opts.outbound_addr:
+        argv.append("--outbound-addr=%s" % opts.outbound_addr)
+    if opts.enable_sandbox:
+        argv.append("--enable-sandbox")
+    if opts.enable_seccomp:
+        argv.append("--enable-seccomp")
+    if api_socket:
+        if not features.get("api_socket"):
+            raise RootlessError("this slirp4netns does not support --api-socket (needed for "
+                                "port forwarding)", option="--api-socket")
+        argv.append("--api-socket=%s" % api_socket)
+    if ready_fd is not None:
+        argv.append("--ready-fd=%d" % ready_fd)
+    if exit_fd is not None:
+        argv.append("--exit-fd=%d" % exit_fd)
+    if netns_type == "path":
+        if not features.get("netns_type"):
+            raise RootlessError("this slirp4netns does not support --netns-type=path",
+                                option="--netns-type")
+        argv.append("--netns-type=path")
+    argv += [target, tap]
+    return argv
+
+
+def start(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: str,
+          api_socket: Optional[str], log_path: str, netns_type: str = "path",
+          preexec: Optional[Callable[[], None]] = None,
+          timeout: float = READY_TIMEOUT) -> _procs.ProcessIdentity:
+    """Start slirp4netns for target (a netns path or a pid) and wait for its ready fd."""
+    if api_socket:
+        try:
+            os.unlink(api_socket)
+        except FileNotFoundError:
+            pass
+    try:
+        return _procs.start_daemon(
+            lambda fd: build_args(binary, features, opts, target, api_socket, fd, netns_type),
+            use_ready_fd=True, preexec=preexec, log_path=log_path, timeout=timeout,
+            what="slirp4netns")
+    except _procs.ChildFailure as exc:
+        raise RootlessError(str(exc), log=log_path)
+
+
+def is_slirp_of(ident: _procs.ProcessIdentity, target: str) -> bool:
+    """Does this process look like a slirp4netns serving target (cmdline check)?"""
+    return (bool(ident.cmdline) and os.path.basename(ident.cmdline[0]) == "slirp4netns"
+            and target in ident.cmdline)
+
+
+# --- the API socket ---
+
+def api_call(api_socket: str, request: Dict[str, Any], timeout: float = API_TIMEOUT) -> Dict[str, Any]:
+    """One JSON request on the API socket; returns the ``return`` object or raises."""
+    data = json.dumps(request).encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(api_socket)
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError as exc:
+        raise RootlessError("slirp4netns API %s: %s failed: %s"
+                            % (api_socket, request.get("execute"), exc), socket=api_socket)
+    try:
+        reply = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        raise RootlessError("slirp4netns API %s: invalid reply %r" % (api_socket, b"".join(chunks)[:200]))
+    if "error" in reply:
+        err = reply["error"]
+        desc = err.get("desc", err) if isinstance(err, dict) else err
+        raise RootlessError("slirp4netns API %s: %s failed: %s"
+                            % (api_socket, request.get("execute"), desc), socket=api_socket)
+    # add_hostfwd answers {"return": {"id": N}}, list_hostfwd {"entries": [...]}
+    ret = reply.get("return", reply)
+    return ret if isinstance(ret, dict) else {}
+
+
+def hostfwd_host_addr(host_ip: Optional[str]) -> str:
+    """The slirp4netns host address of a mapping: its host IP, all IPv4 when empty."""
+    if not host_ip:
+        return "0.0.0.0"
+    addr = ipaddress.ip_address(host_ip)
+    if addr.version != 4:
+        raise ValidationError("rootless port forwarding supports IPv4 host addresses only, not %s"
+                              % host_ip, value=host_ip)
+    return str(addr)
+
+
+def add_hostfwd(api_socket: str, proto: str, host_addr: str, host_port: int, guest_addr: str,
+                guest_port: int) -> int:
+    if proto not in ("tcp", "udp"):
+        raise ValidationError("rootless port forwarding supports tcp and udp, not %s" % proto,
+                              value=proto)
+    ret = api_call(api_socket, {"execute": "add_hostfwd", "arguments": {
+        "proto": proto, "host_addr": host_addr, "host_port": int(host_port),
+        "guest_addr": guest_addr, "guest_port": int(guest_port)}})
+    return int(ret.get("id", -1))
+
+
+def list_hostfwd(api_socket: str) -> List[Dict[str, Any]]:
+    ret = api_call(api_socket, {"execute": "list_hostfwd"})
+    entries = ret.get("entries")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def remove_hostfwd(api_socket: str, fwd_id: int) -> None:
+    api_call(api_socket, {"execute": "remove_hostfwd", "arguments": {"id": int(fwd_id)}})
+
+
+def find_hostfwd(entries: Sequence[Dict[str, Any]], proto: str, host_addr: str,
+                 host_port: int) -> Optional[Dict[str, Any]]:
+    for e in entries:
+        if (e.get("proto") == proto and int(e.get("host_port", -1)) == int(host_port)
+                and e.get("host_addr") == host_addr):
+            return e
+    return None

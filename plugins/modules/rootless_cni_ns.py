@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rootless_cni_ns
+short_description: The rootless CNI network namespace of an unprivileged user
+version_added: 0.1.0
+description:
+  - Manages what podman v3 gives a rootless user for CNI networks, for the user the module
+    runs as (C(become_user), or a plain login).
+  - A holder process owns the user's user namespace (the full sub-id range of
+    C(/etc/subuid) and C(/etc/subgid) through C(newuidmap)/C(newgidmap) when configured,
+    else only the user mapped to root) and a mount namespace; its identity is recorded in
+    C($XDG_RUNTIME_DIR/podnet/pause.pid). Every module of this collection run rootless joins it.
+  - The rootless CNI network namespace C($XDG_RUNTIME_DIR/netns/rootless-cni-ns) holds the CNI
+    bridges; slirp4netns connects it to the host's network in user mode, and forwards the
+    containers' host ports through its API socket.
+  - C(resolv.conf) of the namespace lists the slirp4netns DNS forwarder (network + 3) first,
+    then the host's nameservers (localhost resolvers filtered out), search domains and options.
+  - I(state=present) repairs what died; a killed slirp4netns or holder is restarted (a change),
+    and the forwarded ports of existing attachments are added again.
+  - I(state=absent) stops slirp4netns, removes the namespace and the private directory, and
+    stops the holder unless other namespaces of the user still live in it. It refuses while
+    CNI attachments exist unless I(force).
+  - C(XDG_RUNTIME_DIR) (default C(/run/user/UID), as it is unset under become) must exist,
+    belong to the user and have mode 0700. C(/dev/net/tun) must be usable by the user (mode 0666).
+  - Other modules build the namespace on demand and remove it again, as podman does, once the
+    last attachment is gone; this module sets its options and checks or repairs it explicitly.
+author: podnet.cni contributors
+extends_documentation_fragment:
+  - podnet.cni.common
+  - podnet.cni.common.attributes
+options:
+  state:
+    description: Whether the rootless CNI namespace should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  force:
+    description:
+      - With I(state=absent), tear the namespace down even though CNI attachments exist
+        (their interfaces go with it; their cache entries remain for a later detach).
+    type: bool
+    default: false
+  path:
+    description: The slirp4netns executable. Default the first C(slirp4netns) on C(PATH).
+    type: path
+  mtu:
+    description: MTU of the slirp4netns tap device.
+    type: int
+    default: 65520
+  cidr:
+    description:
+      - The slirp4netns network (IPv4, /25 or shorter). Default C(10.0.2.0/24), with the gateway .2,
+        DNS .3, the namespace .100.
+    type: str
+  enable_ipv6:
+    description: Enable slirp4netns' IPv6 (experimental in slirp4netns).
+    type: bool
+    default: false
+  disable_host_loopback:
+    description: Prohibit connecting to the host's 127.0.0.1 from the namespace.
+    type: bool
+    default: true
+  outbound_addr:
+    description: IPv4 address slirp4netns binds outbound connections to.
+    type: str
+  enable_sandbox:
+    description: Run slirp4netns in its own sandbox (mount namespace, dropped capabilities).
+    type: bool
+    default: false
+  enable_seccomp:
+    description: Limit slirp4netns' syscalls with seccomp.
+    type: bool
+    default: false
+notes:
+  - Changing an option restarts slirp4netns; forwarded ports are added again.
+  - Host ports of rootless attachments are forwarded by slirp4netns to the namespace's
+    address (network + 100), where the C(portmap) plugin DNATs them to the container.
+    slirp4netns forwards IPv4 TCP and UDP only.
+requirements:
+  - slirp4netns >= 0.4 (with C(--netns-type), C(--api-socket), C(--ready-fd))
+  - uidmap (C(newuidmap), C(newgidmap)) for the full sub-id range
+seealso:
+  - module: podnet.cni.container_netns
+"""
+
+EXAMPLES = r"""
+- name: The rootless CNI namespace of the app user
+  become: true
+  become_user: app
+  podnet.cni.rootless_cni_ns:
+    cidr: 10.41.0.0/24
+    enable_sandbox: true
+
+- name: Remove it (refused while containers are attached, unless forced)
+  become: true
+  become_user: app
+  podnet.cni.rootless_cni_ns:
+    state: absent
+"""
+
+RETURN = r"""
+netns:
+  description: Path of the rootless CNI network namespace (null when absent).
+  returned: always
+  type: str
+  sample: /run/user/1000/netns/rootless-cni-ns
+slirp4netns_pid:
+  description: Pid of the slirp4netns serving the namespace (null when absent or in check mode before it starts).
+  returned: always
+  type: int
+  sample: 4242
+dns:
+  description: The slirp4netns DNS forwarder (network + 3).
+  returned: always
+  type: str
+  sample: 10.0.2.3
+addresses:
+  description: The slirp4netns network, its gateway, DNS and the namespace's own address.
+  returned: always
+  type: dict
+  sample: {"cidr": "10.0.2.0/24", "gateway": "10.0.2.2", "dns": "10.0.2.3", "guest": "10.0.2.100"}
+resolv_conf:
+  description: Path of the namespace's resolv.conf (null when absent).
+  returned: always
+  type: str
+  sample: /run/user/1000/podnet/rootless-cni/resolv.conf
+features:
+  description: The options this slirp4netns supports (from C(--help)).
+  returned: always
+  type: dict
+  sample: {"api_socket": true, "cidr": true, "ipv6": true, "netns_type": true, "sandbox": true, "seccomp": true}
+attachments:
+  description: Number of CNI attachments in the namespace.
+  returned: always
+  type: int
+  sample: 0
+actions:
+  description: The steps planned (check mode) or taken.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"action": "start_holder"}, {"action": "start_slirp4netns", "pid": 4242}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.cni.plugins.module_utils._common import (
+    argument_spec, build_context, run_module)
+
+
+def _run(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _rootless
+
+    ctx = build_context(module.params)
+    return _rootless.manage(ctx, module.params, module.check_mode, module._diff)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            force={"type": "bool", "default": False},
+            path={"type": "path"},
+            mtu={"type": "int", "default": 65520},
+            cidr={"type": "str"},
+            enable_ipv6={"type": "bool", "default": False},
+            disable_host_loopback={"type": "bool", "default": True},
+            outbound_addr={"type": "str"},
+            enable_sandbox={"type": "bool", "default": False},
+            enable_seccomp={"type": "bool", "default": False},
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, _run)
+
+
+if __name__ == "__main__":
+    main()
