@@ -25,7 +25,6 @@ import hashlib
 import ipaddress
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -256,6 +255,29 @@ def _spec(req: EntryRequest, ifname: str, ips: Sequence[str] = (),
         pick("capability_args", req.capability_args, keep.capability_args if keep else None))
 
 
+def _differences(req: EntryRequest, view: Dict[str, Any], entry: cnicache.CacheEntry) -> List[str]:
+    """What the request asks that the attachment (its ``entry_spec_view``) does not have.
+
+    Only what the request gives is compared (the rest is kept); no spec is built, so the
+    idempotent path stays a few dict comparisons per entry."""
+    diffs = []
+    if req.ips and sorted(req.ips) != view["ips"]:
+        diffs.append("ips")
+    if req.mac and req.mac != view["mac"]:
+        diffs.append("mac")
+    if "aliases" in req.given and list(req.aliases) != view["aliases"]:
+        diffs.append("aliases")
+    if "port_mappings" in req.given and _attach.spec_view(
+            _attach.AttachmentSpec(req.network, entry.ifname, port_mappings=req.port_mappings)
+    )["port_mappings"] != view["port_mappings"]:
+        diffs.append("port_mappings")
+    if any(entry.arg(k) != v for k, v in req.cni_args):
+        diffs.append("cni_args")
+    if any(entry.capability_args.get(k) != v for k, v in req.capability_args.items()):
+        diffs.append("capability_args")
+    return diffs
+
+
 def _kept_ips(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> List[str]:
     """The old addresses still inside the network (kept when re-attaching for another reason)."""
     kept = []
@@ -368,8 +390,8 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         reasons = []
         if existing.netns != p.netns:
             reasons.append("netns")
-        keep = _attach.spec_from_entry(existing)
-        reasons += _attach.mismatches(_spec(req, p.ifname, keep=keep), existing)
+        reasons += _differences(req, p.before, existing)
+        keep = _attach.spec_from_entry(existing) if reasons or req.verify else None
         if reasons:
             p.action, p.reasons = "reattach", reasons
             p.spec = _spec(req, p.ifname, _kept_ips(conf, existing), keep)
@@ -594,6 +616,7 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
         for g in work:
             run_group(g)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only a batch with work needs it
     with ThreadPoolExecutor(max_workers=max(1, min(workers, MAX_WORKERS, len(work)))) as pool:
         list(pool.map(run_group, work))
 
@@ -609,8 +632,10 @@ def container_locks(ctx: HostContext, cids: Sequence[str]) -> Iterator[None]:
 
 # --- reporting ---
 
-def attachment_view(p: EntryPlan, check_mode: bool) -> Optional[Dict[str, Any]]:
-    """The attachment as it is after the run (or would be, in check mode)."""
+def attachment_view(p: EntryPlan, check_mode: bool,
+                    with_result: bool = True) -> Optional[Dict[str, Any]]:
+    """The attachment as it is after the run (or would be, in check mode); the CNI result
+    only ``with_result`` (a batch leaves it out: it is most of the output's size)."""
     if p.req.state == "absent":
         if check_mode or p.error is None:
             return None
@@ -625,18 +650,19 @@ def attachment_view(p: EntryPlan, check_mode: bool) -> Optional[Dict[str, Any]]:
     view = _attach.entry_spec_view(entry)
     if check_mode and p.after:
         view = dict(p.after)
-    view.update({"container_id": p.req.container_id, "netns": p.netns or entry.netns,
-                 "result": entry.result if not (check_mode and p.changed) else {}})
+    view.update({"container_id": p.req.container_id, "netns": p.netns or entry.netns})
+    if with_result:
+        view["result"] = entry.result if not (check_mode and p.changed) else {}
     return view
 
 
-def entry_result(p: EntryPlan, check_mode: bool) -> Dict[str, Any]:
+def entry_result(p: EntryPlan, check_mode: bool, with_result: bool = True) -> Dict[str, Any]:
     out: Dict[str, Any] = {"container_id": p.req.container_id, "network": p.req.network,
                            "interface": p.ifname or None, "netns": p.netns or None,
                            "state": p.req.state,
                            "changed": p.changed and (check_mode or p.done),
                            "failed": p.error is not None, "actions": p.actions(),
-                           "attachment": attachment_view(p, check_mode)}
+                           "attachment": attachment_view(p, check_mode, with_result)}
     if p.error is not None:
         out["msg"] = p.error
         out.update({k: v for k, v in p.error_details.items()
@@ -670,4 +696,5 @@ def run(ctx: HostContext, items: Sequence[Dict[str, Any]], check_mode: bool,
         with container_locks(ctx, [r.container_id for r in reqs]):
             plans = plan_entries(ctx, reqs)
             execute(ctx, plans, workers)
-    return plans, [entry_result(p, check_mode) for p in plans]
+    with_result = len(plans) == 1
+    return plans, [entry_result(p, check_mode, with_result) for p in plans]

@@ -241,8 +241,9 @@ results:
   description:
     - One item per entry (one for the single form), in order, with C(container_id),
       C(network), C(interface), C(netns), C(state), C(changed), C(failed), C(actions),
-      C(attachment), and C(msg) when it failed (C(restored) says whether a failed re-attach
-      put the previous attachment back).
+      C(attachment) (without the CNI C(result) when there are several entries), and C(msg)
+      when it failed (C(restored) says whether a failed re-attach put the previous attachment
+      back).
   returned: always
   type: list
   elements: dict

@@ -93,8 +93,11 @@ def container_interfaces(result: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def addresses(result: Dict[str, Any]) -> List[str]:
     """Container IPs (without prefix) of a result of any version."""
-    return [ip["address"].split("/")[0] for ip in to_current(result).get("ips") or []
-            if ip.get("address")]
+    # 0.3.0+ results list "ips" already: read them without to_current's deep copy
+    # (this runs for every cached attachment on the idempotent path)
+    ips = result.get("ips") if isinstance(result.get("ips"), list) else to_current(result).get("ips")
+    return [ip["address"].split("/")[0] for ip in ips or []
+            if isinstance(ip, dict) and ip.get("address")]
 
 
 def mac_of(result: Dict[str, Any], ifname: Optional[str] = None) -> Optional[str]:
