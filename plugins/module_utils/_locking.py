@@ -24,7 +24,10 @@ def file_lock(path: str, timeout: float = DEFAULT_TIMEOUT, shared: bool = False)
     flock locks die with the process, so a killed module never leaves a lock behind.
     """
     ensure_private_dir(os.path.dirname(path))
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:  # ELOOP: a symlink planted where the lock goes
+        raise LockError("cannot open lock file %s: %s" % (path, exc.strerror), path=path)
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         deadline = time.monotonic() + timeout
