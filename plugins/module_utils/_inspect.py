@@ -57,7 +57,7 @@ def _procfs_links() -> List[Dict[str, Any]]:
     links = []
     with open("/proc/self/net/dev") as f:
         for line in f.read().splitlines()[2:]:
-            name, _, rest = line.partition(":")
+            name, dummy, rest = line.partition(":")
             cols = rest.split()
             links.append({"name": name.strip(), "mac": None, "mtu": None, "state": None,
                           "up": None, "addresses": [],

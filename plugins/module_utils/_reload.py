@@ -107,7 +107,7 @@ def list_rules(executor: cniexec.PluginExecutor, tables: Sequence[str]) -> Dict[
     for table in tables:
         try:
             proc = subprocess.run(["iptables", "-w", "-t", table, "-S"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, timeout=IPTABLES_TIMEOUT)
+                                  stderr=subprocess.PIPE, env=env, timeout=IPTABLES_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired):
             out[table] = []
             continue

@@ -36,7 +36,7 @@ description:
     is never touched.
   - Check mode touches nothing. It still runs the CNI CHECKs and lists the iptables
     rules, both read-only, so it reports exactly what would be reloaded and pruned.
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -168,7 +168,7 @@ def _run(module):
     reloaded = sum(len(c["reloaded"]) for c in containers.values())
     pruned = outcome["pruned"]
     changed = bool(reloaded) or bool(pruned and any(pruned[k] for k in ("attachments", "records",
-                                                                          "reservations")))
+                                                                        "reservations")))
     if module.check_mode:
         changed = plan.changed
     result = {"changed": changed, "containers": containers, "reloaded": reloaded,

@@ -21,7 +21,7 @@ description:
     the container's namespace, as podman's C(getContainerNetIO) does; without pyroute2 they
     come from C(/proc/net/dev) of the namespace, with a warning.
   - Read-only; never changes anything.
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes

@@ -92,7 +92,7 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: boo
         argv += ["--become", "--become-user", become_user, "--become-method", "su"]
     argv += list(extra_argv)
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=ansible_env(env), cwd=REPO)
+                          env=ansible_env(env), cwd=REPO, check=False)
     out = proc.stdout.decode()
     try:
         data = json.loads(out[out.index("{"):])
@@ -118,7 +118,7 @@ def host_snapshot(prefix: Optional[str] = None) -> Dict[str, Any]:
     shared top-level chains (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) stay by design.
     """
     def lines(argv: Sequence[str]) -> List[str]:
-        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
         out = proc.stdout.decode().splitlines()
         out = [l for l in out if not l.startswith("#") and not l.startswith(":")]
         if prefix:
@@ -155,5 +155,5 @@ def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 
     argv = [sys.executable, "-c", code, host, str(port)]
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 5)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 5, check=False)
     return proc.stdout.decode().strip() if proc.returncode == 0 else ""

@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cache
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 
 CONFIG = b'{"cniVersion":"1.0.0","name":"pnf-net","plugins":[{"type":"bridge"}]}'
@@ -104,7 +104,10 @@ def test_list_by_fields_with_dashes(tmp_path):
     cache.write(d, entry("pnf-net-2", "pnf-c1", "eth1"))
     cache.write(d, entry("pnf-net-1", "c1", "eth0"))          # "c1" is inside "pnf-c1"
     cache.write(d, entry("pnf-c1", "c1-x", "eth0"))           # the id appears as a network
-    keys = lambda es: sorted(e.key for e in es)  # noqa: E731
+
+    def keys(es):
+        return sorted(e.key for e in es)
+
     assert keys(cache.list_entries(d, container_id="pnf-c1")) == [
         ("pnf-net-1", "pnf-c1", "eth0"), ("pnf-net-2", "pnf-c1", "eth1")]
     assert keys(cache.list_entries(d, container_id="c1")) == [("pnf-net-1", "c1", "eth0")]

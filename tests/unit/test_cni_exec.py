@@ -85,7 +85,7 @@ def test_cni_args_string(args, expected):
 
 def test_env_for_a_command():
     ex = ce.PluginExecutor(["/a", "/b"], environ={"PATH": "/usr/bin:/bin", "CNI_NETNS": "leak",
-                                                   "HOME": "/root"})
+                                                  "HOME": "/root"})
     env = ex.env("ADD", RT)
     assert env["CNI_COMMAND"] == "ADD"
     assert env["CNI_CONTAINERID"] == "c1"

@@ -22,8 +22,8 @@ def test_tracker(items, changed, differences):
         t.add(name, before, after)
     assert t.has_difference is changed
     assert [d["name"] for d in t.differences()] == differences
-    assert t.get_before_after() == {"before": {n: b for n, b, _ in items},
-                                    "after": {n: a for n, _, a in items}}
+    assert t.get_before_after() == {"before": {i[0]: i[1] for i in items},
+                                    "after": {i[0]: i[2] for i in items}}
 
 
 def test_values_are_copied():

@@ -123,8 +123,7 @@ def _files(dirs, exts):
 
 
 def _python_files():
-    for path in _files(PY_DIRS, (".py",)):
-        yield path
+    yield from _files(PY_DIRS, (".py",))
     for path in _files(("scripts", ".ci", "bench", "tests"), ("",)):
         if "." not in os.path.basename(path):
             try:

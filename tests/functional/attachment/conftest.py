@@ -48,7 +48,7 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False,
     try:
         proc = subprocess.run([VENV_PYTHON, os.path.join(REPO, "plugins", "modules", module + ".py"),
                                path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=BUILD))
+                              env=dict(os.environ, PYTHONPATH=BUILD), check=False)
     finally:
         os.unlink(path)
     out = proc.stdout.decode()
@@ -143,7 +143,7 @@ class Env:
 
     def ipam_reservations(self) -> List[str]:
         out = []
-        for root, _, files in os.walk(self.ipam_dir):
+        for root, dummy, files in os.walk(self.ipam_dir):
             out += [f for f in files if f[0].isdigit() or ":" in f]
         return sorted(out)
 
@@ -219,9 +219,9 @@ def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 
     argv = [sys.executable, "-c", code, host, str(port)]
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
-    for _ in range(tries):
+    for dummy in range(tries):
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout + 5)
+                              timeout=timeout + 5, check=False)
         if proc.returncode == 0:
             return proc.stdout.decode().strip()
         time.sleep(0.1)

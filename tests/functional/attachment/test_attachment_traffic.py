@@ -40,8 +40,8 @@ def test_two_containers_two_networks_static_addresses_ports_and_detach(env, serv
     assert res["changed"] is True and res["interface"] == "eth0", res
     assert res["attachment"]["ips"] == ["10.222.30.10"]
     assert res["attachment"]["mac"] == "02:22:30:00:00:0a"
-    res = _attach(env, **dict(web, network=back, ips=["10.222.31.10"], port_mappings=[],
-                              mac=None, aliases=["web"]))
+    res = _attach(env, **{**web, "network": back, "ips": ["10.222.31.10"], "port_mappings": [],
+                          "mac": None, "aliases": ["web"]})
     assert res["changed"] and res["interface"] == "eth1", res
     res = _attach(env, container_id=env.name("b"), netns=b, network=front, ips=["10.222.30.20"])
     assert res["changed"] and res["interface"] == "eth0", res
@@ -70,8 +70,8 @@ def test_two_containers_two_networks_static_addresses_ports_and_detach(env, serv
 
     # a changed port re-attaches only that network; the other keeps its interface
     eth1_before = json.loads(env.exec_in(a, ["ip", "-j", "link", "show", "eth1"]).stdout)[0]["ifindex"]
-    moved = dict(web, port_mappings=[{"host_port": port + 50, "container_port": 8080,
-                                      "host_ip": "127.0.0.1"}])
+    moved = {**web, "port_mappings": [{"host_port": port + 50, "container_port": 8080,
+                                       "host_ip": "127.0.0.1"}]}
     res = _attach(env, check=True, **moved)
     assert res["changed"] and res["actions"][0]["action"] == "reattach", res
     assert res["actions"][0]["reasons"] == ["port_mappings"]

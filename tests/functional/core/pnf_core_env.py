@@ -39,7 +39,7 @@ _ports = itertools.count(random.randrange(0, 100))
 
 
 def sh(*argv: str, check: bool = True) -> str:
-    proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if check and proc.returncode != 0:
         raise AssertionError("%s failed: %s" % (" ".join(argv), proc.stderr.decode()))
     return proc.stdout.decode()
@@ -81,14 +81,14 @@ def remove_iptables(markers: List[str]) -> None:
         table, rest = entry.split(" ", 1)
         if rest.startswith("-A "):
             argv = shlex.split(rest)
-            subprocess.run(["iptables", "-t", table, "-D"] + argv[1:], stderr=subprocess.DEVNULL)
+            subprocess.run(["iptables", "-t", table, "-D"] + argv[1:], stderr=subprocess.DEVNULL, check=False)
     for table, decl in chains:
-        subprocess.run(["iptables", "-t", table, "-F", decl[1:]], stderr=subprocess.DEVNULL)
-        subprocess.run(["iptables", "-t", table, "-X", decl[1:]], stderr=subprocess.DEVNULL)
+        subprocess.run(["iptables", "-t", table, "-F", decl[1:]], stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["iptables", "-t", table, "-X", decl[1:]], stderr=subprocess.DEVNULL, check=False)
 
 
 def free_port() -> int:
-    for _ in range(len(PORTS)):
+    for dummy in range(len(PORTS)):
         port = PORTS[next(_ports) % len(PORTS)]
         with socket.socket() as s:
             try:
@@ -259,12 +259,12 @@ class CoreEnv:
                 pass
         remove_iptables(self.markers())
         for bridge in self.bridges:
-            subprocess.run(["ip", "link", "del", bridge], stderr=subprocess.DEVNULL)
+            subprocess.run(["ip", "link", "del", bridge], stderr=subprocess.DEVNULL, check=False)
 
 
 def wait_for(fn, tries: int = 50, delay: float = 0.1):
     """fn() until it returns something truthy (a bounded poll, not a timing assertion)."""
-    for _ in range(tries):
+    for dummy in range(tries):
         value = fn()
         if value:
             return value
@@ -296,7 +296,7 @@ def run_playbook(tmp: str, tasks: List[Dict[str, Any]], diff: bool = True,
     env = tl.ansible_env({"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS, "ANSIBLE_STDOUT_CALLBACK": "pnf_json",
                           "ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_RETRY_FILES_ENABLED": "false",
                           "ANSIBLE_PIPELINING": "true"})
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp, check=False)
     out = proc.stdout.decode()
     for line in reversed(out.splitlines()):
         if line.startswith('{"tasks"'):

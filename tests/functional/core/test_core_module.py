@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from pnf_core_env import run_playbook
 
 MODULE = "podnet.cni.container_netns"
@@ -144,14 +142,14 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(core):
         (args(container_id=existing, netns=existing, networks=[good["name"], nope]), "'%s'" % nope),
         (args(container_id=existing, netns=existing, static_ip="10.221.0.5"), "10.221.0.5"),
     ]
-    results = run_playbook(core.tmp, [task(a, name="case %d" % i) for i, (a, _) in enumerate(cases)])
+    results = run_playbook(core.tmp, [task(a, name="case %d" % i) for i, (a, dummy) in enumerate(cases)])
     assert len(results) == len(cases)
     for (case_args, needle), result in zip(cases, results):
         assert result["_status"] == "failed", (case_args, result)
         assert needle in result["msg"], (needle, result["msg"])
         assert not result.get("changed"), result
         assert "unexpected error" not in result["msg"], result
-    broken_msg = results[[n for _, n in cases].index("%s.conflist" % broken)]["msg"]
+    broken_msg = results[[case[1] for case in cases].index("%s.conflist" % broken)]["msg"]
     assert "not valid JSON" in broken_msg and "unknown CNI network '%s'" % broken in broken_msg
     assert core.snapshot() == before
     assert core.apply(existing, networks=[good["name"]])["network_settings"]["IPAddress"] == before_ip

@@ -38,7 +38,7 @@ def test_create_lo_remove(core):
     assert _netns.bring_lo_up(path) is False          # already up
     # `ip` sees it like one of its own
     assert os.path.basename(path) in subprocess.run(
-        ["ip", "netns", "list"], stdout=subprocess.PIPE).stdout.decode()
+        ["ip", "netns", "list"], stdout=subprocess.PIPE, check=False).stdout.decode()
     entries = {e["name"]: e for e in _netns.list_netns("/run/netns")}
     assert entries[os.path.basename(path)] == {"name": os.path.basename(path), "path": path,
                                                "status": "mounted"}
@@ -59,7 +59,7 @@ def test_pin_a_process_namespace(core):
     _netns.create(holder)
     proc = core.spawn(["ip", "netns", "exec", os.path.basename(holder), "sleep", "300"])
     # `ip netns exec` execs sleep in the same pid; wait until it is inside
-    for _ in range(100):
+    for dummy in range(100):
         if _netns.same_netns("/proc/%d/ns/net" % proc.pid, holder):
             break
         import time
