@@ -21,7 +21,7 @@ description:
     C(MAC=) in C(CNI_ARGS), as podman v3 passes it, so C(mac) is not declared.
   - Each subnet gets a default route (C(0.0.0.0/0), C(::/0)) unless I(internal) or the
     user's I(routes) already hold one for that IP version.
-  - Everything is validated before the file is written: the name, every subnet, gateway and
+  - Everything is validated before the file is written, namely the name, every subnet, gateway and
     range, overlap with every subnet of the other networks in I(cni_config_dir) (an error
     naming both networks), interface names (15 characters at most), a bridge name used by
     another network, the I(parent) interface of macvlan/ipvlan, and the plugin binaries in
@@ -33,7 +33,7 @@ description:
   - With I(state=absent) the file is removed and, for a bridge network, the bridge device
     too when no other network names it and no interface is attached to it, as
     C(podman network rm) does.
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -156,6 +156,8 @@ options:
     type: bool
     default: false
 notes:
+  - Rootless, the bridge and parent devices live in the user's rootless CNI namespace, so they
+    are not checked against the host's links, and no bridge is deleted on removal.
   - Only the conflist (and an unused bridge device on removal) is managed; host-local
     reservations in C(/var/lib/cni/networks/<name>) are released by detaching containers.
 seealso:
@@ -263,12 +265,12 @@ def _run(module):
         p["hairpin"], p["cni_version"], p["state"], p["force"])
     ctx = build_context(p)
     if module.check_mode:
-        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir)
+        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
         actions = netconf.predicted_actions(plan)
     else:
         # one writer of network definitions at a time: the overlap check must see the others
         with file_lock(netconf.lock_path(ctx.state_dir)):
-            plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir)
+            plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
             actions = netconf.apply(plan)
     result = {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
               "network": netconf.conflist_view(plan.after) if plan.after else None,

@@ -458,8 +458,12 @@ def _existing_conf(before: Any, raw: Optional[bytes], path: str) -> Optional[cni
         return None
 
 
-def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_dir: str) -> Plan:
-    """Validate everything and compute the change; touches nothing."""
+def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_dir: str,
+         host_links: bool = True) -> Plan:
+    """Validate everything and compute the change; touches nothing.
+
+    ``host_links=False`` (rootless: the devices live in the rootless CNI netns) skips the
+    checks of the bridge and parent devices against this netns's links."""
     path = os.path.join(config_dir, "%s.conflist" % spec.name)
     result = Plan(path)
     result.before, raw = _read_existing(path)
@@ -480,7 +484,7 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     others = {n: c for n, c in networks.items() if c.path != path and n != spec.name}
 
     if spec.state == "present":
-        result.after = _desired(spec, existing, others, plugin_dirs)
+        result.after = _desired(spec, existing, others, plugin_dirs, host_links)
     if result.changed:
         result.in_use = [{"container_id": e.container_id, "interface": e.ifname}
                          for e in cnicache.list_entries(cache_dir, network=spec.name)]
@@ -491,13 +495,14 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
                                   "detach cleanly)" % (spec.name, users,
                                                        "remove" if spec.state == "absent" else "change"),
                                   network=spec.name, in_use=result.in_use)
-    if spec.state == "absent" and result.before is not None and existing is not None:
+    if spec.state == "absent" and result.before is not None and existing is not None and host_links:
         result.remove_bridge = _bridge_to_remove(existing, others)
     return result
 
 
 def _desired(spec: NetworkSpec, existing: Optional[cniconf.NetworkConfigList],
-             others: Dict[str, cniconf.NetworkConfigList], plugin_dirs: Sequence[str]) -> Dict[str, Any]:
+             others: Dict[str, cniconf.NetworkConfigList], plugin_dirs: Sequence[str],
+             host_links: bool = True) -> Dict[str, Any]:
     main = existing.plugins[0] if existing is not None else {}
     same_driver = main.get("type") == spec.driver
     # omitted host-dependent options keep what the network has, else take the default
@@ -509,7 +514,7 @@ def _desired(spec: NetworkSpec, existing: Optional[cniconf.NetworkConfigList],
         if users:
             raise ValidationError("bridge %s is already used by network %s" % (bridge, ", ".join(users)),
                                   value=bridge)
-        if link_exists(bridge) and not is_bridge(bridge):
+        if host_links and link_exists(bridge) and not is_bridge(bridge):
             raise ValidationError("interface %s exists on the host and is not a bridge" % bridge,
                                   value=bridge)
     else:
@@ -518,7 +523,7 @@ def _desired(spec: NetworkSpec, existing: Optional[cniconf.NetworkConfigList],
             raise ValidationError("parent is required for %s: the host has no default route to "
                                   "take it from" % spec.driver)
         _validate.ifname(parent)
-        if not link_exists(parent):
+        if host_links and not link_exists(parent):
             raise ValidationError("parent interface %s of %s network %s does not exist"
                                   % (parent, spec.driver, spec.name), value=parent)
     subnets = spec.subnets
