@@ -73,8 +73,10 @@ molecule: test-deps
 	$(MOLECULE) test -s rootless
 	cd $(ROOT) && NO_COLOR=1 molecule/vagrant/syntax.sh
 
+# BENCH_ARGS=--quick for a ~3-minute smoke run; results in bench/results/summary.md
 bench: deps
-	$(BIN)/python bench/attach.py
+	bench/peers/install_podman.sh
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build tests/output

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""N containers attached in one batch task (cni_attachment ``attachments:``) against N
+sequential raw plugin chains and ``podman network connect`` ×N, on the same conflist,
+in one run. No port mappings here: ``podman network connect`` cannot add any, so all
+three do the same work (portmap runs, with nothing to map).
+
+Rows are totals for the N containers (ms). The module runs twice: as the module file
+executed directly (the code Ansible runs, without Ansible's start-up) and through
+ansible-playbook (one task). Targets (issue 3): batch ≤ 0.8× the sequential raw time,
+an idempotent re-run < 5% of the first run.
+
+Usage: bench/batch.py [-n 50] [--workers 8] [--no-podman]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+from ansible_collections.podnet.cni.plugins.module_utils import _netns  # noqa: E402
+
+NET = B.NETWORKS["batch"]
+HOLD = B.NETWORKS["podman"]          # podman's containers start here, then connect to NET
+NS_PREFIX = "bench-pb-"
+BASE = os.path.join(B.WORK, "batch")
+P = {"netconf": os.path.join(BASE, "netconf"), "cache": os.path.join(BASE, "cache"),
+     "state": os.path.join(BASE, "state")}
+
+
+def common() -> dict:
+    return {"cni_config_dir": P["netconf"], "cni_plugin_dirs": [B.CNI_PATH], "cni_cache_dir": P["cache"],
+            "state_dir": P["state"]}
+
+
+def ns(kind: str, i: int) -> str:
+    return os.path.join("/run/netns", "%s%s-%04d" % (NS_PREFIX, kind, i))
+
+
+def entries(n: int, state: str = "present") -> list:
+    return [{"container_id": "benchpb-b-%04d" % i, "netns": ns("b", i), "network": NET["name"],
+             "state": state} for i in range(n)]
+
+
+def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
+    B.write_conflist(P["netconf"], NET)
+    raw = B.RawDriver(B.conflist(NET))
+    for i in range(n):
+        for kind in ("r", "b"):
+            _netns.create(ns(kind, i))
+    rawres = {}
+    try:
+        # 1. raw, sequential
+        t0 = B.now()
+        for i in range(n):
+            cid = "benchpb-r-%04d" % i
+            dt, rawres[i] = B.timed(raw.add, cid, ns("r", i), {}, args=B.cni_args_for(cid, cid))
+            res.rec("raw", "ADD chain (each)", dt)
+        res.rec("raw", "ADD chain ×N sequential (total)", (B.now() - t0) / 1e6)
+        # 2. the batch, module run directly
+        args = dict(common(), attachments=entries(n), workers=workers)
+        dt, r = B.run_module_direct("cni_attachment", args)
+        if r.get("failed") or not r.get("changed"):
+            raise RuntimeError("batch failed: %s" % json.dumps(r)[:3000])
+        res.rec("module", "cni_attachment batch present (direct, total)", dt)
+        dt, r = B.run_module_direct("cni_attachment", args)
+        if r.get("failed") or r.get("changed"):
+            raise RuntimeError("batch re-run not idempotent: %s" % json.dumps(r)[:3000])
+        res.rec("module", "cni_attachment batch present again (direct, total)", dt)
+        dt_empty, _ = B.run_module_direct("cni_attachment", dict(common(), attachments=[], workers=workers))
+        res.rec("module", "cni_attachment empty batch (direct: Python + Ansible start-up)", dt_empty)
+        # 3. detach: raw sequential DEL vs batch absent
+        t0 = B.now()
+        for i in range(n):
+            cid = "benchpb-r-%04d" % i
+            dt, _ = B.timed(raw.delete, cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
+            res.rec("raw", "DEL chain (each)", dt)
+        res.rec("raw", "DEL chain ×N sequential (total)", (B.now() - t0) / 1e6)
+        dt, r = B.run_module_direct("cni_attachment", dict(common(), attachments=entries(n, "absent"),
+                                                           workers=workers))
+        if r.get("failed"):
+            raise RuntimeError("batch absent failed: %s" % json.dumps(r)[:3000])
+        res.rec("module", "cni_attachment batch absent (direct, total)", dt)
+        # 4. the same through ansible-playbook (one task)
+        task = ("    - podnet.cni.cni_attachment:\n        attachments: \"{{ items }}\"\n        workers: %d\n"
+                "        cni_config_dir: %s\n        cni_plugin_dirs: [%s]\n        cni_cache_dir: %s\n"
+                "        state_dir: %s\n" % (workers, P["netconf"], B.CNI_PATH, P["cache"], P["state"]))
+        empty = B.run_playbook("    - ansible.builtin.meta: noop\n", {}, "batch-empty")
+        res.rec("module", "ansible-playbook empty play (start-up)", empty)
+        res.rec("module", "ansible-playbook batch task present (total)",
+                B.run_playbook(task, {"items": entries(n)}, "batch-present"))
+        res.rec("module", "ansible-playbook batch task present again (total)",
+                B.run_playbook(task, {"items": entries(n)}, "batch-again"))
+        res.rec("module", "ansible-playbook batch task absent (total)",
+                B.run_playbook(task, {"items": entries(n, "absent")}, "batch-absent"))
+        # 5. podman network connect / disconnect ×N
+        if with_podman and B.Podman.available():
+            pod = B.Podman(NET, "batch")
+            try:
+                pod.setup()
+                B.write_conflist(pod.netconf, HOLD)
+                for i in range(n):
+                    pod.start("benchpb-p-%04d" % i, HOLD["name"])
+                t0 = B.now()
+                for i in range(n):
+                    dt, _ = B.timed(pod.run, "network", "connect", NET["name"], "benchpb-p-%04d" % i)
+                    res.rec("podman", "network connect (each)", dt)
+                res.rec("podman", "network connect ×N (total)", (B.now() - t0) / 1e6)
+                t0 = B.now()
+                for i in range(n):
+                    dt, _ = B.timed(pod.run, "network", "disconnect", NET["name"], "benchpb-p-%04d" % i)
+                    res.rec("podman", "network disconnect (each)", dt)
+                res.rec("podman", "network disconnect ×N (total)", (B.now() - t0) / 1e6)
+            finally:
+                pod.cleanup()
+                B.cleanup_network(HOLD)
+        elif with_podman:
+            res.notes.append("podman or runc not installed: podman rows skipped (bench/peers/install_podman.sh)")
+    finally:
+        for i in list(rawres):
+            cid = "benchpb-r-%04d" % i
+            try:
+                raw.delete(cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
+            except Exception as exc:  # noqa: BLE001
+                B.log("cleanup raw %s: %s" % (cid, exc))
+        cleanup()
+    tot = lambda t, o: (t, o)  # noqa: E731
+    res.ratio("batch (direct) / raw sequential, attach", tot("module", "cni_attachment batch present (direct, total)"),
+              tot("raw", "ADD chain ×N sequential (total)"), "≤ 0.8")
+    res.ratio("batch (ansible-playbook) / raw sequential, attach",
+              tot("module", "ansible-playbook batch task present (total)"), tot("raw", "ADD chain ×N sequential (total)"),
+              "≤ 0.8")
+    res.ratio("batch re-run / batch first run (direct)", tot("module", "cni_attachment batch present again (direct, total)"),
+              tot("module", "cni_attachment batch present (direct, total)"), "< 0.05")
+    res.ratio("batch re-run / batch first run (ansible-playbook)",
+              tot("module", "ansible-playbook batch task present again (total)"),
+              tot("module", "ansible-playbook batch task present (total)"), "< 0.05")
+    res.ratio("batch absent (direct) / raw sequential DEL", tot("module", "cni_attachment batch absent (direct, total)"),
+              tot("raw", "DEL chain ×N sequential (total)"))
+    res.ratio("podman connect ×N / raw sequential", tot("podman", "network connect ×N (total)"),
+              tot("raw", "ADD chain ×N sequential (total)"))
+    res.ratio("batch (direct) / podman connect ×N", tot("module", "cni_attachment batch present (direct, total)"),
+              tot("podman", "network connect ×N (total)"))
+    res.ratio("podman disconnect ×N / raw sequential DEL", tot("podman", "network disconnect ×N (total)"),
+              tot("raw", "DEL chain ×N sequential (total)"))
+
+
+def cleanup() -> None:
+    B.cleanup_network(NET, P["cache"])
+    B.remove_netns_prefixed(NS_PREFIX)
+    B.ipt_sweep()
+    shutil.rmtree(BASE, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--no-podman", action="store_true")
+    ap.add_argument("--out", default="batch")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/batch.py must run as root", file=sys.stderr)
+        return 2
+    res = B.Results()
+    res.meta.update(B.host_meta())
+    res.meta.update({"N": args.n, "workers": args.workers, "ports": False})
+    cleanup()
+    B.log("batch: N=%d workers=%d" % (args.n, args.workers))
+    run(args.n, args.workers, not args.no_podman, res)
+    B.write_report("%s-n%d" % (args.out, args.n), "batch attach, N=%d (totals)" % args.n, res)
+    bad = B.leftovers(NS_PREFIX)
+    if bad:
+        B.log("LEFTOVERS: %s" % bad)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
