@@ -14,7 +14,7 @@ export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: deps test-deps demo test unit functional integration sanity lint docs-check molecule bench build clean
+.PHONY: deps test-deps demo test unit functional integration sanity lint docs-check docs molecule bench build clean
 
 deps:
 	@scripts/install-deps.sh
@@ -67,6 +67,11 @@ docs-check: test-deps
 	for r in roles/*/meta/argument_specs.yml; do [ -e "$$r" ] || continue; \
 	  $(BIN)/ansible-doc -t role podnet.cni.$$(basename $$(dirname $$(dirname $$r))) >/dev/null || exit 1; done; \
 	  echo "ansible-doc renders every module and role"
+	@$(BIN)/python docs/render_modules.py --check || echo "warning: run 'make docs' to refresh docs/modules.md"
+
+# docs/modules.md from the modules' and roles' own documentation
+docs: test-deps
+	$(BIN)/python docs/render_modules.py
 
 molecule: test-deps
 	$(MOLECULE) test -s default
