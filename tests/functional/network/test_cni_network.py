@@ -184,8 +184,9 @@ def test_dual_stack_bridge_works_and_absent_removes_bridge(env):
 
 def test_internal_network_has_no_masquerade_and_no_way_out(env):
     net, br = env.name("n"), env.name("b")
-    res = env.module(name=net, bridge=br, internal=True, subnets=[{"subnet": env.v4()}])
-    assert res["changed"], res
+    res = env.module(name=net, bridge=br, internal=True, subnets=[{"subnet": env.v4()}],
+                     cni_version="1.0.0")   # the real plugins take both versions we write
+    assert res["changed"] and res["conflist"]["cniVersion"] == "1.0.0", res
     entry = env.attach(net, "c1")
     cid = env.name("c1")
     assert nat_rules_of(cid) == []                      # ipMasq false: no CNI-… chain for it
