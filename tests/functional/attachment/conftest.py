@@ -35,6 +35,18 @@ def sh(argv: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedPr
     return subprocess.run(argv, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
+def _rules_with(needle: str, save: str) -> List[List[str]]:
+    """(table, rule argv) of every rule in <save> output that mentions needle."""
+    import shlex
+    out, table = [], ""
+    for line in sh([save], check=False).stdout.decode().splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A ") and needle in line:
+            out.append([table] + shlex.split(line)[1:])
+    return out
+
+
 def run_module(module: str, args: Dict[str, Any], check: bool = False,
                diff: bool = False) -> Dict[str, Any]:
     """Run plugins/modules/<module>.py the way Ansible does (args file, JSON on stdout).
@@ -151,6 +163,12 @@ class Env:
         text = sh(["iptables-save"]).stdout.decode() + sh(["ip6tables-save"]).stdout.decode()
         return [l for l in text.splitlines() if self.prefix in l]
 
+    def _drop_rules(self) -> None:
+        """Delete iptables rules that name this test's prefix (never anyone else's)."""
+        for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+            for rule in _rules_with(self.prefix, save):
+                sh([tool, "-t", rule[0], "-D"] + rule[1:], check=False)
+
     def cleanup(self) -> None:
         from ansible_collections.podnet.cni.plugins.module_utils import _attach
         from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
@@ -162,6 +180,7 @@ class Env:
                                tolerate=lambda e: True)
             except Exception:
                 pass
+        self._drop_rules()  # e.g. dnsname's "-A INPUT -i <bridge> --dport 53" stays after DEL
         for ns in self.netns:
             sh(["ip", "netns", "del", ns], check=False)
         for br in self.bridges:
