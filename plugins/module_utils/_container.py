@@ -14,6 +14,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
@@ -158,6 +159,10 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     if req.state == "absent":
         for e in entries:
             p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
+        # network_mode slirp4netns: its own slirp4netns goes with the container
+        for action, kw in _slirpmode.plan_steps(ctx.state_dir, req.container_id, req.netns, (),
+                                                False, False):
+            p.add(action, **kw)
         created = (record or {}).get("netns_origin") == "created" and (record or {}).get("netns") == req.netns
         if created and netns_state != "absent":
             p.add("remove_netns", netns=req.netns)
@@ -215,6 +220,11 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
             if diffs:
                 p.add("reattach", network=spec.network, interface=spec.ifname, reasons=diffs)
             after_networks[spec.network] = _attach.spec_view(spec, _attach.entry_spec_view(entry))
+    if req.network_mode == "slirp4netns" or (record or {}).get("network_mode") == "slirp4netns":
+        for action, kw in _slirpmode.plan_steps(ctx.state_dir, req.container_id, req.netns,
+                                                req.port_mappings, req.network_mode == "slirp4netns",
+                                                netns_state != "mounted"):
+            p.add(action, **kw)
     after = {"netns": req.netns, "name": req.name, "network_mode": req.network_mode,
              "networks": after_networks}
     p.diff.add("container", before, after)
@@ -299,6 +309,12 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                     ctx.get_network(spec.network), spec, req.container_id, req.name, req.netns)
             elif action == "remove_netns":
                 ctx.remove_netns(req.netns)
+            elif action == "start_slirp4netns":
+                _slirpmode.start(ctx.state_dir, req.container_id, req.netns, req.port_mappings)
+            elif action == "update_hostfwds":
+                _slirpmode.update_hostfwds(ctx.state_dir, req.container_id, req.port_mappings)
+            elif action == "stop_slirp4netns":
+                _slirpmode.stop(ctx.state_dir, req.container_id)
         if req.state == "absent":
             _state.delete(ctx.state_dir, req.container_id)
             return {"warnings": warnings, "entries": []}

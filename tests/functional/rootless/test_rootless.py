@@ -31,10 +31,12 @@ BRIDGE = "%s%sbr" % (PREFIX, TAG)
 SUBNET_OCTET = 10 + secrets.randbelow(200)
 SUBNET = "10.224.%d.0/24" % SUBNET_OCTET
 SLIRP_CIDR = "10.224.%d.0/24" % (SUBNET_OCTET + 1)
-PORT1 = 20600 + secrets.randbelow(50)
-PORT2 = PORT1 + 50
+PORT1 = 20600 + secrets.randbelow(30)
+PORT2 = PORT1 + 30
+PORT3 = PORT1 + 60
 C1 = "%s%sc1" % (PREFIX, TAG)
 C2 = "%s%sc2" % (PREFIX, TAG)
+C3 = "%s%ss3" % (PREFIX, TAG)
 TEXT = "hello-%s" % TAG
 
 
@@ -259,6 +261,29 @@ def test_killed_holder_is_rebuilt(ruser, env):
     res = ruser.direct("container_netns", container_args(
         env, C2, [{"host_port": PORT2, "container_port": 8080}]))
     assert res["changed"] is True, res
+
+
+def test_slirp4netns_mode_container(ruser, env):
+    """network_mode slirp4netns: the container's own slirp4netns, ports through its API."""
+    args = {"container_id": C3, "network_mode": "slirp4netns",
+            "port_mappings": [{"host_port": PORT3, "container_port": 8080}]}
+    res = ruser.ansible("container_netns", args)
+    assert res["changed"] is True, res
+    assert [a["action"] for a in res["actions"]] == ["create_netns", "start_slirp4netns"]
+    assert ruser.ansible("container_netns", args)["changed"] is False
+    serve(ruser, env, C3)
+    assert tcp_get("127.0.0.1", PORT3) == TEXT
+    mine = [p for p in ruser.processes() if "slirp4netns" in p["cmdline"] and
+            ruser.netns_path("podnet-%s" % C3) in p["cmdline"]]
+    assert len(mine) == 1
+    _kill(mine[0]["pid"])
+    res = ruser.direct("container_netns", args)
+    assert [a["action"] for a in res["actions"]] == ["start_slirp4netns"], res
+    assert tcp_get("127.0.0.1", PORT3) == TEXT
+    stop(env["servers"].pop())
+    res = ruser.direct("container_netns", {"container_id": C3, "state": "absent"})
+    assert [a["action"] for a in res["actions"]] == ["stop_slirp4netns", "remove_netns"], res
+    assert not [p for p in ruser.processes() if ruser.netns_path("podnet-%s" % C3) in p["cmdline"]]
 
 
 def test_absent_refused_while_attached(ruser, env):

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""network_mode slirp4netns: one slirp4netns per container on the container's own
+namespace (podman's setupSlirp4netns), its port mappings through the API socket,
+stopped with the container.
+
+State: ``<state_dir>/slirp4netns/<hash>.json`` (identity of the process, the netns
+inode it serves, the forwarded ports), the API socket and log next to it (the hash of
+the container id keeps the socket path within the 108 bytes of a unix address).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procs, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
+from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
+from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, RootlessError, StateError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
+    ensure_private_dir, read_json, remove_file, write_json)
+
+
+def _paths(state_dir: str, cid: str) -> Tuple[str, str, str]:
+    base = os.path.join(state_dir, "slirp4netns")
+    name = hashlib.sha256(cid.encode()).hexdigest()[:20]
+    return (os.path.join(base, name + ".json"), os.path.join(base, name + ".sock"),
+            os.path.join(base, name + ".log"))
+
+
+def _identity(data: Any) -> Optional[_procs.ProcessIdentity]:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _procs.ProcessIdentity(int(data["pid"]), -1, int(data["start_time"]),
+                                      [str(a) for a in data["cmdline"]])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_ours(stored: Optional[_procs.ProcessIdentity]) -> bool:
+    if stored is None or stored.pid <= 1:
+        return False
+    now = _procs.process_identity(stored.pid)
+    return (now is not None and now.uid == os.geteuid() and now.start_time == stored.start_time
+            and now.cmdline == stored.cmdline)
+
+
+def load(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
+    try:
+        data = read_json(_paths(state_dir, cid)[0])
+    except StateError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def wanted_hostfwds(port_mappings: Sequence[Dict[str, Any]]) -> List[List[Any]]:
+    """[proto, host_addr, host_port, container_port] for the container's mappings: in
+    slirp4netns mode the container holds the tap, so slirp4netns forwards straight to it."""
+    out = []
+    for pm in _validate.cni_port_mappings(port_mappings):
+        out.append([pm["protocol"], slirp.hostfwd_host_addr(pm.get("hostIP")), int(pm["hostPort"]),
+                    int(pm["containerPort"])])
+    return sorted(out)
+
+
+def running(state: Optional[Dict[str, Any]], netns: str) -> bool:
+    """The recorded slirp4netns still runs, on this very namespace."""
+    ident = _identity(state)
+    if not _is_ours(ident) or not slirp.is_slirp_of(ident, netns):
+        return False
+    try:
+        return (state or {}).get("netns_inode") == os.stat(netns).st_ino and _netns.is_netns(netns)
+    except OSError:
+        return False
+
+
+def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
+               wanted: bool, netns_new: bool) -> List[Tuple[str, Dict[str, Any]]]:
+    """Steps for the container's slirp4netns: start, restart, update its ports, stop."""
+    state = load(state_dir, cid)
+    alive = state is not None and not netns_new and running(state, netns)
+    if not wanted:
+        return [("stop_slirp4netns", {"pid": state["pid"]})] if alive and state else []
+    fwds = wanted_hostfwds(port_mappings)
+    if not alive:
+        return [("start_slirp4netns", {"netns": netns})]
+    _, sock, _ = _paths(state_dir, cid)
+    try:
+        slirp.list_hostfwd(sock)
+    except RootlessError:
+        return [("start_slirp4netns", {"netns": netns, "reason": "API socket not answering"})]
+    if sorted((state or {}).get("hostfwds") or []) != fwds:
+        return [("update_hostfwds", {"ports": fwds})]
+    return []
+
+
+def _private_mount_ns() -> None:
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
+
+
+def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
+          binary: Optional[str] = None) -> _procs.ProcessIdentity:
+    """(Re)start the container's slirp4netns and forward its ports; all or nothing."""
+    stop(state_dir, cid)
+    path, sock, log = _paths(state_dir, cid)
+    ensure_private_dir(os.path.dirname(path))
+    binary = slirp.find_binary(binary)
+    features = slirp.detect_features(binary)
+    # podman's defaults for slirp4netns mode (sandbox and seccomp when available)
+    opts = slirp.SlirpOptions(enable_sandbox=features.get("sandbox", False),
+                              enable_seccomp=features.get("seccomp", False))
+    ident = slirp.start(binary, features, opts, netns, sock, log, preexec=_private_mount_ns)
+    record = {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline,
+              "container_id": cid, "netns": netns, "netns_inode": os.stat(netns).st_ino,
+              "hostfwds": []}
+    try:
+        write_json(path, record)
+        record["hostfwds"] = _set_hostfwds(sock, opts.net.guest, [], wanted_hostfwds(port_mappings))
+        write_json(path, record)
+    except BaseException:
+        stop(state_dir, cid)
+        raise
+    return ident
+
+
+def _set_hostfwds(sock: str, guest: str, current: Sequence[Sequence[Any]],
+                  wanted: Sequence[Sequence[Any]]) -> List[List[Any]]:
+    keep = [list(w) for w in wanted]
+    existing = slirp.list_hostfwd(sock)
+    for fwd in current:
+        if list(fwd) not in keep:  # gone, or now to another container port
+            found = slirp.find_hostfwd(existing, fwd[0], fwd[1], fwd[2])
+            if found is not None:
+                slirp.remove_hostfwd(sock, int(found["id"]))
+    existing = slirp.list_hostfwd(sock)
+    for proto, host_addr, host_port, guest_port in wanted:
+        if slirp.find_hostfwd(existing, proto, host_addr, host_port) is None:
+            slirp.add_hostfwd(sock, proto, host_addr, host_port, guest, guest_port)
+    return [list(w) for w in wanted]
+
+
+def update_hostfwds(state_dir: str, cid: str, port_mappings: Sequence[Dict[str, Any]]) -> None:
+    path, sock, _ = _paths(state_dir, cid)
+    state = load(state_dir, cid) or {}
+    guest = slirp.SlirpNetwork(None).guest
+    state["hostfwds"] = _set_hostfwds(sock, guest, state.get("hostfwds") or [],
+                                      wanted_hostfwds(port_mappings))
+    write_json(path, state)
+
+
+def stop(state_dir: str, cid: str) -> bool:
+    """Stop the container's slirp4netns if the recorded pid still is it; forget it."""
+    path, sock, log = _paths(state_dir, cid)
+    state = load(state_dir, cid)
+    stopped = False
+    ident = _identity(state)
+    if ident is not None and _is_ours(ident) and slirp.is_slirp_of(ident, (state or {}).get("netns", "")):
+        stopped = _procs.terminate(ident, same=_is_ours)
+    for p in (path, sock, log):
+        try:
+            remove_file(p)
+        except OSError:
+            pass
+    return stopped
+
+
+def describe(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
+    state = load(state_dir, cid)
+    if state is None:
+        return None
+    try:
+        return {"pid": state["pid"], "hostfwds": state.get("hostfwds") or [],
+                "addresses": slirp.SlirpNetwork(None).to_dict()}
+    except (KeyError, PodnetError):
+        return None
