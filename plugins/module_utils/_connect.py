@@ -514,7 +514,8 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
             ctx.bring_lo_up(p.netns)  # as podman does after a disconnect
         return
     conf = ctx.get_network(req.network)
-    assert p.spec is not None
+    if p.spec is None:  # planning always sets it for attach/reattach/repair
+        raise PodnetError("internal error: no spec planned for %s" % p.key)
     name = _container_name(req, record, p.current)
     if p.action == "attach":
         p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)

@@ -40,7 +40,7 @@ description:
     C(results) item; the task then fails, naming the entries that failed.
   - The container's record (the one C(podnet.cni.container_netns) keeps) is updated with the
     interface names, so the next default interface is the lowest free C(ethN).
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -142,13 +142,76 @@ options:
     default: present
   attachments:
     description:
-      - A batch of entries, each with the options above (I(container_id), I(network),
-        I(netns), I(name), I(interface), I(ips), I(mac), I(aliases), I(port_mappings),
-        I(cni_args), I(capability_args), I(verify), I(state)).
+      - A batch of entries, each with the single-entry options (same meaning as above).
       - An entry without I(verify) or I(state) takes the task's.
       - Mutually exclusive with the single-entry options.
     type: list
     elements: dict
+    suboptions:
+      container_id:
+        description: The container id.
+        type: str
+        required: true
+      name:
+        description: The container name (C(K8S_POD_NAME)).
+        type: str
+      netns:
+        description: The container's network namespace (name or absolute path).
+        type: str
+      network:
+        description: The CNI network name.
+        type: str
+        required: true
+      interface:
+        description: The interface name inside the container.
+        type: str
+      ips:
+        description: Static addresses (at most one IPv4 and one IPv6).
+        type: list
+        elements: str
+      mac:
+        description: Static MAC address (needs C(tuning) in the chain).
+        type: str
+      aliases:
+        description: DNS names on this network (dnsname's C(aliases) capability).
+        type: list
+        elements: str
+      port_mappings:
+        description: Host ports forwarded to the container on this network.
+        type: list
+        elements: dict
+        suboptions:
+          host_port:
+            description: Port on the host. Default the container port.
+            type: int
+          container_port:
+            description: Port in the container.
+            type: int
+            required: true
+          protocol:
+            description: C(tcp), C(udp) or C(sctp).
+            type: str
+            default: tcp
+          host_ip:
+            description: Host address to bind; empty for all.
+            type: str
+          range:
+            description: Number of consecutive ports mapped from these start ports.
+            type: int
+            default: 1
+      cni_args:
+        description: Extra C(CNI_ARGS) (a dict or a list of pairs).
+        type: raw
+      capability_args:
+        description: Extra capability arguments (C(runtimeConfig)).
+        type: dict
+      verify:
+        description: Run CNI CHECK on an existing attachment and repair it when it fails. Default the task's I(verify).
+        type: bool
+      state:
+        description: Whether the attachment should exist. Default the task's I(state).
+        type: str
+        choices: [present, absent]
   workers:
     description:
       - How many containers of a batch are attached at the same time (threads; the plugins are

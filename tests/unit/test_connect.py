@@ -175,7 +175,7 @@ def test_plan_rejects_conflicts_before_anything(world, items, fragment):
     ({"container_id": "c1", "network": "neta", "netns": "../x"}, "invalid netns"),
 ])
 def test_entry_request_validation(world, item, fragment):
-    ctx, _ = world
+    ctx = world[0]
     with pytest.raises(ValidationError) as err:
         _connect.EntryRequest(ctx, item)
     assert fragment in str(err.value)
@@ -268,8 +268,8 @@ def test_record_update_keeps_format_and_order(world, tmp_path):
     _connect._update_record(ctx, "c1", [p])
     record = _state.load(ctx.state_dir, "c1")
     assert record["netns_origin"] == "created" and record["name"] == "web"
-    assert [(n["network"], n["interface"]) for n in record["networks"]] == [("neta", "eth0"),
-                                                                             ("netb", "eth1")]
+    assert [(n["network"], n["interface"]) for n in record["networks"]] == [
+        ("neta", "eth0"), ("netb", "eth1")]
     assert record["networks"][1]["aliases"] == ["x"]
 
 
