@@ -142,6 +142,17 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
     res.ratio("batch re-run / batch first run (ansible-playbook)",
               tot("module", "ansible-playbook batch task present again (total)"),
               tot("module", "ansible-playbook batch task present (total)"), "< 0.05")
+    if res.has("module", "cni_attachment empty batch (direct: Python + Ansible start-up)") and \
+            res.has("module", "cni_attachment batch present (direct, total)"):
+        med = lambda o: res.stats("module", o)["median_ms"]  # noqa: E731
+        start = med("cni_attachment empty batch (direct: Python + Ansible start-up)")
+        first, again = med("cni_attachment batch present (direct, total)"), med(
+            "cni_attachment batch present again (direct, total)")
+        raw_total = res.stats("raw", "ADD chain ×N sequential (total)")["median_ms"]
+        res.ratio_values("batch minus module start-up / raw sequential, attach", first - start, raw_total,
+                         "batch (direct) - empty batch", "raw ×N", "≤ 0.8")
+        res.ratio_values("batch re-run minus start-up / batch first run minus start-up", again - start,
+                         first - start, "re-run - empty batch", "first - empty batch", "< 0.05")
     res.ratio("batch absent (direct) / raw sequential DEL", tot("module", "cni_attachment batch absent (direct, total)"),
               tot("raw", "DEL chain ×N sequential (total)"))
     res.ratio("podman connect ×N / raw sequential", tot("podman", "network connect ×N (total)"),
