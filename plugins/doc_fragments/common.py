@@ -24,7 +24,8 @@ options:
   cni_cache_dir:
     description:
       - The libcni cache directory, shared with cnitool, podman's CNI backend and CRI-O.
-      - Default C(/var/lib/cni) as root; rootless, a directory in the user's runtime dir.
+      - Default C(/var/lib/cni) as root; rootless C($XDG_RUNTIME_DIR/podnet/rootless-cni/var/lib/cni),
+        which the plugins see as C(/var/lib/cni) inside the rootless namespace (podman's rootless layout).
     type: path
   state_dir:
     description:
