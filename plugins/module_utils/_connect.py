@@ -378,8 +378,20 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
             raise ValidationError("interface %s of container %s is already used by network %s"
                                   % (p.ifname, req.container_id, e.network), value=p.ifname)
     existing = next((e for e in current if e.network == req.network and e.ifname == p.ifname), None)
-    p.current = existing
-    if existing is None:
+    moved = None
+    if existing is None and req.interface:
+        # attached to this network under another name: move it (one interface per
+        # network, as podman allows), rather than attach the network twice
+        moved = next((e for e in current if e.network == req.network), None)
+    if moved is not None:
+        moved = with_netns(moved, p.netns)
+        p.current = moved
+        p.before = _attach.entry_spec_view(moved)
+        p.action, p.reasons, p.old = "reattach", ["interface"], [moved]
+        keep = _attach.spec_from_entry(moved)
+        p.spec = _spec(req, p.ifname, _kept_ips(conf, moved), keep)
+        p.after = _attach.spec_view(p.spec, p.before)
+    elif existing is None:
         p.spec = _spec(req, p.ifname)
         p.action = "attach"
         p.after = _attach.spec_view(p.spec)
@@ -563,6 +575,8 @@ def _update_record(ctx: HostContext, cid: str, plans: Sequence[EntryPlan]) -> No
             networks = [n for n in networks if (n.get("network"), n.get("interface")) not in gone]
         elif p.spec is not None:
             item = p.spec.to_dict()
+            gone = {(e.network, e.ifname) for e in p.old if e.ifname != item["interface"]}
+            networks = [n for n in networks if (n.get("network"), n.get("interface")) not in gone]
             for i, n in enumerate(networks):
                 if n.get("network") == item["network"] and n.get("interface") == item["interface"]:
                     networks[i] = item

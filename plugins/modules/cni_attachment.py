@@ -71,6 +71,8 @@ options:
       - The interface name inside the container.
       - Default the interface this network already has in the container, else the lowest
         C(ethN) the container does not use yet.
+      - Naming another interface for a network the container is already attached to moves
+        the attachment (DEL, ADD under the new name, same addresses).
       - With I(state=absent) and no I(interface), every attachment of the container to the
         network is removed.
     type: str

@@ -332,3 +332,11 @@ def test_inspect_gather_without_stats(world):
     assert [(a["network"], a["cached"]) for a in c["attachments"]] == [("neta", True), ("netb", False)]
     assert c["network_settings"]["IPAddress"] == "10.222.1.5"
     assert json.dumps(out)  # JSON-serialisable for the module result
+
+
+def test_plan_explicit_interface_moves_the_attachment(world):
+    ctx, cached = world
+    cached("neta", "c1", "eth0", "10.222.1.5")
+    (p,) = _plan(ctx, {"container_id": "c1", "netns": "c1", "network": "neta", "interface": "net3"})
+    assert (p.action, p.reasons, p.ifname) == ("reattach", ["interface"], "net3")
+    assert [e.ifname for e in p.old] == ["eth0"] and p.spec.ips == ["10.222.1.5"]

@@ -158,3 +158,20 @@ def test_dual_stack_ips(env):
     res = _attach(env, container_id=env.name("d"), netns=ns, network=name, port_mappings=pms,
                   verify=True)
     assert res["changed"] is False, res
+
+
+def test_rename_interface_moves_the_attachment(env):
+    net = env.network("m", 34)
+    ns = env.add_netns("m")
+    args = {"container_id": env.name("m"), "netns": ns, "network": net}
+    first = _attach(env, **args)
+    ip = first["attachment"]["ips"][0]
+    res = _attach(env, interface="net5", **args)
+    assert res["changed"] and res["actions"][0]["reasons"] == ["interface"], res
+    assert res["interface"] == "net5" and res["attachment"]["ips"] == [ip]
+    links = sorted(l["ifname"] for l in json.loads(env.exec_in(ns, ["ip", "-j", "link"]).stdout))
+    assert links == ["lo", "net5"]
+    record = json.load(open(os.path.join(env.state_dir, "containers", env.name("m") + ".json")))
+    assert [(n["network"], n["interface"]) for n in record["networks"]] == [(net, "net5")]
+    assert _attach(env, **args)["changed"] is False  # the network's interface is now net5
+    assert [e.ifname for e in env.cache_entries()] == ["net5"]
