@@ -602,7 +602,9 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
     if not work:
         return
     ctx.networks()  # load once before threads share the context
-    concurrent = len(work) > 1 and workers > 1
+    # rootless: the context builds its namespaces and slirp4netns port forwards lazily
+    # (check-then-create through one API socket), so its batch runs in order
+    concurrent = len(work) > 1 and workers > 1 and not ctx.rootless
     gate: Any = _WarmGate() if concurrent else _NoGate()
 
     def run_group(group: List[EntryPlan]) -> None:

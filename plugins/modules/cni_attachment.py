@@ -218,6 +218,8 @@ options:
     description:
       - How many containers of a batch are attached at the same time (threads; the plugins are
         separate processes). C(1) runs the batch in order.
+      - Rootless, a batch always runs in order (the rootless namespace and its slirp4netns
+        port forwards are set up on first use).
     type: int
     default: 8
 notes:
