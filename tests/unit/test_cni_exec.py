@@ -212,8 +212,8 @@ def test_version_tuple(version, expected):
 
 # --- PluginExecutor with script plugins ---
 
-@pytest.fixture
-def scripts(tmp_path):
+@pytest.fixture(name="scripts")
+def scripts_fixture(tmp_path):
     def make(name, body):
         path = tmp_path / name
         path.write_text("#!/bin/sh\n" + body)

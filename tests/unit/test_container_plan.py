@@ -30,8 +30,8 @@ class PlanContext(HostContext):
         return self.ns.get(path, "absent")
 
 
-@pytest.fixture
-def ctx(tmp_path, conf_dir, plugin_dir, bridge_conflist):
+@pytest.fixture(name="ctx")
+def ctx_fixture(tmp_path, conf_dir, plugin_dir, bridge_conflist):
     ipam_dir = str(tmp_path / "ipam")
     for i, name in enumerate(("pnf-a", "pnf-b", "pnf-c")):
         conf_dir("%s.conflist" % name, bridge_conflist(name, subnet="10.220.%d.0/24" % (i + 1),

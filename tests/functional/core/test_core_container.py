@@ -135,8 +135,8 @@ def test_spec_versions_attach_and_detach_cleanly(core, port, version):
     core.assert_nothing_left()
 
 
-@pytest.fixture
-def failing_plugins(tmp_path):
+@pytest.fixture(name="failing_plugins")
+def failing_plugins_fixture(tmp_path):
     """A plugin dir: symlinks to the real plugins plus pnf-fail, which fails on ADD
     (with a CNI error JSON) and succeeds on DEL/CHECK."""
     d = tmp_path / "plugins"
