@@ -233,7 +233,12 @@ network:
       description: The plugin types of the chain, in order.
       type: list
       elements: str
-  sample: {"driver": "bridge", "bridge": "cni-frontend", "parent": null, "plugins": ["bridge", "portmap", "firewall", "tuning"], "subnets": [{"subnet": "10.89.1.0/24", "gateway": "10.89.1.1", "range_start": null, "range_end": null}]}
+  sample:
+    driver: bridge
+    bridge: cni-frontend
+    parent: null
+    plugins: [bridge, portmap, firewall, tuning]
+    subnets: [{"subnet": "10.89.1.0/24", "gateway": "10.89.1.1", "range_start": null, "range_end": null}]
 in_use:
   description: The attachments of the network in the libcni cache (looked up when the file changes).
   returned: always

@@ -271,7 +271,7 @@ def test_missing_dnsname_says_which_package(plugins):
 ])
 def test_subnet_overlaps(conf_dir, ours, overlapping):
     conf_dir("other.conflist", bridge_conflist("other", "10.223.1.0/24"))
-    networks, _ = cniconf.load_networks(conf_dir.dir)
+    networks = cniconf.load_networks(conf_dir.dir)[0]
     found = netconf.subnet_overlaps(netconf.parse_subnets([ours]), networks, "pnnu")
     assert bool(found) == overlapping
     if overlapping:

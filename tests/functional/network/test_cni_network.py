@@ -102,7 +102,7 @@ class Env:
             _netns.remove(path)
         for link in self.links:
             subprocess.run(["ip", "link", "delete", link], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, check=False)
         for net in self.networks:
             shutil.rmtree(os.path.join(HOST_LOCAL_DIR, net), ignore_errors=True)
 
@@ -122,7 +122,7 @@ def run_cni_network(args: dict, check: bool = False, diff: bool = False) -> dict
     env = dict(os.environ, PYTHONPATH=tl.BUILD)
     proc = subprocess.run([tl.VENV_PYTHON, "-m", "ansible_collections.podnet.cni.plugins.modules.cni_network"],
                           input=json.dumps(payload).encode(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env, cwd=tl.REPO)
+                          stderr=subprocess.PIPE, env=env, cwd=tl.REPO, check=False)
     try:
         result = json.loads(proc.stdout.decode())
     except ValueError:
@@ -135,10 +135,10 @@ def run_cni_network(args: dict, check: bool = False, diff: bool = False) -> dict
 def ping(netns: str, address: str, tries: int = 5) -> bool:
     """One echo reply from address, trying a few times (IPv6 DAD may still be running)."""
     cmd = "ping6" if ":" in address else "ping"
-    for _ in range(tries):
+    for _attempt in range(tries):
         proc = subprocess.run(["ip", "netns", "exec", os.path.basename(netns), "busybox", cmd,
                                "-c", "1", "-W", "1", address],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         if proc.returncode == 0:
             return True
     return False
@@ -177,8 +177,8 @@ def test_dual_stack_bridge_works_and_absent_removes_bridge(env):
     _attach.remove(env.ctx(), entry)
     assert os.path.isdir("/sys/class/net/%s/bridge" % br)
     res = env.module(name=net, state="absent")
-    assert res["changed"] and res["actions"] == ["removed %s" % res["config_path"],
-                                                  "deleted bridge %s" % br], res
+    expected = ["removed %s" % res["config_path"], "deleted bridge %s" % br]
+    assert res["changed"] and res["actions"] == expected, res
     assert not os.path.exists("/sys/class/net/%s" % br)
 
 
@@ -198,9 +198,9 @@ def test_internal_network_has_no_masquerade_and_no_way_out(env):
 def kernel_has(kind: str, parent: str) -> bool:
     name = "pnnprobe%d" % (os.getpid() % 100000)
     proc = subprocess.run(["ip", "link", "add", name[:15], "link", parent, "type", kind],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     subprocess.run(["ip", "link", "delete", name[:15]], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+                   stderr=subprocess.DEVNULL, check=False)
     return proc.returncode == 0
 
 
@@ -290,7 +290,7 @@ def run_playbook(tmp_path, tasks: list) -> dict:
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=tl.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
                                               "ANSIBLE_PIPELINING": "1"}),
-                          cwd=tl.REPO)
+                          cwd=tl.REPO, check=False)
     assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
     with open(out) as f:
         return json.load(f)
