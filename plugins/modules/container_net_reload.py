@@ -68,7 +68,7 @@ options:
     description:
       - How many attachments are checked at the same time.
     type: int
-    default: 4
+    default: 8
 notes:
   - Reload the containers after every firewall reload. The C(podnet.cni.firewall_reload_hook)
     role installs a systemd unit that does so on firewalld's C(Reloaded) D-Bus signal
@@ -190,7 +190,7 @@ def main():
             containers={"type": "list", "elements": "str", "default": ["all"]},
             force={"type": "bool", "default": False},
             prune_stale={"type": "bool", "default": False},
-            check_workers={"type": "int", "default": 4},
+            check_workers={"type": "int", "default": 8},
         ),
         supports_check_mode=True,
     )

@@ -72,7 +72,10 @@ D = _reload.dnat_chain("pnl-n1", "pnlc1")
 @pytest.mark.parametrize("conf,ent,fallback,expected", [
     (conflist(), entry(), False,
      [("chain", "nat", M), ("rule", "nat", "POSTROUTING", "-s 10.225.1.2/32", "-j " + M)]),
-    (conflist(masq=False), entry(ports=[8080]), False, []),
+    (conflist(masq=False, firewall=False), entry(ports=[8080]), False,
+     [("chain", "nat", D), ("rule", "nat", "CNI-HOSTPORT-DNAT", "-j " + D),
+      ("rule", "nat", "PREROUTING", "-j CNI-HOSTPORT-DNAT")]),
+    (conflist(masq=False, portmap=False), entry(ports=[8080]), False, []),
     (conflist(masq=False), entry(ports=[8080]), True,
      [("chain", "nat", D), ("rule", "nat", "CNI-HOSTPORT-DNAT", "-j " + D),
       ("rule", "nat", "PREROUTING", "-j CNI-HOSTPORT-DNAT"),
