@@ -233,6 +233,17 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
         container_id: str, container_name: str, netns: str) -> cnicache.CacheEntry:
     """ADD one attachment and cache it (only after the whole chain succeeded)."""
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
+    # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
+    intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
+                                                   conf.raw, rt.args, rt.capability_args))
+    try:
+        return _add_and_cache(ctx, conf, spec, rt, container_id, netns)
+    finally:
+        _intent.clear(intent)  # cached, or rolled back
+
+
+def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
+                   rt: cniexec.RuntimeConf, container_id: str, netns: str) -> cnicache.CacheEntry:
     result = ctx.call_cni(_add_chain, ctx.executor, effective_conf(conf, spec), rt)
     entry = cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns, conf.raw, rt.args,
                                 rt.capability_args, result)
@@ -386,14 +397,7 @@ class OperationLog:
 
     def add(self, conf: cniconf.NetworkConfigList, spec: AttachmentSpec, container_id: str,
             container_name: str, netns: str) -> cnicache.CacheEntry:
-        # an intent first: if this process dies mid-chain, the next run undoes the rest
-        rt = runtime_conf(conf, spec, container_id, container_name, netns)
-        intent = _intent.mark(self.ctx, cnicache.CacheEntry(
-            conf.name, container_id, spec.ifname, netns, conf.raw, rt.args, rt.capability_args))
-        try:
-            entry = add(self.ctx, conf, spec, container_id, container_name, netns)
-        finally:
-            _intent.clear(intent)  # cached, or rolled back by add()
+        entry = add(self.ctx, conf, spec, container_id, container_name, netns)
         self.added.append(entry)
         return entry
 

@@ -85,20 +85,31 @@ def scan_python_source(source: str, filename: str = "<string>") -> List[str]:
     return problems
 
 
+TASK_LISTS = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
+
+
 def _walk_yaml(obj, path: str, problems: List[str]) -> None:
+    """Task lists only: a key is a module where it sits on a task, not inside a module's
+    options (``ansible.builtin.user: {shell: /bin/sh}`` is fine)."""
     if isinstance(obj, dict):
-        for key, value in obj.items():
+        for key in TASK_LISTS:
+            if isinstance(obj.get(key), list):
+                _walk_yaml(obj[key], path, problems)
+        return
+    if not isinstance(obj, list):
+        return
+    for task in obj:
+        if not isinstance(task, dict):
+            continue
+        for key, value in task.items():
             if key in SHELL_MODULES:
                 problems.append("%s: uses the %s module" % (path, key))
             elif key in COMMAND_MODULES and (isinstance(value, str)
                                              or (isinstance(value, dict) and "cmd" in value)):
                 problems.append("%s: %s with a free-form string (use argv)" % (path, key))
-            elif key == "use_unsafe_shell" and value:
+            elif isinstance(value, dict) and value.get("use_unsafe_shell"):
                 problems.append("%s: use_unsafe_shell" % path)
-            _walk_yaml(value, path, problems)
-    elif isinstance(obj, list):
-        for item in obj:
-            _walk_yaml(item, path, problems)
+        _walk_yaml(task, path, problems)
 
 
 def scan_yaml_source(source: str, filename: str = "<string>") -> List[str]:
@@ -168,8 +179,11 @@ BAD_YAML = [
     "- name: x\n  ansible.builtin.command: ip netns add x\n",
     "- name: x\n  ansible.builtin.command:\n    cmd: ip netns add x\n",
     "- block:\n    - ansible.builtin.shell: id\n",
+    "- hosts: all\n  tasks:\n    - block:\n        - raw: id\n",
 ]
 GOOD_YAML = [
+    "- name: x\n  ansible.builtin.user:\n    name: u\n    shell: /bin/sh\n",
+    "- hosts: all\n  tasks:\n    - ansible.builtin.user:\n        name: u\n        shell: /bin/sh\n",
     "- name: x\n  ansible.builtin.command:\n    argv: [ip, netns, add, x]\n",
     "- name: x\n  podnet.cni.container_netns:\n    container_id: a\n",
 ]
