@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures for cni_attachment / container_netns_info functional tests.
+"""Helpers for the cni_attachment / container_netns_info functional tests (conftest.py
+holds the fixtures; a module of its own name so no other directory's conftest shadows it).
 
 Real kernel, real Debian CNI plugins, real iptables. Every name starts with ``pna`` plus
 a random suffix, every subnet lies in 10.222.0.0/16, host ports in 20400-20499; config,
@@ -19,16 +20,12 @@ import sys
 import tempfile
 from typing import Any, Dict, List, Optional
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
 VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 PLUGIN_DIR = "/usr/lib/cni"
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, veth, iptables)")
 
 
 def sh(argv: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
@@ -200,25 +197,6 @@ class Env:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-@pytest.fixture
-def env():
-    e = Env()
-    try:
-        yield e
-    finally:
-        e.cleanup()
-
-
-@pytest.fixture(scope="module")
-def module_env():
-    """An Env shared by a module's tests (tests must leave it as they found it)."""
-    e = Env()
-    try:
-        yield e
-    finally:
-        e.cleanup()
-
-
 def tcp_server(env: Env, netns: str, port: int, text: str) -> subprocess.Popen:
     """A TCP server in netns answering each connection with text (python, no busybox needed)."""
     code = ("import socket,sys\ns=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)\n"
@@ -245,15 +223,3 @@ def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 
             return proc.stdout.decode().strip()
         time.sleep(0.1)
     return ""
-
-
-@pytest.fixture
-def servers():
-    procs: List[subprocess.Popen] = []
-    yield procs
-    for p in procs:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()

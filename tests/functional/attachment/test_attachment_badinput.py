@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import run_module
+from pna_env import run_module
 
 
 @pytest.fixture(scope="module")

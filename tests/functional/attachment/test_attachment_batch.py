@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from conftest import BUILD, bridge_conflist, run_module, sh
+from pna_env import BUILD, bridge_conflist, run_module, sh
 
 
 def _batch(env, entries, check=False, diff=False, **kw):

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, PLUGIN_DIR, run_module, sh, tcp_get, tcp_server
+from pna_env import REPO, PLUGIN_DIR, run_module, sh, tcp_get, tcp_server
 
 CNI_CACHE = "/var/lib/cni"
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import PLUGIN_DIR, run_module, sh
+from pna_env import PLUGIN_DIR, run_module, sh
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(os.path.join(PLUGIN_DIR, "dnsname")) or not shutil.which("dnsmasq"),

@@ -5,10 +5,9 @@
 netlink statistics that move with real traffic; and detaching from a vanished netns."""
 from __future__ import annotations
 
-import json
 import os
 
-from conftest import run_module, sh, tcp_get, tcp_server
+from pna_env import run_module, sh, tcp_get, tcp_server
 
 
 def test_info_settings_and_statistics(env, servers):
@@ -16,8 +15,8 @@ def test_info_settings_and_statistics(env, servers):
     n2 = env.network("j", 71)
     a, b = env.add_netns("a"), env.add_netns("b")
     cid = env.name("a")
-    for net, ips, extra in ((n1, ["10.222.70.5"], {"port_mappings": [{"host_port": 20485, "container_port": 80,
-                                                                        "host_ip": "127.0.0.1"}]}),
+    pm = [{"host_port": 20485, "container_port": 80, "host_ip": "127.0.0.1"}]
+    for net, ips, extra in ((n1, ["10.222.70.5"], {"port_mappings": pm}),
                             (n2, ["10.222.71.5"], {"aliases": ["db", "cache"]})):
         res = run_module("cni_attachment", dict(env.common, container_id=cid, netns=a, network=net,
                                                 ips=ips, **extra))
@@ -48,7 +47,7 @@ def test_info_settings_and_statistics(env, servers):
 
     # real traffic moves the counters (read via netlink inside the netns)
     servers.append(tcp_server(env, a, 80, "x" * 90))
-    for _ in range(10):
+    for _attempt in range(10):
         assert tcp_get("10.222.70.5", 80, netns=b) == "x" * 90
     second = run_module("container_netns_info", args, check=True)
     assert second["changed"] is False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import run_module, tcp_get, tcp_server
+from pna_env import run_module, tcp_get, tcp_server
 
 
 def _attach(env, check=False, diff=False, **kw):
@@ -137,7 +137,7 @@ def test_verify_repairs_with_the_same_addresses(env):
 def test_dual_stack_ips(env):
     name = env.name("d")
     bridge = env.name("bd")
-    from conftest import bridge_conflist
+    from pna_env import bridge_conflist
     env.write_conf(bridge_conflist(name, bridge, "10.222.33.0/24", env.ipam_dir,
                                    subnet6="fd00:222:33::/64"))
     env.bridges.append(bridge)
