@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -29,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, ".build")
@@ -42,10 +41,10 @@ TEXT = "hello-bench"
 
 
 def sh(argv: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False, **kw)
     if check and proc.returncode != 0:
-        raise RuntimeError("%s: rc %d: %s" % (" ".join(argv), proc.returncode,
-                                               proc.stderr.decode(errors="replace")[-1500:]))
+        err = proc.stderr.decode(errors="replace")[-1500:]
+        raise RuntimeError("%s: rc %d: %s" % (" ".join(argv), proc.returncode, err))
     return proc
 
 
@@ -146,7 +145,7 @@ class User:
         return pids
 
     def kill_all(self) -> None:
-        for _ in range(3):
+        for _attempt in range(3):
             pids = self.processes()
             if not pids:
                 return
@@ -199,7 +198,7 @@ def podman(user: User, port: int) -> Dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--json", help="write the figures here too")
     opts = parser.parse_args()
     if os.geteuid() != 0:

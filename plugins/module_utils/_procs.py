@@ -216,7 +216,7 @@ def _wait_ready(fd: int, pid: int, timeout: float, what: str, log_path: Optional
         if left <= 0:
             raise ChildFailure("%s (pid %d) was not ready within %.0fs%s"
                                % (what, pid, timeout, _log_tail(log_path)))
-        readable, _, _ = select.select([fd], [], [], left)
+        readable = select.select([fd], [], [], left)[0]
         if not readable:
             continue
         data = os.read(fd, 64)

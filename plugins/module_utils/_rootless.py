@@ -201,9 +201,8 @@ def id_mapping() -> Dict[str, Any]:
         user = pwd.getpwuid(uid).pw_name
     except KeyError:
         user = str(uid)
-    tools = [shutil.which(t, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin",
-                                                    "/bin", "/sbin"]))
-             for t in ("newuidmap", "newgidmap")]
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+    tools = [shutil.which(t, path=search) for t in ("newuidmap", "newgidmap")]
     uranges = subid_ranges("/etc/subuid", user, uid)
     granges = subid_ranges("/etc/subgid", user, uid)
     if all(tools) and uranges and granges:
@@ -266,7 +265,7 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
     def on_spawn(pid: int) -> None:  # in the caller while the holder waits
         close(sync_w)
         close(go_r)
-        ready, _, _ = select.select([sync_r], [], [], 10.0)
+        ready = select.select([sync_r], [], [], 10.0)[0]
         if not ready or os.read(sync_r, 1) != b"u":
             raise RootlessError("the holder did not create its user namespace")
         _write_maps(pid, mapping)
@@ -369,7 +368,7 @@ def resolv_conf_target() -> str:
     """/etc/resolv.conf, or the first target of its symlink chain under /run/ (the kernel
     follows symlinks when mounting; only the first /run/ link exists in the recipe)."""
     path = "/etc/resolv.conf"
-    for _ in range(255):
+    for _depth in range(255):
         try:
             link = os.readlink(path)
         except OSError:
@@ -775,7 +774,7 @@ class RootlessContext(HostContext):
     def _remove_fwds(self, fwds: Sequence[Sequence[Any]]) -> None:
         if not fwds or not os.path.exists(self.layout.api_socket):
             return
-        health, _ = self.slirp_health()
+        health = self.slirp_health()[0]
         if health not in ("ok", "options"):
             return
         existing = slirp.list_hostfwd(self.layout.api_socket)

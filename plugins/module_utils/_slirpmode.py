@@ -87,7 +87,7 @@ def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dic
     fwds = wanted_hostfwds(port_mappings)
     if not alive:
         return [("start_slirp4netns", {"netns": netns})]
-    _, sock, _ = _paths(state_dir, cid)
+    sock = _paths(state_dir, cid)[1]
     try:
         slirp.list_hostfwd(sock)
     except RootlessError:
@@ -144,7 +144,7 @@ def _set_hostfwds(sock: str, guest: str, current: Sequence[Sequence[Any]],
 
 
 def update_hostfwds(state_dir: str, cid: str, port_mappings: Sequence[Dict[str, Any]]) -> None:
-    path, sock, _ = _paths(state_dir, cid)
+    path, sock = _paths(state_dir, cid)[:2]
     state = load(state_dir, cid) or {}
     guest = slirp.SlirpNetwork(None).guest
     state["hostfwds"] = _set_hostfwds(sock, guest, state.get("hostfwds") or [],

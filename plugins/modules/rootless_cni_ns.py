@@ -29,7 +29,7 @@ description:
     belong to the user and have mode 0700. C(/dev/net/tun) must be usable by the user (mode 0666).
   - Other modules build the namespace on demand and remove it again, as podman does, once the
     last attachment is gone; this module sets its options and checks or repairs it explicitly.
-author: podnet.cni contributors
+author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes

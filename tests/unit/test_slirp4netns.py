@@ -140,7 +140,7 @@ def api(tmp_path):
     def loop():
         while True:
             try:
-                conn, _ = srv.accept()
+                conn = srv.accept()[0]
             except OSError:
                 return
             with conn:

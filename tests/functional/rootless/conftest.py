@@ -29,7 +29,7 @@ SUBID_BASE = 3100000  # only used when useradd did not allocate sub-ids itself
 
 
 def _run(argv: List[str], **kw: Any) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False, **kw)
 
 
 def _needs() -> Optional[str]:
@@ -135,7 +135,7 @@ class RootlessUser:
 
     def run_in_netns(self, netns: str, argv: List[str], timeout: float = 10) -> str:
         proc = self.in_netns(netns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out, _ = proc.communicate(timeout=timeout)
+        out = proc.communicate(timeout=timeout)[0]
         return out.decode()
 
     def processes(self) -> List[Dict[str, Any]]:
@@ -182,7 +182,7 @@ class RootlessUser:
 
 
 def _kill_user_processes(uid: int) -> None:
-    for _ in range(3):
+    for _attempt in range(3):
         pids = []
         for entry in os.listdir("/proc"):
             if entry.isdigit():

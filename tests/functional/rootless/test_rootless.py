@@ -41,7 +41,7 @@ TEXT = "hello-%s" % TAG
 
 
 def _lines(argv: List[str], tokens: List[str]) -> List[str]:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
     return sorted(l for l in proc.stdout.decode().splitlines()
                   if any(t in l for t in tokens) and not l.startswith("#"))
 
@@ -63,7 +63,7 @@ def host_snapshot(user_name: str) -> Dict[str, List[str]]:
 def tcp_get(host: str, port: int, tries: int = 25) -> str:
     """What the server at host:port says; retried while the server starts."""
     last = ""
-    for _ in range(tries):
+    for _attempt in range(tries):
         try:
             with socket.create_connection((host, port), timeout=3) as s:
                 s.settimeout(3)
@@ -198,7 +198,7 @@ def test_two_containers_reach_each_other(ruser, env):
 
 def _kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             with open("/proc/%d/stat" % pid) as f:
                 if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
