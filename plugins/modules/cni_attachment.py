@@ -224,6 +224,10 @@ options:
     default: 8
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
+  - C(podnet.cni.container_netns) declares a container's whole network list; running it again
+    detaches networks attached here that its I(networks) does not list.
+  - The C(dnsname) plugin keeps its C(INPUT) rule for port 53 on the bridge after the last
+    container left the network (plugin behaviour).
   - Interoperable with libcni; an attachment made here passes C(cnitool check) and is removed
     by C(cnitool del) (give C(CAP_ARGS) with the port mappings to C(cnitool del), or portmap
     leaves its DNAT rules); one made by C(cnitool add) is seen as attached and detached here.
