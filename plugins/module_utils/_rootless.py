@@ -280,7 +280,11 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
     finally:
         for fd in list(open_fds):
             close(fd)
-    write_json(layout.pid_file, dict(_identity_dict(ident), map=mapping["mode"]))
+    try:
+        write_json(layout.pid_file, dict(_identity_dict(ident), map=mapping["mode"]))
+    except BaseException:
+        _procs.terminate(ident, same=is_ours)  # unrecorded, it could never be found again
+        raise
     return ident
 
 

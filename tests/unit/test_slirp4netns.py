@@ -266,3 +266,9 @@ def test_runtime_dir_checks(tmp_path, monkeypatch):
         rl.runtime_dir(os.geteuid())
     with pytest.raises(RootlessError, match="owned by uid"):
         rl.runtime_dir(os.geteuid() + 1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not rl.in_initial_userns(), reason="needs real root")
+def test_rootless_refused_for_real_root():
+    with pytest.raises(ValidationError, match="unprivileged user"):
+        rl.RootlessContext.from_params({})

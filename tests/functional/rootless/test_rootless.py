@@ -234,6 +234,19 @@ def test_stale_slirp_pid_file_leaves_other_process_alone(ruser, env):
         stop(other)
 
 
+def test_sandbox_keeps_the_namespaces(ruser, env):
+    """--enable-sandbox remounts / in slirp4netns' own mount namespace: the holder's
+    netns mounts must survive it (slirp4netns runs in a private copy)."""
+    args = {"cidr": SLIRP_CIDR, "enable_sandbox": True, "enable_seccomp": True}
+    res = ruser.ansible("rootless_cni_ns", args)
+    assert res["changed"] is True and "start_slirp4netns" in [a["action"] for a in res["actions"]]
+    assert ruser.ansible("rootless_cni_ns", args)["changed"] is False
+    assert tcp_get("127.0.0.1", PORT1) == TEXT
+    out = ruser.run_in_netns(ruser.netns_path("podnet-%s" % C2),
+                             ["busybox", "nc", "-w", "3", env["c1_ip"], "8080"])
+    assert TEXT in out
+
+
 def test_killed_holder_is_rebuilt(ruser, env):
     stop_servers(env)
     _kill(ruser.holder_pid())
