@@ -157,8 +157,15 @@ def _judge(executor: cniexec.PluginExecutor, job: Job, listing: Dict[str, List[s
 
 
 def judge_all(executor: cniexec.PluginExecutor, jobs: Sequence[Job],
-              workers: int = CHECK_WORKERS) -> List[Optional[str]]:
-    """None (healthy) or the reason, per job; runs where the plugins run (ctx.call_cni)."""
+              workers: int = CHECK_WORKERS, *rts: cniexec.RuntimeConf) -> List[Optional[str]]:
+    """None (healthy) or the reason, per job; runs where the plugins run (ctx.call_cni).
+
+    ``rts`` (one per job) replace the jobs' RuntimeConfs: ctx.call_cni hands its
+    top-level RuntimeConf arguments to the plugins as the context needs them (rootless:
+    port mappings without hostIP), so they travel as arguments of their own.
+    """
+    for job, rt in zip(jobs, rts):
+        job.rt = rt
     tables = sorted({r[1] for job in jobs for r in job.rules})
     listing = list_rules(executor, tables) if tables else {}
     if len(jobs) <= 1 or workers <= 1:
@@ -291,7 +298,7 @@ def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
             jobs.append(Job(conf, e))
             keys.append((t.container_id, key))
     if jobs:
-        verdicts = ctx.call_cni(judge_all, ctx.executor, jobs, workers)
+        verdicts = ctx.call_cni(judge_all, ctx.executor, jobs, workers, *[j.rt for j in jobs])
         for (cid, key), why in zip(keys, verdicts):
             p.verdicts[cid][key] = why
     for t in p.targets:

@@ -187,7 +187,8 @@ def test_plan_checks_and_reloads_only_broken(ctx, monkeypatch):
     put(ctx, entry(), entry("pnl-n2", ifname="eth1", ip="10.225.2.2"))
     seen = []
 
-    def judge(executor, jobs, workers):
+    def judge(executor, jobs, workers, *rts):
+        assert [r.container_id for r in rts] == [j.rt.container_id for j in jobs]
         seen.append((len(jobs), workers))
         return [None if j.conf.name == "pnl-n1" else "CNI plugin firewall failed" for j in jobs]
     monkeypatch.setattr(_reload, "judge_all", judge)
@@ -205,7 +206,7 @@ def test_plan_checks_and_reloads_only_broken(ctx, monkeypatch):
 
 def test_plan_nothing_broken_is_unchanged(ctx, monkeypatch):
     put(ctx, entry())
-    monkeypatch.setattr(_reload, "judge_all", lambda e, jobs, w: [None] * len(jobs))
+    monkeypatch.setattr(_reload, "judge_all", lambda e, jobs, w, *rts: [None] * len(jobs))
     p = _reload.plan(ctx, ["all"])
     assert not p.changed and p.to_reload("pnlc1") == []
 

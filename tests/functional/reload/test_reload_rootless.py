@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""container_net_reload rootless, as a real unprivileged user: the wipe happens inside
+the user's own rootless CNI namespace (never the machine's), the module checks and
+reloads there through the rootless context, the port forwarded by slirp4netns works again.
+
+The user and its helpers come from tests/functional/rootless/conftest.py (RootlessUser);
+the user here is named with this suite's prefix (pnl)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location(
+    "pnl_rootless_helpers", os.path.join(os.path.dirname(HERE), "rootless", "conftest.py"))
+R = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(R)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create the test user")
+
+TAG = secrets.token_hex(2)
+NET = "pnl%srn" % TAG
+PORT = 20790 + secrets.randbelow(10)
+CID = "pnl%src1" % TAG
+TEXT = "pnl-%s" % TAG
+
+
+@pytest.fixture(scope="module")
+def user():
+    why = R._needs()
+    if why:
+        pytest.skip(why)
+    name = "pnl%s" % secrets.token_hex(3)
+    tmp = tempfile.mkdtemp(prefix=name + "-", dir="/tmp")
+    os.chmod(tmp, 0o755)
+    tun_mode = stat.S_IMODE(os.stat("/dev/net/tun").st_mode)
+    made_run_user = not os.path.isdir("/run/user")
+    res = R._run(["useradd", "-M", "-d", tmp, "-s", "/bin/sh", name])
+    assert res.returncode == 0, res.stderr.decode()
+    u = None
+    try:
+        R._ensure_subids(name)
+        u = R.RootlessUser(name, tmp)
+        os.makedirs("/run/user", mode=0o755, exist_ok=True)
+        os.mkdir(u.runtime, 0o700)
+        os.chown(u.runtime, u.uid, u.gid)
+        os.chmod("/dev/net/tun", 0o666)
+        yield u
+    finally:
+        if u is not None:
+            R._kill_user_processes(u.uid)
+            shutil.rmtree(u.runtime, ignore_errors=True)
+        R._run(["userdel", name])
+        R._drop_subids(name)
+        os.chmod("/dev/net/tun", tun_mode)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if made_run_user:
+            try:
+                os.rmdir("/run/user")
+            except OSError:
+                pass
+
+
+def tcp_get(port, tries=10):
+    for _attempt in range(tries):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(2)
+                data = s.recv(100).decode().strip()
+                if data:
+                    return data
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return ""
+
+
+def test_rootless_wipe_and_reload(user):
+    conf_dir = os.path.join(user.tmp, "net.d")
+    os.makedirs(conf_dir, mode=0o755)
+    octet = 10 + secrets.randbelow(200)
+    with open(os.path.join(conf_dir, NET + ".conflist"), "w") as f:
+        json.dump({"cniVersion": "1.0.0", "name": NET, "plugins": [
+            {"type": "bridge", "bridge": "pnl%srb" % TAG, "isGateway": True, "ipMasq": True,
+             "hairpinMode": True, "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+                                           "ranges": [[{"subnet": "10.225.%d.0/24" % octet}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            {"type": "firewall"}, {"type": "tuning"}]}, f)
+    os.chmod(os.path.join(conf_dir, NET + ".conflist"), 0o644)
+    server = None
+    try:
+        made = user.direct("container_netns", {
+            "container_id": CID, "networks": [NET], "cni_config_dir": conf_dir,
+            "port_mappings": [{"host_port": PORT, "container_port": 8080, "host_ip": "127.0.0.1"}]})
+        assert made["changed"] is True, made
+        server = user.in_netns(user.netns_path("podnet-%s" % CID),
+                               ["busybox", "nc", "-ll", "-p", "8080", "-e", "busybox", "echo", TEXT],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert tcp_get(PORT) == TEXT
+        args = {"containers": ["all"], "cni_config_dir": conf_dir}
+        healthy = user.direct("container_net_reload", args)
+        assert healthy["changed"] is False and healthy["reloaded"] == 0, json.dumps(healthy["containers"])[:1500]
+
+        # wipe the rules inside the user's rootless CNI namespace (not the machine's)
+        cni_ns = user.netns_path("rootless-cni-ns")
+        for argv in (["-t", "nat", "-F"], ["-t", "nat", "-X"], ["-F"], ["-X"]):
+            out = user.run_in_netns(cni_ns, ["iptables", "-w"] + argv)
+            assert "rror" not in out, out
+        assert tcp_get(PORT, tries=2) == ""
+
+        predicted = user.direct("container_net_reload", args, check=True)
+        assert predicted["changed"] is True and predicted["reloaded"] == 1, predicted
+        done = user.direct("container_net_reload", args)
+        assert done["changed"] is True, done
+        net = done["containers"][CID]["networks"][NET]
+        assert net["state"] == "reloaded" and net["ips_preserved"] and net["mac_preserved"], net
+        assert net["ips"] == [made["network_settings"]["IPAddress"]]
+        assert tcp_get(PORT) == TEXT
+        assert user.direct("container_net_reload", args)["changed"] is False
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        user.direct("container_netns", {"container_id": CID, "state": "absent", "cni_config_dir": conf_dir})
