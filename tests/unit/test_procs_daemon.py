@@ -36,7 +36,7 @@ def test_ready_then_terminate(tmp_path):
                                 log_path=log, timeout=10)
     try:
         assert ident.cmdline[:2] == [sys.executable, "-c"]
-        assert os.getsid(ident.pid) == ident.pid  # its own session
+        assert os.getsid(ident.pid) != os.getsid(0)  # detached: a session of its own
         assert _procs.terminate(ident) is True
         assert _wait_gone(ident.pid)
     finally:
