@@ -16,7 +16,12 @@ set -euo pipefail
 OUT_DIR=${1:-${PODNET_CNITOOL_DIR:-/var/cache/podnet-test/cnitool}}
 BIN="$OUT_DIR/cnitool"
 
-if [[ -x "$BIN" ]] && "$BIN" 2>&1 | grep -q "cnitool"; then
+usable() {  # cnitool without arguments prints its usage (and exits 1)
+    local out
+    out=$("$1" 2>&1 || true)
+    [[ $out == *"cnitool add"* ]]
+}
+if [[ -x "$BIN" ]] && usable "$BIN"; then
     echo "$BIN"
     exit 0
 fi
@@ -30,7 +35,7 @@ chmod 0755 "$OUT_DIR"
 # one build at a time (several test sessions may ask for it)
 exec 8>"$OUT_DIR/.build.lock"
 flock 8
-if [[ -x "$BIN" ]]; then echo "$BIN"; exit 0; fi
+if [[ -x "$BIN" ]] && usable "$BIN"; then echo "$BIN"; exit 0; fi
 
 WORK=$(mktemp -d /tmp/podnet-cnitool.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -71,6 +76,7 @@ cp "$WORK/src/tree/cnitool/"*.go "$PKG/"
 ( cd "$PKG" && env GO111MODULE=off GOPATH="$GOPATH_DIR:/usr/share/gocode" GOPROXY=off \
       CGO_ENABLED=0 GOCACHE="$WORK/gocache" HOME="$WORK" \
       go build -o "$WORK/cnitool" . >&2 ) || die "go build of cnitool failed"
+usable "$WORK/cnitool" || die "the built cnitool does not run"
 install -m 0755 "$WORK/cnitool" "$BIN.tmp"
 mv -f "$BIN.tmp" "$BIN"
 echo "$BIN"
