@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from pna_env import run_module, tcp_get, tcp_server
+from pna_env import run_module, sh, tcp_get, tcp_server
 
 
 def _attach(env, check=False, diff=False, **kw):
@@ -175,3 +175,29 @@ def test_rename_interface_moves_the_attachment(env):
     assert [(n["network"], n["interface"]) for n in record["networks"]] == [(net, "net5")]
     assert _attach(env, **args)["changed"] is False  # the network's interface is now net5
     assert [e.ifname for e in env.cache_entries()] == ["net5"]
+
+
+def test_capability_and_cni_args_reach_the_plugins(env):
+    """capability_args go to the plugins declaring them (bandwidth shapes the host veth),
+    cni_args land in CNI_ARGS and the cache; a change re-attaches."""
+    net = env.network("w", 35, extra=[{"type": "bandwidth", "capabilities": {"bandwidth": True}}])
+    ns = env.add_netns("w")
+    bw = {"ingressRate": 8000000, "ingressBurst": 160000, "egressRate": 8000000,
+          "egressBurst": 160000}
+    args = {"container_id": env.name("w"), "netns": ns, "network": net,
+            "capability_args": {"bandwidth": bw}, "cni_args": {"PNA_TAG": "x1"}}
+    res = _attach(env, **args)
+    assert res["changed"], res
+    (entry,) = env.cache_entries()
+    assert entry.capability_args["bandwidth"] == bw
+    assert ["PNA_TAG", "x1"] in entry.cni_args and ["IgnoreUnknown", "1"] in entry.cni_args
+    host_veth = [i["name"] for i in res["attachment"]["result"]["interfaces"]
+                 if not i.get("sandbox") and i["name"].startswith("veth")][0]
+    qdisc = sh(["tc", "qdisc", "show", "dev", host_veth]).stdout.decode()
+    assert "tbf" in qdisc, qdisc
+    assert _attach(env, **args)["changed"] is False
+    res = _attach(env, **dict(args, cni_args={"PNA_TAG": "x2"}))
+    assert res["changed"] and res["actions"][0]["reasons"] == ["cni_args"], res
+    assert ["PNA_TAG", "x2"] in env.cache_entries()[0].cni_args
+    assert _attach(env, container_id=env.name("w"), network=net, state="absent")["changed"]
+    assert sh(["ip", "link", "show", host_veth], check=False).returncode != 0
