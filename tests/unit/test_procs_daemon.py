@@ -73,13 +73,9 @@ def test_exec_failure(tmp_path):
 def test_no_ready_fd_means_ready_after_exec():
     ident = _procs.start_daemon(lambda fd: ["/bin/sleep", "30"], use_ready_fd=False)
     try:
-        assert fd_none_ok(ident)
+        assert ident.cmdline == ["/bin/sleep", "30"]
     finally:
         _procs.terminate(ident)
-
-
-def fd_none_ok(ident: _procs.ProcessIdentity) -> bool:
-    return ident.cmdline == ["/bin/sleep", "30"]
 
 
 def test_preexec_failure_is_reported():
