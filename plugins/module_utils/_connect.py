@@ -118,6 +118,7 @@ class EntryPlan:
         self.error_details: Dict[str, Any] = {}
         self.warnings: List[str] = []
         self.done = False
+        self.touched = False  # something ran (a DEL) even if the entry then failed
 
     @property
     def changed(self) -> bool:
@@ -513,6 +514,7 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
                  record: Optional[Dict[str, Any]]) -> None:
     req = p.req
     if p.action == "detach":
+        p.touched = True
         netns_ok = ctx.netns_status(p.netns) == "mounted"
         for e in p.old:
             # libcni 1.1 caches no netns: give the container's
@@ -536,6 +538,7 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
     # old one back with its own addresses so the container keeps its network
     old = p.old[0]
     old_ns = old.netns if ctx.netns_status(old.netns) == "mounted" else ""
+    p.touched = True
     if old_ns:
         p.warnings += _attach.remove(ctx, old, netns=old_ns, tolerate=lambda e: True)
     else:
@@ -677,7 +680,7 @@ def entry_result(p: EntryPlan, check_mode: bool, with_result: bool = True) -> Di
     out: Dict[str, Any] = {"container_id": p.req.container_id, "network": p.req.network,
                            "interface": p.ifname or None, "netns": p.netns or None,
                            "state": p.req.state,
-                           "changed": p.changed and (check_mode or p.done),
+                           "changed": p.changed and (check_mode or p.done or p.touched),
                            "failed": p.error is not None, "actions": p.actions(),
                            "attachment": attachment_view(p, check_mode, with_result)}
     if p.error is not None:

@@ -134,3 +134,21 @@ def test_cold_concurrent_adds_do_not_duplicate_shared_rules(env):
         subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", cleanup, BUILD,
                         json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     assert env.cache_entries() == []
+
+
+def test_failed_reattach_restores_the_previous_attachment(env):
+    net = env.network("z", 46)
+    ns = env.add_netns("z")
+    base = {"container_id": env.name("z"), "netns": ns, "network": net, "ips": ["10.222.46.7"]}
+    assert run_module("cni_attachment", dict(env.common, **base))["changed"]
+    # passes preflight, fails in host-local at ADD time (IP= outside every range)
+    res = run_module("cni_attachment", dict(env.common, cni_args={"IP": "10.222.99.99"}, **base))
+    assert res.get("failed") is True, res
+    # the old attachment was deleted and put back: changed, and failed naming the cause
+    assert res["restored"] is True and res["changed"] is True, res
+    assert "10.222.99.99" in res["msg"] and "ADD" in res["msg"], res
+    (entry,) = env.cache_entries()
+    assert entry.arg("IP") == "10.222.46.7"
+    addrs = json.loads(env.exec_in(ns, ["ip", "-j", "addr", "show", "eth0"]).stdout)[0]["addr_info"]
+    assert "10.222.46.7" in [a["local"] for a in addrs]
+    assert run_module("cni_attachment", dict(env.common, **base))["changed"] is False
