@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render docs/modules.md from the modules' and roles' own documentation (ansible-doc --json).
 
-    docs/render_modules.py           rewrite docs/modules.md
-    docs/render_modules.py --check   exit 1 when docs/modules.md is out of date
+    python docs/render_modules.py           rewrite docs/modules.md
+    python docs/render_modules.py --check   exit 1 when docs/modules.md is out of date
 
 Needs ansible-doc on PATH and the collection on ANSIBLE_COLLECTIONS_PATH (the Makefile sets both).
 """
@@ -60,8 +59,8 @@ def option_rows(options: Dict[str, Any], prefix: str = "") -> List[str]:
             extra.append("choices: " + ", ".join("`%s`" % c for c in spec["choices"]))
         if "default" in spec and spec["default"] is not None:
             extra.append("default: `%s`" % json.dumps(spec["default"]))
-        rows.append("| `%s%s` | %s | %s |" % (prefix, name, kind + ("; " + "; ".join(extra) if extra else ""),
-                                             text(spec.get("description", ""))))
+        detail = kind + ("; " + "; ".join(extra) if extra else "")
+        rows.append("| `%s%s` | %s | %s |" % (prefix, name, detail, text(spec.get("description", ""))))
         sub = spec.get("suboptions") or spec.get("options")
         if sub:
             rows.extend(option_rows(sub, prefix + name + "."))
@@ -72,9 +71,9 @@ def return_rows(values: Dict[str, Any], prefix: str = "") -> List[str]:
     rows = []
     for name in sorted(values):
         spec = values[name] or {}
-        rows.append("| `%s%s` | %s | %s | %s |" % (prefix, name, spec.get("type", ""),
-                                                  text(spec.get("returned", "")),
-                                                  text(spec.get("description", ""))))
+        rows.append("| `%s%s` | %s | %s | %s |" % (
+            prefix, name, spec.get("type", ""), text(spec.get("returned", "")),
+            text(spec.get("description", ""))))
         if spec.get("contains"):
             rows.extend(return_rows(spec["contains"], prefix + name + "."))
     return rows
@@ -95,9 +94,8 @@ def render() -> str:
         doc = mdocs["%s.%s" % (NS, m)]["doc"]
         lines.append("| [`%s.%s`](#%s) | %s |" % (NS, m, m, text(doc.get("short_description", ""))))
     for r in roles:
-        lines.append("| [role `%s.%s`](#role-%s) | %s |" % (
-            NS, r, r.replace("_", "_"), text(rdocs["%s.%s" % (NS, r)]["entry_points"]["main"]
-                                            .get("short_description", ""))))
+        main = rdocs["%s.%s" % (NS, r)]["entry_points"]["main"]
+        lines.append("| [role `%s.%s`](#role-%s) | %s |" % (NS, r, r, text(main.get("short_description", ""))))
     for m in modules:
         entry = mdocs["%s.%s" % (NS, m)]
         doc = entry["doc"]
@@ -120,9 +118,10 @@ def render() -> str:
             lines += return_rows(entry["return"])
     for r in roles:
         for ep_name, ep in sorted(rdocs["%s.%s" % (NS, r)]["entry_points"].items()):
-            lines += ["", '<a id="role-%s%s"></a>' % (r, "" if ep_name == "main" else "-" + ep_name), "",
-                      "## role %s.%s%s — %s" % (NS, r, "" if ep_name == "main" else " (tasks_from: %s)" % ep_name,
-                                                text(ep.get("short_description", ""))), ""]
+            anchor = r if ep_name == "main" else "%s-%s" % (r, ep_name)
+            where = "" if ep_name == "main" else " (tasks_from: %s)" % ep_name
+            lines += ["", '<a id="role-%s"></a>' % anchor, "",
+                      "## role %s.%s%s — %s" % (NS, r, where, text(ep.get("short_description", ""))), ""]
             lines += ["- " + text(d) for d in (ep.get("description") or [])]
             lines += ["", "| variable | type | description |", "|---|---|---|"]
             lines += option_rows(ep.get("options") or {})

@@ -90,10 +90,11 @@ class Scratch:
         for ns in self.netns:
             # the module first (DEL through the plugins: chains, reservations), then by hand
             host.run("podnet.cni.container_netns", container_id=ns, netns=ns, state="absent", **self.common)
-            subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL)
+            subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL, check=False)
         for net in self.networks:
             host.run("podnet.cni.cni_network", name=net, state="absent", force=True, **self.common)
-            subprocess.run(["ip", "link", "delete", net.replace("-", "")[:15]], stderr=subprocess.DEVNULL)
+            subprocess.run(["ip", "link", "delete", net.replace("-", "")[:15]], stderr=subprocess.DEVNULL,
+                           check=False)
             shutil.rmtree("/var/lib/cni/networks/%s" % net, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
