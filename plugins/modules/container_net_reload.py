@@ -64,9 +64,10 @@ options:
       - Also garbage-collect attachments, records and IP reservations whose namespace is gone.
     type: bool
     default: false
-  check_workers:
+  workers:
     description:
-      - How many attachments are checked at the same time.
+      - How many attachments are checked, and how many containers are reloaded, at the
+        same time (reloads run side by side as root only).
     type: int
     default: 8
 notes:
@@ -155,15 +156,14 @@ def _run(module):
     from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
 
     p = module.params
-    if p["check_workers"] < 1:
-        raise ValidationError("check_workers must be at least 1, not %d" % p["check_workers"],
-                              value=p["check_workers"])
+    if p["workers"] < 1:
+        raise ValidationError("workers must be at least 1, not %d" % p["workers"], value=p["workers"])
     ctx = build_context(p)
     with ctx.session(check_mode=module.check_mode):
-        plan = _reload.plan(ctx, p["containers"], p["force"], p["prune_stale"], p["check_workers"])
+        plan = _reload.plan(ctx, p["containers"], p["force"], p["prune_stale"], p["workers"])
         outcome = {"containers": {}, "pruned": plan.prune.to_dict() if plan.prune else None}
         if not module.check_mode and plan.changed:
-            outcome = _reload.execute(ctx, plan)
+            outcome = _reload.execute(ctx, plan, workers=p["workers"])
     containers = _reload.report(plan, outcome["containers"], module.check_mode)
     reloaded = sum(len(c["reloaded"]) for c in containers.values())
     pruned = outcome["pruned"]
@@ -190,7 +190,7 @@ def main():
             containers={"type": "list", "elements": "str", "default": ["all"]},
             force={"type": "bool", "default": False},
             prune_stale={"type": "bool", "default": False},
-            check_workers={"type": "int", "default": 8},
+            workers={"type": "int", "default": 8},
         ),
         supports_check_mode=True,
     )

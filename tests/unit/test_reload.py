@@ -241,3 +241,36 @@ def test_disable_check_falls_back_to_rules():
     job = _reload.Job(conflist(disable_check=True), entry(ports=[8080]))
     assert not job.use_check
     assert ("chain", "nat", D) in job.rules
+
+
+def test_verifiable_rules():
+    ent = entry(ports=[8080])
+    rules = _reload.verifiable_rules(conflist(), ent)
+    assert rules["portmap"] == [("rule", "nat", D, "-p tcp", "--dport 8080", "--to-destination 10.225.1.2:80")]
+    assert ("rule", "filter", "CNI-FORWARD", "-s 10.225.1.2/32", "-j ACCEPT") in rules["firewall"]
+    assert "firewall" not in _reload.verifiable_rules(conflist(backend="firewalld"), ent)
+    assert "portmap" not in _reload.verifiable_rules(conflist(), entry())  # no ports
+    assert _reload.verifiable_rules(conflist(), entry(ip="fd00::2", ports=[8080])) == {}
+
+
+@pytest.mark.parametrize("dnat_present,healthy", [(True, True), (False, False)])
+def test_plugins_shown_healthy_by_their_rules_are_not_checked(tmp_path, monkeypatch, dnat_present, healthy):
+    """A failing portmap stub: skipped when its DNAT rule is listed, run (and failing) when not."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    for name, script in (("bridge", "exit 0"), ("firewall", "exit 0"),
+                         ("portmap", "echo '{\"code\": 999, \"msg\": \"rule not found\"}'; exit 1")):
+        (plugins / name).write_text("#!/bin/sh\n%s\n" % script)
+        (plugins / name).chmod(0o755)
+    ctx = FakeNsContext(plugin_dirs=[str(plugins)], cache_dir=str(tmp_path / "c"),
+                        state_dir=str(tmp_path / "s"))
+    job = _reload.Job(conflist(masq=False), entry(ports=[8080]))
+    nat = ["-N %s" % D, "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+           "-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 8080 -j %s" % D]
+    if dnat_present:
+        nat.append("-A %s -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.225.1.2:80" % D)
+    monkeypatch.setattr(_reload, "list_rules", lambda executor, tables: {"nat": nat, "filter": []})
+    (why,) = _reload.judge_all(ctx.executor, [job])
+    assert (why is None) is healthy
+    if not healthy:
+        assert "portmap failed on CHECK" in why
