@@ -15,7 +15,11 @@ description:
     again, as C(podman network reload) does.
   - Without I(force), each attachment is checked first and only broken ones are reloaded.
     The check is a CNI CHECK with the cached configuration and result, plus a look at the
-    masquerade rules of the bridge plugin's C(ipMasq) (which CHECK does not cover). For a
+    masquerade rules of the bridge plugin's C(ipMasq) (which CHECK does not cover). One
+    C(iptables -S) listing serves all attachments. A missing chain marks an attachment
+    broken without a CHECK. A plugin whose rules are listed intact (portmap's DNAT rule
+    of every mapping, the firewall plugin's FORWARD accepts) is not CHECKed again. When
+    one of those rules is missing, the plugin's own CHECK decides. For a
     network whose C(cniVersion) cannot CHECK (before 0.4.0, or C(disableCheck)), the
     chains and rules its plugins own (bridge masquerade, portmap DNAT, firewall FORWARD
     accept, IPv4) and the container's interface are looked at instead.
