@@ -331,3 +331,25 @@ def test_absent_after_present_removes_everything(ruser):
     assert res["changed"] is True, res
     assert ruser.processes() == [] and ruser.mounts() == []
     assert not os.path.lexists(os.path.join(ruser.runtime, "netns"))
+
+
+def test_parallel_runs_share_one_namespace(ruser, env):
+    """Two module runs at once from nothing: the rootless lock makes one build the holder
+    and the namespace and the other join them; two removals at once leave nothing."""
+    import concurrent.futures
+    cids = ["%s%sp%d" % (PREFIX, TAG, i) for i in (1, 2)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda cid: ruser.direct("container_netns", container_args(env, cid)), cids))
+    assert all(r.get("changed") is True for r in results), results
+    holders = [p for p in ruser.processes() if "podnet-pause" in p["cmdline"]]
+    slirps = [p for p in ruser.processes() if "rootless-cni-ns" in p["cmdline"]]
+    assert len(holders) == 1 and len(slirps) == 1, ruser.processes()
+    ips = [r["network_settings"]["IPAddress"] for r in results]
+    assert len(set(ips)) == 2
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda cid: ruser.direct(
+            "container_netns", {"container_id": cid, "state": "absent", "cni_config_dir": env["conf"]}),
+            cids))
+    assert all(r.get("changed") is True for r in results), results
+    assert ruser.processes() == [] and ruser.mounts() == []
+    assert host_snapshot(ruser.name) == env["before"]
