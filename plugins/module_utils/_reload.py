@@ -433,9 +433,20 @@ def execute(ctx: HostContext, p: Plan, min_age: float = _gc.RESERVATION_MIN_AGE,
     todo = [(t, keys) for t, keys in todo if keys]
     outcome: Dict[str, Dict[str, Any]] = {}
     if workers > 1 and len(todo) > 1 and not ctx.rootless:
-        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            done = list(pool.map(lambda item: reload_container(ctx, item[0], item[1]), todo))
-        outcome = {t.container_id: d for (t, _keys), d in zip(todo, done)}
+        # after a wipe the first ADD of a network re-creates the shared chains and jumps
+        # (CNI-FORWARD, CNI-HOSTPORT-*): concurrent first ADDs would each add the jump
+        # (plugins 1.1), so the first container of each network goes alone
+        first, rest, seen = [], [], set()
+        for t, keys in todo:
+            nets = {net for net, _ifname in keys}
+            (first if nets - seen else rest).append((t, keys))
+            seen |= nets
+        for t, keys in first:
+            outcome[t.container_id] = reload_container(ctx, t, keys)
+        if rest:
+            with ThreadPoolExecutor(max_workers=min(workers, len(rest))) as pool:
+                done = list(pool.map(lambda item: reload_container(ctx, item[0], item[1]), rest))
+            outcome.update({t.container_id: d for (t, _keys), d in zip(rest, done)})
     else:
         for t, keys in todo:
             outcome[t.container_id] = reload_container(ctx, t, keys)

@@ -112,6 +112,9 @@ def test_wipe_then_reload_restores_traffic(make_env, backend, wipe):
     assert before["%s/%s" % (env.cid("c1"), env.networks[0])]["mac"] == "02:42:0a:e1:00:32"
     after = env.probe(checks, timeout=3.0)
     assert all(after.values()), after
+    for table in ("nat", "filter"):  # reloads side by side duplicated no shared jump
+        lines = [l for l in env.rules(table).splitlines() if l.startswith("-A ")]
+        assert len(lines) == len(set(lines)), sorted(l for l in lines if lines.count(l) > 1)
 
     again = env.module()
     assert again["changed"] is False and again["reloaded"] == 0, again
