@@ -635,13 +635,9 @@ class RootlessContext(HostContext):
             state = self.slirp_state()
         else:
             health, state = self.slirp_health(opts, binary)
-        if health != "ok":
-            reason = {"dead": "not running", "stale": "serves an old namespace",
-                      "options": "options changed", "api": "API socket not answering"}[health]
-            actions.append({"action": "start_slirp4netns", "reason": reason})
-        if opts is None:
-            opts = self.slirp_options()
-        wanted = self.resolv_conf_text(opts)
+        if self.recipe_dirs_missing():
+            actions.append({"action": "create_dirs", "paths": self.recipe_dirs_missing()})
+        wanted = self.resolv_conf_text(opts or self.slirp_options())
         try:
             with open(self.layout.resolv_conf) as f:
                 current = f.read()
@@ -649,7 +645,16 @@ class RootlessContext(HostContext):
             current = None
         if current != wanted:
             actions.append({"action": "write_resolv_conf", "path": self.layout.resolv_conf})
+        if health != "ok":  # the same order as ensure_cni_ns
+            reason = {"dead": "not running", "stale": "serves an old namespace",
+                      "options": "options changed", "api": "API socket not answering"}[health]
+            actions.append({"action": "start_slirp4netns", "reason": reason})
         return actions
+
+    def recipe_dirs_missing(self) -> List[str]:
+        """The private run dir and /var/lib/cni stand-in of the CNI mount recipe, if absent."""
+        return [p for p in (self.layout.inner("/run"), self.layout.inner(self.layout.var_target))
+                if not os.path.isdir(p)]
 
     def resolv_conf_text(self, opts: slirp.SlirpOptions) -> str:
         return _resolvconf.build(_resolvconf.read_host(), opts.net.dns, opts.enable_ipv6)
@@ -681,6 +686,11 @@ class RootlessContext(HostContext):
             _netns.bring_lo_up(layout.cni_netns)
             self.built_cni_ns = True
             actions.append({"action": "create_netns", "netns": layout.cni_netns})
+        missing = self.recipe_dirs_missing()
+        if missing:
+            for path in missing:
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            actions.append({"action": "create_dirs", "paths": missing})
         text = self.resolv_conf_text(opts)
         try:
             with open(layout.resolv_conf) as f:

@@ -143,7 +143,8 @@ def test_runtime_dir_missing_or_foreign_is_a_clear_error(ruser):
 def test_check_mode_builds_nothing(ruser):
     res = ruser.direct("rootless_cni_ns", {"cidr": SLIRP_CIDR}, check=True, diff=True)
     assert res["changed"] is True, res
-    assert [a["action"] for a in res["actions"]][:3] == ["start_holder", "create_netns", "start_slirp4netns"]
+    assert [a["action"] for a in res["actions"]] == ["start_holder", "create_netns", "create_dirs",
+                                                     "write_resolv_conf", "start_slirp4netns"]
     assert res["diff"]["before"]["holder"] is False and res["diff"]["after"]["holder"] is True
     assert res["dns"] == "10.224.%d.3" % (SUBNET_OCTET + 1)
     assert ruser.processes() == []
@@ -153,6 +154,8 @@ def test_check_mode_builds_nothing(ruser):
 def test_present_then_idempotent(ruser):
     res = ruser.ansible("rootless_cni_ns", {"cidr": SLIRP_CIDR})
     assert res["changed"] is True, res
+    assert [a["action"] for a in res["actions"]] == ["start_holder", "create_netns", "create_dirs",
+                                                     "write_resolv_conf", "start_slirp4netns"]
     pid = res["slirp4netns_pid"]
     assert pid and os.path.exists("/proc/%d" % pid)
     assert res["features"]["api_socket"] and res["features"]["netns_type"]
