@@ -196,7 +196,9 @@ def test_capability_and_cni_args_reach_the_plugins(env):
     qdisc = sh(["tc", "qdisc", "show", "dev", host_veth]).stdout.decode()
     assert "tbf" in qdisc, qdisc
     assert _attach(env, **args)["changed"] is False
-    res = _attach(env, **dict(args, cni_args={"PNA_TAG": "x2"}))
+    retagged = dict(args)
+    retagged["cni_args"] = {"PNA_TAG": "x2"}
+    res = _attach(env, **retagged)
     assert res["changed"] and res["actions"][0]["reasons"] == ["cni_args"], res
     assert ["PNA_TAG", "x2"] in env.cache_entries()[0].cni_args
     assert _attach(env, container_id=env.name("w"), network=net, state="absent")["changed"]
