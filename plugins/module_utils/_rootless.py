@@ -483,6 +483,7 @@ class RootlessContext(HostContext):
         self.joined = False
         self.removed_something = False
         self.built_cni_ns = False
+        self.cni_ready = False
         self.changes: List[str] = []
 
     @classmethod
@@ -735,7 +736,9 @@ class RootlessContext(HostContext):
     def call_cni(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run fn (which executes plugins) in a forked child inside the rootless CNI netns
         with the mount recipe; the namespace is built first when needed."""
-        self.ensure_cni_ns()
+        if not self.cni_ready:  # once per session: a batch makes many calls
+            self.ensure_cni_ns()
+            self.cni_ready = True
         layout = self.layout
         args = tuple(_rootless_runtime_conf(a) if isinstance(a, RuntimeConf) else a for a in args)
 
@@ -822,6 +825,8 @@ class RootlessContext(HostContext):
         With dry_run, only say what would be done."""
         actions: List[Dict[str, Any]] = []
         layout = self.layout
+        if not dry_run:
+            self.cni_ready = False
         state = self.slirp_state()
         ident = _stored_identity(state)
         if ident is not None and is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
