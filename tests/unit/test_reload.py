@@ -237,10 +237,13 @@ def test_judge_reports_a_failing_check(tmp_path, monkeypatch):
     assert "CNI plugin bridge failed on CHECK" in why and "CNI-FORWARD not found" in why
 
 
-def test_disable_check_falls_back_to_rules():
-    job = _reload.Job(conflist(disable_check=True), entry(ports=[8080]))
-    assert not job.use_check
+@pytest.mark.parametrize("conf", [conflist(disable_check=True), conflist(version="0.3.1"),
+                                  conflist(version="0.3.0", firewall=False)])
+def test_networks_without_check_fall_back_to_rules(conf):
+    job = _reload.Job(conf, entry(ports=[8080]))
+    assert not job.use_check and job.verifiable == {}
     assert ("chain", "nat", D) in job.rules
+    assert ("rule", "nat", D, "-p tcp", "--dport 8080", "--to-destination 10.225.1.2:80") in job.rules
 
 
 def test_verifiable_rules():

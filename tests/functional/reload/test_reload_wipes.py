@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def make_env():
     envs = []
 
-    def make(backend="nft", cni_version="1.0.0", disable_check=False):
-        env = ReloadEnv(backend, cni_version, disable_check)
+    def make(backend="nft", cni_version="1.0.0", disable_check=False, firewall_plugin=True):
+        env = ReloadEnv(backend, cni_version, disable_check, firewall_plugin)
         envs.append(env)
         return env.setup()
     yield make
@@ -162,3 +162,20 @@ def test_unknown_container_fails_before_anything(make_env):
     assert env.entries() == before
     bad = env.module(containers=["all", env.cid("c1")])
     assert bad.get("failed") and "'all'" in bad["msg"]
+
+
+def test_cni_0_3_1_network_is_judged_by_its_rules(make_env):
+    """cniVersion 0.3.1 has no CHECK (and the firewall plugin refuses it): bridge, portmap
+    and tuning, on a test host that forwards everything; a nat wipe breaks the port
+    mappings and masquerade, and only the rules can tell."""
+    env = make_env("nft", cni_version="0.3.1", firewall_plugin=False)
+    ns = three_containers(env)
+    checks = traffic_checks(env, ns)
+    assert all(env.probe(checks, timeout=3.0).values())
+    assert env.module()["changed"] is False
+    env.wipe("nat")
+    assert {k for k, ok in env.probe(checks).items() if not ok} == BROKEN["nat"]
+    result = env.module()
+    assert result["changed"] is True and result["reloaded"] == 4, result
+    assert all(env.probe(checks, timeout=3.0).values())
+    assert env.module()["changed"] is False
