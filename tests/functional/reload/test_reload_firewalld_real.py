@@ -42,6 +42,13 @@ LAUNCH = ("import ctypes,os,sys\n"
 
 
 def unpacked_firewalld():
+    for tool in ("dbus-daemon", "dbus-monitor"):
+        if not shutil.which(tool):
+            pytest.skip("needs %s" % tool)
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import dbus, gi"], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if probe.returncode != 0:
+        pytest.skip("firewalld needs python3-dbus and python3-gi for /usr/bin/python3")
     root = os.path.join(CACHE, "root")
     if os.path.exists(os.path.join(root, "usr", "sbin", "firewalld")):
         return root
