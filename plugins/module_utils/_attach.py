@@ -279,6 +279,8 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
     ("" for a namespace that is gone: the plugins then only release what they hold).
     """
     conf = conf_of_entry(ctx, entry)
+    if netns is None:
+        _restore_missing_link(ctx, entry)
     rt = cniexec.RuntimeConf(entry.container_id, entry.netns if netns is None else netns,
                              entry.ifname, entry.cni_args, entry.capability_args)
     tolerated = ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt, entry.result,
@@ -300,6 +302,26 @@ def _stand_in_link(ifname: str, addresses: Sequence[str]) -> None:
             ipr.addr("add", index=index, address=addr, prefixlen=int(plen))
 
 
+def _cached_addresses(entry: cnicache.CacheEntry) -> List[str]:
+    return [ip["address"] for ip in cniresult.to_current(entry.result).get("ips") or []
+            if ip.get("address")]
+
+
+def _restore_missing_link(ctx: HostContext, entry: cnicache.CacheEntry) -> None:
+    """Before a DEL in a live namespace whose container interface was deleted: put a
+    stand-in with the cached addresses there, so the bridge plugin finds them and
+    tears down its masquerade rule (see remove_gone). Best effort, root only."""
+    addresses = _cached_addresses(entry)
+    if ctx.rootless or not addresses or not entry.netns or _netns.status(entry.netns) != "mounted":
+        return
+    if _netns.link_exists(entry.netns, entry.ifname):
+        return
+    try:
+        _netns.run_in_netns(entry.netns, _stand_in_link, entry.ifname, addresses)
+    except Exception:
+        pass  # the DEL still releases everything else
+
+
 def remove_gone(ctx: HostContext, entry: cnicache.CacheEntry,
                 tolerate: Optional[Callable[[CniPluginError], bool]] = None) -> List[str]:
     """DEL an attachment whose namespace is gone (deleted behind our back, a stale file).
@@ -311,8 +333,7 @@ def remove_gone(ctx: HostContext, entry: cnicache.CacheEntry,
     (chain busy). So DEL runs in a throwaway namespace holding a stand-in link with
     the cached addresses; when that cannot be built, with netns "" as the spec says.
     """
-    addresses = [ip["address"] for ip in cniresult.to_current(entry.result).get("ips") or []
-                 if ip.get("address")]
+    addresses = _cached_addresses(entry)
     if ctx.rootless or not addresses:
         return remove(ctx, entry, netns="", tolerate=tolerate)
     tmp = ctx.netns_path("podnet-del-%d" % os.getpid())

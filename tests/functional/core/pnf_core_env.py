@@ -24,9 +24,19 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import podnet_testlib as tl  # noqa: E402
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns  # noqa: E402
-from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache  # noqa: E402
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext  # noqa: E402
+
+
+def _mu() -> Any:
+    """The collection's module_utils, imported when first used: a conftest that imports
+    them at load time upsets pytest-ansible's collection finder for the unit tests
+    collected after it ("collection metadata was not loaded")."""
+    # pylint: disable=import-outside-toplevel
+    from types import SimpleNamespace
+    from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+    from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+    return SimpleNamespace(attach=_attach, container=_container, netns=_netns, cache=cnicache,
+                           HostContext=HostContext)
 
 PLUGIN_DIR = "/usr/lib/cni"
 PREFIX = tl.unique_prefix("pnf")
@@ -142,8 +152,8 @@ class CoreEnv:
         self.networks[name] = info
         return info
 
-    def ctx(self, plugin_dirs: Optional[List[str]] = None) -> HostContext:
-        return HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,
+    def ctx(self, plugin_dirs: Optional[List[str]] = None) -> Any:
+        return _mu().HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,
                            cache_dir=self.cache_dir, state_dir=self.state_dir)
 
     def module_args(self, **kw: Any) -> Dict[str, Any]:
@@ -153,13 +163,14 @@ class CoreEnv:
         return args
 
     # --- the container API, as the module drives it ---
-    def request(self, ctx: HostContext, cid: str, **kw: Any) -> _container.ContainerRequest:
+    def request(self, ctx: Any, cid: str, **kw: Any) -> Any:
         kw.setdefault("netns", cid)
-        return _container.ContainerRequest(ctx, cid, **kw)
+        return _mu().container.ContainerRequest(ctx, cid, **kw)
 
-    def apply(self, cid: str, ctx: Optional[HostContext] = None, **kw: Any) -> Dict[str, Any]:
+    def apply(self, cid: str, ctx: Optional[Any] = None, **kw: Any) -> Dict[str, Any]:
         """plan + execute like container_netns does; returns plan, outcome, report."""
         ctx = ctx or self.ctx()
+        _container = _mu().container
         req = self.request(ctx, cid, **kw)
         with ctx.container_lock(cid):
             plan = _container.plan(ctx, req)
@@ -247,14 +258,15 @@ class CoreEnv:
                 self.apply(cid, ctx=ctx, state="absent")
             except Exception:
                 pass
-        for entry in cnicache.list_entries(self.cache_dir):
+        mu = _mu()
+        for entry in mu.cache.list_entries(self.cache_dir):
             try:
-                _attach.remove(ctx, entry, tolerate=lambda e: True)
+                mu.attach.remove(ctx, entry, tolerate=lambda e: True)
             except Exception:
                 pass
         for name in self.netns_names():
             try:
-                _netns.remove(os.path.join("/run/netns", name))
+                mu.netns.remove(os.path.join("/run/netns", name))
             except Exception:
                 pass
         remove_iptables(self.markers())

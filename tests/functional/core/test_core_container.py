@@ -242,3 +242,25 @@ def test_stale_netns_file_and_vanished_namespace(core):
     gone = core.absent(cid)
     assert [(a["action"], a.get("stale")) for a in gone["actions"]] == [("detach", True)]
     core.assert_nothing_left()
+
+
+def test_version_and_check_with_the_real_plugins(core, port):
+    from ansible_collections.podnet.cni.plugins.module_utils import _attach
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
+    ctx = core.ctx()
+    versions = cniexec.plugin_versions(ctx.executor, "bridge")
+    assert {"0.4.0", "1.0.0"} <= set(versions["supportedVersions"])
+    net = core.network()
+    cid = core.cid()
+    core.apply(cid, networks=[net["name"]], port_mappings=[{"container_port": 80,
+                                                            "host_port": port}])
+    [entry] = cnicache.list_entries(core.cache_dir, container_id=cid)
+    assert entry.arg("IgnoreUnknown") == "1" and entry.arg("K8S_POD_NAME") == cid
+    assert entry.capability_args["portMappings"] == [
+        {"hostPort": port, "containerPort": 80, "protocol": "tcp"}]
+    assert _attach.check(ctx, entry) is None
+    sh("ip", "-n", cid, "link", "del", "eth0")      # break it behind the plugins' back
+    problem = _attach.check(ctx, entry)
+    assert problem and "failed on CHECK" in problem
+    core.absent(cid)
+    core.assert_nothing_left()

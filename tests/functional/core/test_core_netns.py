@@ -42,6 +42,9 @@ def test_create_lo_remove(core):
     entries = {e["name"]: e for e in _netns.list_netns("/run/netns")}
     assert entries[os.path.basename(path)] == {"name": os.path.basename(path), "path": path,
                                                "status": "mounted"}
+    assert _netns.link_exists(path, "lo") is True
+    assert _netns.link_exists(path, "eth0") is False
+    assert _netns.link_exists(path + "-missing", "eth0") is True   # in doubt: yes
     # the caller's own namespace never changed
     assert os.stat("/proc/self/ns/net").st_ino == ours
     with pytest.raises(NetnsError, match="cannot create netns %s" % path):
