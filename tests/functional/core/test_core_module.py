@@ -155,3 +155,26 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(core):
     assert core.apply(existing, networks=[good["name"]])["network_settings"]["IPAddress"] == before_ip
     core.absent(existing)
     core.assert_nothing_left()
+
+
+def test_check_mode_predicts_the_repair_of_a_vanished_namespace(core):
+    from ansible_collections.podnet.cni.plugins.module_utils import _netns
+    net = core.network()
+    cid = core.cid()
+    args = core.module_args(container_id=cid, netns=cid, networks=[net["name"]])
+    core.apply(cid, networks=[net["name"]])
+    _netns.remove("/run/netns/%s" % cid)     # gone behind our back
+    stale = core.snapshot()
+    check, apply, recheck = run_playbook(core.tmp, [task(args, check=True), task(args),
+                                                    task(args, check=True)])
+    assert check["changed"] is True
+    assert [(a["action"], a.get("stale")) for a in check["actions"]] == [
+        ("detach", True), ("create_netns", None), ("attach", None)]
+    assert apply["changed"] is True and apply["actions"] == check["actions"]
+    assert apply["diff"] == check["diff"]
+    assert recheck["changed"] is False and recheck["actions"] == []
+    now = core.snapshot()
+    assert len(now["reservations"]) == 1 and len(now["cache"]) == 1 and now["netns"] == [cid]
+    assert stale["netns"] == []
+    core.absent(cid)
+    core.assert_nothing_left()
