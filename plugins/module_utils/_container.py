@@ -179,6 +179,10 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
 
     for e in stale:
         p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
+    old_netns = (record or {}).get("netns")
+    if old_netns and old_netns != req.netns and record.get("netns_origin") == "created" \
+            and ctx.netns_status(old_netns) == "mounted":
+        p.add("remove_netns", netns=old_netns)  # ours, under the name asked for before
     if netns_state == "mounted" and req.pid is not None:
         from ansible_collections.podnet.cni.plugins.module_utils._netns import same_netns
         if not same_netns(req.netns, "/proc/%d/ns/net" % req.pid):
@@ -308,7 +312,7 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                 entries[(spec.network, spec.ifname)] = log.add(
                     ctx.get_network(spec.network), spec, req.container_id, req.name, req.netns)
             elif action == "remove_netns":
-                ctx.remove_netns(req.netns)
+                ctx.remove_netns(step.get("netns") or req.netns)
             elif action == "start_slirp4netns":
                 _slirpmode.start(ctx.state_dir, req.container_id, req.netns, req.port_mappings)
             elif action == "update_hostfwds":

@@ -352,3 +352,19 @@ def test_record_json_is_private(ctx):
         record = json.load(f)
     assert record["netns_origin"] == "created"
     assert record["networks"][0]["interface"] == "eth0"
+
+
+def test_a_new_netns_name_removes_the_one_we_created(ctx):
+    req = request(ctx, netns="pnf-old")
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, netns="pnf-new"))
+    assert [(a["action"], a.get("netns")) for a in plan.actions] == [
+        ("detach", None), ("remove_netns", ctx.netns_path("pnf-old")),
+        ("create_netns", ctx.netns_path("pnf-new")), ("attach", None)]
+
+
+def test_a_new_netns_name_keeps_a_pinned_one(ctx):
+    req = request(ctx, netns="pnf-old", pid=os.getpid())
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, netns="pnf-new"))
+    assert [a["action"] for a in plan.actions] == ["detach", "create_netns", "attach"]

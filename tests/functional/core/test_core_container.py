@@ -264,3 +264,17 @@ def test_version_and_check_with_the_real_plugins(core, port):
     assert problem and "failed on CHECK" in problem
     core.absent(cid)
     core.assert_nothing_left()
+
+
+def test_a_new_netns_name_moves_the_container(core):
+    net = core.network()
+    cid = core.cid()
+    old, new = core.name("old"), core.name("new")
+    core.apply(cid, networks=[net["name"]], netns=old)
+    res = core.apply(cid, networks=[net["name"]], netns=new)
+    assert [a["action"] for a in res["actions"]] == ["detach", "remove_netns", "create_netns",
+                                                     "attach"]
+    assert core.netns_names() == [new]
+    assert len(core.reservations()) == 1 and len(core.bridge_ports()) == 1
+    core.apply(cid, netns=new, state="absent")
+    core.assert_nothing_left()
