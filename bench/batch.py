@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -74,13 +73,13 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
         if r.get("failed") or r.get("changed"):
             raise RuntimeError("batch re-run not idempotent: %s" % json.dumps(r)[:3000])
         res.rec("module", "cni_attachment batch present again (direct, total)", dt)
-        dt_empty, _ = B.run_module_direct("cni_attachment", dict(common(), attachments=[], workers=workers))
+        dt_empty, dummy = B.run_module_direct("cni_attachment", dict(common(), attachments=[], workers=workers))
         res.rec("module", "cni_attachment empty batch (direct: Python + Ansible start-up)", dt_empty)
         # 3. detach: raw sequential DEL vs batch absent
         t0 = B.now()
         for i in range(n):
             cid = "benchpb-r-%04d" % i
-            dt, _ = B.timed(raw.delete, cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
+            dt, dummy = B.timed(raw.delete, cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
             res.rec("raw", "DEL chain (each)", dt)
         res.rec("raw", "DEL chain ×N sequential (total)", (B.now() - t0) / 1e6)
         dt, r = B.run_module_direct("cni_attachment", dict(common(), attachments=entries(n, "absent"),
@@ -110,12 +109,12 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
                     pod.start("benchpb-p-%04d" % i, HOLD["name"])
                 t0 = B.now()
                 for i in range(n):
-                    dt, _ = B.timed(pod.run, "network", "connect", NET["name"], "benchpb-p-%04d" % i)
+                    dt, dummy = B.timed(pod.run, "network", "connect", NET["name"], "benchpb-p-%04d" % i)
                     res.rec("podman", "network connect (each)", dt)
                 res.rec("podman", "network connect ×N (total)", (B.now() - t0) / 1e6)
                 t0 = B.now()
                 for i in range(n):
-                    dt, _ = B.timed(pod.run, "network", "disconnect", NET["name"], "benchpb-p-%04d" % i)
+                    dt, dummy = B.timed(pod.run, "network", "disconnect", NET["name"], "benchpb-p-%04d" % i)
                     res.rec("podman", "network disconnect (each)", dt)
                 res.rec("podman", "network disconnect ×N (total)", (B.now() - t0) / 1e6)
             finally:
@@ -131,7 +130,10 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
             except Exception as exc:  # noqa: BLE001
                 B.log("cleanup raw %s: %s" % (cid, exc))
         cleanup()
-    tot = lambda t, o: (t, o)  # noqa: E731
+
+    def tot(t, o):
+        return (t, o)
+
     res.ratio("batch (direct) / raw sequential, attach", tot("module", "cni_attachment batch present (direct, total)"),
               tot("raw", "ADD chain ×N sequential (total)"), "≤ 0.8")
     res.ratio("batch (ansible-playbook) / raw sequential, attach",
@@ -144,7 +146,9 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
               tot("module", "ansible-playbook batch task present (total)"), "< 0.05")
     if res.has("module", "cni_attachment empty batch (direct: Python + Ansible start-up)") and \
             res.has("module", "cni_attachment batch present (direct, total)"):
-        med = lambda o: res.stats("module", o)["median_ms"]  # noqa: E731
+        def med(o):
+            return res.stats("module", o)["median_ms"]
+
         start = med("cni_attachment empty batch (direct: Python + Ansible start-up)")
         first, again = med("cni_attachment batch present (direct, total)"), med(
             "cni_attachment batch present again (direct, total)")
@@ -171,7 +175,7 @@ def cleanup() -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("-n", type=int, default=50)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--no-podman", action="store_true")

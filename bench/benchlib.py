@@ -55,7 +55,7 @@ def log(*args: Any) -> None:
 def sh(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, inp: Optional[bytes] = None,
        check: bool = True, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(list(cmd), env=env, input=inp, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
+                          stderr=subprocess.PIPE, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError("%s -> rc %d: %s" % (" ".join(map(str, cmd)), proc.returncode,
                                                 proc.stderr.decode(errors="replace").strip()[-1500:]))
@@ -113,7 +113,7 @@ class RawDriver:
 
     def run(self, ptype: str, cmd: str, env: Dict[str, str], stdin: bytes) -> Optional[Dict[str, Any]]:
         p = subprocess.run([os.path.join(CNI_PATH, ptype)], env=env, input=stdin,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         if p.returncode != 0:
             raise RuntimeError("%s %s: rc %d: %r %r" % (ptype, cmd, p.returncode, p.stdout[-800:],
                                                         p.stderr[-800:]))
@@ -272,7 +272,7 @@ def host_meta() -> Dict[str, Any]:
     plugins = sh(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"],
                  check=False).stdout.decode().strip()
     return {"host": "%d cpus, %s, kernel %s, plugins %s" % (os.cpu_count() or 0, cpu, os.uname().release,
-                                                          plugins or "?"),
+                                                            plugins or "?"),
             "start": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_start": " ".join(open("/proc/loadavg").read().split()[:3])}
 
@@ -388,7 +388,7 @@ def run_module_direct(module: str, args: Dict[str, Any], check: bool = False) ->
     env = dict(os.environ, PYTHONPATH=BUILD)
     t0 = now()
     proc = subprocess.run([VENV_PY, os.path.join(ROOT, "plugins", "modules", "%s.py" % module), path],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
     dt = (now() - t0) / 1e6
     out = proc.stdout.decode(errors="replace")
     try:
@@ -410,11 +410,11 @@ def run_playbook(tasks_yaml: str, extra: Dict[str, Any], name: str) -> float:
                ANSIBLE_PIPELINING="1")
     t0 = now()
     proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           pb, "-e", json.dumps(extra)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           pb, "-e", json.dumps(extra)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     dt = (now() - t0) / 1e6
     if proc.returncode != 0:
         raise RuntimeError("ansible-playbook %s failed:\n%s\n%s" % (name, proc.stdout.decode(errors="replace")[-3000:],
-                                                                  proc.stderr.decode(errors="replace")[-2000:]))
+                                                                    proc.stderr.decode(errors="replace")[-2000:]))
     return dt
 
 
@@ -474,7 +474,7 @@ class Podman:
     def reap() -> None:
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, dummy = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:

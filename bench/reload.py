@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -70,7 +69,7 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
                                               networks=[NET["name"]],
                                               port_mappings=[{"host_port": B.PORT_BASE + i, "container_port": 80}])
             _container.execute(ctx, req, _container.plan(ctx, req))
-        dt_empty, _ = B.run_module_direct("container_net_reload", dict(common(), containers=["benchpr-none"]))
+        dt_empty, dummy = B.run_module_direct("container_net_reload", dict(common(), containers=["benchpr-none"]))
         res.rec("module", "reload of nothing (Python + Ansible start-up)", dt_empty)
         if pod:
             B.log("reload: starting %d podman containers" % n)
@@ -81,7 +80,7 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
             res.notes.append("podman or runc not installed: podman rows skipped (bench/peers/install_podman.sh)")
         reload_ours(res, "container_net_reload, nothing broken", expect_changed=False)
         if pod:
-            dt, _ = B.timed(pod.run, "network", "reload", "--all")
+            dt, dummy = B.timed(pod.run, "network", "reload", "--all")
             res.rec("podman", "network reload --all, nothing broken", dt)
         reload_ours(res, "container_net_reload force=true (forced)", force=True)
         for r in range(rounds):
@@ -93,10 +92,10 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
                 if who == "ours":
                     reload_ours(res, "container_net_reload after a wipe")
                 else:
-                    dt, _ = B.timed(pod.run, "network", "reload", "--all")
+                    dt, dummy = B.timed(pod.run, "network", "reload", "--all")
                     res.rec("podman", "network reload --all after a wipe", dt)
         # podman's last wipe broke ours too: repair (untimed), then ours must be whole again
-        _, r = B.run_module_direct("container_net_reload", dict(common(), containers=["all"]))
+        dummy, r = B.run_module_direct("container_net_reload", dict(common(), containers=["all"]))
         if r.get("failed"):
             raise RuntimeError("final reload failed: %s" % json.dumps(r)[:3000])
         nat = B.sh(["iptables-save", "-t", "nat"]).stdout.decode()
@@ -121,7 +120,9 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
               ("module", "container_net_reload force=true (forced)"), "< 0.30")
     if res.has("module", "reload of nothing (Python + Ansible start-up)") and \
             res.has("module", "container_net_reload, nothing broken"):
-        med = lambda o: res.stats("module", o)["median_ms"]  # noqa: E731
+        def med(o):
+            return res.stats("module", o)["median_ms"]
+
         start = med("reload of nothing (Python + Ansible start-up)")
         res.ratio_values("ours nothing broken / forced, both minus module start-up",
                          med("container_net_reload, nothing broken") - start,
@@ -144,7 +145,7 @@ def cleanup_outer() -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("-n", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-podman", action="store_true")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -43,7 +42,7 @@ def scenarios(quick: bool):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="")
     args = ap.parse_args(argv)
@@ -61,7 +60,7 @@ def main(argv=None) -> int:
         t = time.time()
         rc = subprocess.call([sys.executable, os.path.join(HERE, cmd[0])] + cmd[1:])
         status[name] = {"rc": rc, "wall_s": round(time.time() - t, 1)}
-        reports += [o for o in outs]
+        reports += list(outs)
     md = ["# make bench — %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"), "",
           "Host: %s. Load average at the start: %s." % (B.host_meta()["host"], B.host_meta()["loadavg_start"]),
           "Scenarios: " + ", ".join("%s (rc %d, %.0f s)" % (k, v["rc"], v["wall_s"]) for k, v in status.items()),
@@ -82,7 +81,7 @@ def main(argv=None) -> int:
         json.dump(merged, f, indent=1)
     print("\n".join(md))
     B.log("all scenarios done in %.0f s; summary in %s" % (time.time() - t0,
-                                                         os.path.join(B.RESULTS, "summary.md")))
+                                                           os.path.join(B.RESULTS, "summary.md")))
     return 0 if all(v["rc"] == 0 for v in status.values()) else 1
 
 

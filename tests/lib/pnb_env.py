@@ -17,14 +17,12 @@ import hashlib
 import json
 import os
 import random
-import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -163,7 +161,7 @@ class PnbEnv:
             timeout: float = 180, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
         proc = subprocess.run([PYTHON, module_path(module), self.args_file(args, check, diff)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=module_env(env),
-                              cwd=self.tmp, timeout=timeout)
+                              cwd=self.tmp, timeout=timeout, check=False)
         result = parse_module_output(proc.stdout)
         result["_rc"] = proc.returncode
         if "raw" in result:
@@ -181,7 +179,7 @@ class PnbEnv:
         return any(m in line for m in self.markers())
 
     def _rules(self, argv: Sequence[str]) -> List[str]:
-        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
         lines = proc.stdout.decode("utf-8", "replace").splitlines()
         ours = [l for l in lines if l.startswith("-A ") and self._mine(l)]
         chains = set()
@@ -201,7 +199,7 @@ class PnbEnv:
 
     def _files(self, top: str) -> Dict[str, str]:
         out = {}
-        for dirpath, _, filenames in os.walk(top):
+        for dirpath, dummy, filenames in os.walk(top):
             for f in filenames:
                 p = os.path.join(dirpath, f)
                 if f.endswith(".lock") or f == "lock":
@@ -215,8 +213,9 @@ class PnbEnv:
 
     def snapshot(self) -> Dict[str, Any]:
         def lines(argv: Sequence[str]) -> List[str]:
-            proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
             return sorted(l for l in proc.stdout.decode("utf-8", "replace").splitlines() if self._mine(l))
+
         def not_bridge(rows: List[str]) -> List[str]:
             # the bridge plugin creates a network's bridge (with the gateway address and
             # its route) on first use and never deletes it, as with podman: that is the
@@ -231,7 +230,7 @@ class PnbEnv:
                     continue
                 out.append(row)
             return out
-        nft = subprocess.run(["nft", "list", "ruleset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        nft = subprocess.run(["nft", "list", "ruleset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
         return {
             "links": not_bridge(lines(["ip", "-o", "link", "show"])),
             "addrs": not_bridge(lines(["ip", "-o", "addr", "show"])),
@@ -340,7 +339,7 @@ class PnbEnv:
                 if n.startswith(self.prefix):
                     left.append("netns %s" % n)
                     subprocess.run(["umount", "-l", os.path.join("/run/netns", n)],
-                                   stderr=subprocess.DEVNULL)
+                                   stderr=subprocess.DEVNULL, check=False)
                     try:
                         os.unlink(os.path.join("/run/netns", n))
                     except OSError:
@@ -348,7 +347,7 @@ class PnbEnv:
         for link in os.listdir("/sys/class/net"):
             if link.startswith(self.prefix):
                 left.append("link %s" % link)
-                subprocess.run(["ip", "link", "del", link], stderr=subprocess.DEVNULL)
+                subprocess.run(["ip", "link", "del", link], stderr=subprocess.DEVNULL, check=False)
         left += self.sweep_rules()
         return left
 
@@ -356,7 +355,7 @@ class PnbEnv:
         found = []
         for table in ("filter", "nat", "mangle", "raw"):
             lines = subprocess.run(["iptables-save", "-t", table], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL).stdout.decode("utf-8", "replace").splitlines()
+                                   stderr=subprocess.DEVNULL, check=False).stdout.decode("utf-8", "replace").splitlines()
             ours = [l for l in lines if l.startswith("-A ") and self._mine(l)]
             targets = set()
             for l in ours:
@@ -364,12 +363,12 @@ class PnbEnv:
                 toks = shlex.split(l)
                 if "-j" in toks and toks[toks.index("-j") + 1].startswith("CNI-"):
                     targets.add(toks[toks.index("-j") + 1])
-                subprocess.run(["iptables", "-w", "-t", table, "-D"] + toks[1:], stderr=subprocess.DEVNULL)
+                subprocess.run(["iptables", "-w", "-t", table, "-D"] + toks[1:], stderr=subprocess.DEVNULL, check=False)
             for c in targets - SHARED_CHAINS:
                 rest = [l for l in lines if l.startswith("-A %s " % c)]
                 if all(self._mine(l) for l in rest):
-                    subprocess.run(["iptables", "-w", "-t", table, "-F", c], stderr=subprocess.DEVNULL)
-                    subprocess.run(["iptables", "-w", "-t", table, "-X", c], stderr=subprocess.DEVNULL)
+                    subprocess.run(["iptables", "-w", "-t", table, "-F", c], stderr=subprocess.DEVNULL, check=False)
+                    subprocess.run(["iptables", "-w", "-t", table, "-X", c], stderr=subprocess.DEVNULL, check=False)
         return found
 
 

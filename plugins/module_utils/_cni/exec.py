@@ -188,7 +188,7 @@ def _exchange(proc: subprocess.Popen, data: bytes, timeout: float) -> Tuple[byte
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise subprocess.TimeoutExpired(proc.args, timeout)
-            for key, _ in sel.select(remaining):
+            for key, dummy in sel.select(remaining):
                 if key.fileobj is proc.stdin:
                     try:
                         view = view[os.write(key.fd, view[:select.PIPE_BUF]):]
@@ -213,7 +213,7 @@ def _exchange(proc: subprocess.Popen, data: bytes, timeout: float) -> Tuple[byte
             pidfd = None
     if pidfd is not None:
         try:
-            ready, _, _ = select.select([pidfd], [], [], remaining)
+            ready, dummy, dummy = select.select([pidfd], [], [], remaining)
         finally:
             os.close(pidfd)
         if not ready:

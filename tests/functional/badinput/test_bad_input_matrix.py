@@ -224,7 +224,7 @@ def test_matrix_is_big_enough():
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_fails_naming_the_value_and_changes_nothing(world, case):
-    _, module, build, expect = case
+    dummy, module, build, expect = case
     if not pnb_env.module_exists(module):
         pytest.skip("module %s is not written yet" % module)
     args = build(world)

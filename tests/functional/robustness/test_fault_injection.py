@@ -103,7 +103,7 @@ def _state_ok(pnb, cid, ns, net):
     assert [(e.network, e.ifname) for e in entries] == [(net, "eth0")]
     assert os.path.exists(os.path.join(pnb.state_dir, "containers", "%s.json" % cid))
     res = pnb_env.T.run(["ip", "-n", ns, "-o", "-4", "addr", "show", "eth0"]).stdout.decode()
-    ips = [e for e in entries[0].result.get("ips", [])]
+    ips = list(entries[0].result.get("ips", []))
     assert ips and ips[0]["address"].split("/")[0] in res, (ips, res)
     owners = pnb.reservations(net)
     assert list(owners.values()) == [cid], owners
@@ -151,7 +151,7 @@ def test_sigkill_at_random_points_of_an_attach_converges(pnb):
         res = pnb.run("container_netns", _absent(pnb, cid, ns))
         assert not res.get("failed"), res
         pnb_env.assert_same(before, pnb.snapshot(), "after SIGKILL %s then present + absent" % where)
-    assert sum(1 for _, k in kills if k) >= 10, "too few kills hit a running module: %s" % kills
+    assert sum(1 for dummy, k in kills if k) >= 10, "too few kills hit a running module: %s" % kills
 
 
 def test_twenty_concurrent_attaches_to_one_network(pnb):
@@ -191,7 +191,7 @@ def test_twenty_concurrent_attaches_to_one_network(pnb):
     procs = [pnb.spawn("container_netns", _absent(pnb, cid, pnb.name("p%02d" % i)))
              for i, cid in enumerate(cids)]
     for proc in procs:
-        out, _ = proc.communicate(timeout=300)
+        out, dummy = proc.communicate(timeout=300)
         r = pnb_env.parse_module_output(out)
         assert not r.get("failed"), r
     pnb_env.assert_same(before, pnb.snapshot(), "after 20 concurrent attaches and detaches")

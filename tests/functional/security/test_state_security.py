@@ -139,15 +139,15 @@ def test_symlinked_state_paths_are_refused(pnb, kind):
 def _make_user(tmp):
     name = "pnb%s" % secrets.token_hex(3)
     res = subprocess.run(["useradd", "-M", "-d", tmp, "-s", "/bin/sh", name], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, check=False)
     assert res.returncode == 0, res.stderr.decode()
     return name, pwd.getpwnam(name).pw_uid, pwd.getpwnam(name).pw_gid
 
 
 def _drop_user(name, uid):
-    subprocess.run(["pkill", "-KILL", "-U", str(uid)], stderr=subprocess.DEVNULL)
+    subprocess.run(["pkill", "-KILL", "-U", str(uid)], stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree("/run/user/%d" % uid, ignore_errors=True)
-    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL)
+    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL, check=False)
     for path in ("/etc/subuid", "/etc/subgid"):
         try:
             with open(path) as f:
@@ -165,7 +165,7 @@ def _as_user(name, argv, env=None):
     environ.update(env or {})
     return subprocess.run(["runuser", "-u", name, "--", "env", "-i"]
                           + ["%s=%s" % kv for kv in sorted(environ.items())] + list(argv),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, check=False)
 
 
 def _module_as_user(pnb, name, module, args, env=None):
@@ -183,12 +183,12 @@ def users(pnb):
     os.chmod(pnb.tmp, 0o755)
     made = []
     try:
-        for _ in range(2):
+        for dummy in range(2):
             name, uid, gid = _make_user(pnb.tmp)
             made.append((name, uid, gid))
         yield made
     finally:
-        for name, uid, _ in made:
+        for name, uid, dummy in made:
             _drop_user(name, uid)
 
 
@@ -248,7 +248,7 @@ def test_user_cannot_use_another_users_namespace(pnb, users):
             pytest.skip("rootless does not work here yet (rootless_cni_ns as %s: %s)" % (a, res.get("msg")))
         cid = pnb.cid("ua1")
         res = _module_as_user(pnb, a, "container_netns", {"container_id": cid, "networks": [conf["name"]],
-                                                         "cni_config_dir": conf_dir}, env_a)
+                                                          "cni_config_dir": conf_dir}, env_a)
         if res.get("failed"):
             pytest.skip("rootless container_netns does not work here yet: %s" % res.get("msg"))
         ns_a = res["netns"]
@@ -272,7 +272,7 @@ def test_user_cannot_use_another_users_namespace(pnb, users):
                 assert res.get("failed") or not res.get("containers"), res   # nothing of A's shown
         # A's container is intact: a re-run as A changes nothing
         res = _module_as_user(pnb, a, "container_netns", {"container_id": cid, "networks": [conf["name"]],
-                                                         "cni_config_dir": conf_dir}, env_a)
+                                                          "cni_config_dir": conf_dir}, env_a)
         assert not res.get("failed") and not res.get("changed"), res
         _module_as_user(pnb, a, "container_netns", {"container_id": cid, "state": "absent"}, env_a)
         _module_as_user(pnb, a, "rootless_cni_ns", {"state": "absent"}, env_a)
