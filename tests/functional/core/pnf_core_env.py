@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import podnet_testlib as tl  # noqa: E402
 
 
-
 def _mu() -> Any:
     """The collection's module_utils, imported when first used: a conftest that imports
     them at load time upsets pytest-ansible's collection finder for the unit tests
@@ -37,6 +36,7 @@ def _mu() -> Any:
     from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
     return SimpleNamespace(attach=_attach, container=_container, netns=_netns, cache=cnicache,
                            HostContext=HostContext)
+
 
 PLUGIN_DIR = "/usr/lib/cni"
 PREFIX = tl.unique_prefix("pnf")
@@ -154,7 +154,7 @@ class CoreEnv:
 
     def ctx(self, plugin_dirs: Optional[List[str]] = None) -> Any:
         return _mu().HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,
-                           cache_dir=self.cache_dir, state_dir=self.state_dir)
+                                 cache_dir=self.cache_dir, state_dir=self.state_dir)
 
     def module_args(self, **kw: Any) -> Dict[str, Any]:
         args = {"cni_config_dir": self.config_dir, "cni_plugin_dirs": self.plugin_dirs,
