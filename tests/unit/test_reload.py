@@ -277,3 +277,35 @@ def test_plugins_shown_healthy_by_their_rules_are_not_checked(tmp_path, monkeypa
     assert (why is None) is healthy
     if not healthy:
         assert "portmap failed on CHECK" in why
+
+
+def test_a_failed_add_is_reported_per_network(tmp_path):
+    """DEL succeeds, ADD fails: the network is reported failed with the plugin's error,
+    the other container is still reloaded (stub plugins; no kernel involved)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    script = ('#!/bin/sh\ncat >/dev/null\n'
+              'if [ "$CNI_COMMAND" = ADD ] && [ "$CNI_CONTAINERID" = pnlbad ]; then\n'
+              '  echo \'{"code": 11, "msg": "no more addresses"}\'; exit 1; fi\n'
+              'if [ "$CNI_COMMAND" = ADD ]; then\n'
+              '  echo \'{"cniVersion": "1.0.0", "ips": [{"address": "10.225.1.2/24"}]}\'; fi\n'
+              'exit 0\n')
+    for name in ("bridge", "portmap", "firewall"):
+        (plugins / name).write_text(script)
+        (plugins / name).chmod(0o755)
+    conf_dir = tmp_path / "net.d"
+    conf_dir.mkdir()
+    (conf_dir / "pnl-n1.conflist").write_bytes(conflist(masq=False).raw)
+    ctx = FakeNsContext(config_dir=str(conf_dir), plugin_dirs=[str(plugins)],
+                        cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"))
+    put(ctx, entry(cid="pnlbad"), entry(cid="pnlgood", netns=LIVE + "2", ip="10.225.1.2"))
+    p = _reload.plan(ctx, ["all"], force=True)
+    out = _reload.execute(ctx, p, workers=1)["containers"]
+    bad = out["pnlbad"]["networks"]["pnl-n1/eth0"]
+    assert bad["state"] == "failed" and "no more addresses" in bad["error"]
+    assert out["pnlbad"]["errors"] and "pnl-n1" in out["pnlbad"]["errors"][0]
+    assert out["pnlgood"]["networks"]["pnl-n1/eth0"]["state"] == "reloaded"
+    assert out["pnlgood"]["networks"]["pnl-n1/eth0"]["ips_preserved"]
+    assert [e.container_id for e in cnicache.list_entries(ctx.cache_dir)] == ["pnlgood"]
+    rep = _reload.report(p, out)
+    assert rep["pnlbad"]["networks"]["pnl-n1"]["state"] == "failed" and rep["pnlbad"]["reloaded"] == []
