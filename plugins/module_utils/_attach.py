@@ -223,9 +223,16 @@ def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfig
     except BaseException as exc:
         partial = getattr(exc, "partial_result", None)  # the result of the plugins that ran
         try:
-            cniexec.del_network_list(ctx_executor, conf, rt, partial, tolerate=lambda e: True)
-        except Exception:
-            pass
+            tolerated: List[Any] = cniexec.del_network_list(ctx_executor, conf, rt, partial,
+                                                            tolerate=lambda e: True)
+        except Exception as del_exc:
+            tolerated = [del_exc]
+        # what the rollback could not undo (e.g. a DEL that timed out on a host with a huge
+        # ruleset) is named on the error; "rule/chain not there" is expected and dropped
+        problems = [str(e) for e in tolerated or []
+                    if not (isinstance(e, CniPluginError) and tolerate_missing_rules(e))]
+        if problems and isinstance(exc, PodnetError):
+            exc.details.setdefault("rollback_errors", problems)
         raise
 
 
