@@ -317,9 +317,15 @@ def ipt_sweep() -> List[str]:
     return found
 
 
+def link_names(filter_args: Sequence[str] = ()) -> List[str]:
+    """Links of the current netns (netlink: /sys may belong to another netns under nsenter)."""
+    out = sh(["ip", "-o", "link", "show"] + list(filter_args), check=False).stdout.decode(errors="replace")
+    return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines() if ":" in l]
+
+
 def del_links(prefixes: Sequence[str]) -> None:
-    for v in os.listdir("/sys/class/net"):
-        if v.startswith(tuple(prefixes)) and os.path.exists("/sys/class/net/%s" % v):
+    for v in link_names():
+        if v.startswith(tuple(prefixes)):
             sh(["ip", "link", "del", v], check=False)
 
 
@@ -353,8 +359,8 @@ def cleanup_network(net: Dict[str, str], cache_dir: Optional[str] = None) -> Non
             except Exception as exc:  # noqa: BLE001 - best effort
                 log("cleanup DEL %s: %s" % (e.container_id, exc))
                 cnicache.delete(cache_dir, e.network, e.container_id, e.ifname)
-    if os.path.exists("/sys/class/net/%s" % net["bridge"]):
-        for port in os.listdir("/sys/class/net/%s/brif" % net["bridge"]):
+    if net["bridge"] in link_names():
+        for port in link_names(["master", net["bridge"]]):
             sh(["ip", "link", "del", port], check=False)
         sh(["ip", "link", "del", net["bridge"]], check=False)
     shutil.rmtree("/var/lib/cni/networks/%s" % net["name"], ignore_errors=True)
@@ -366,7 +372,7 @@ def leftovers(ns_prefix: str = "bench-p") -> List[str]:
     bad = []
     if os.path.isdir("/run/netns"):
         bad += ["netns %s" % n for n in os.listdir("/run/netns") if n.startswith(ns_prefix)]
-    bad += ["link %s" % n for n in os.listdir("/sys/class/net") if n.startswith("benchp")]
+    bad += ["link %s" % n for n in link_names() if n.startswith("benchp")]
     for t in ("filter", "nat"):
         bad += ["iptables %s: %s" % (t, l) for l in sh(["iptables-save", "-t", t], check=False)
                 .stdout.decode(errors="replace").splitlines() if l.startswith("-A") and MARK.search(l)]
@@ -494,3 +500,24 @@ class Podman:
             sh(["umount", "-l", mp], check=False)
         shutil.rmtree(self.runroot, ignore_errors=True)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- an isolated "host"
+def run_isolated(tag: str, script: str, argv: Sequence[str]) -> Optional[int]:
+    """Re-run script inside a fresh network namespace ``bench-phost<tag>`` acting as the
+    host (bridges, veth host ends, every iptables rule live there and die with it), so
+    a benchmark never bloats or disturbs the real host's ruleset. Returns the inner
+    exit code, or None when already inside (the caller then does the work)."""
+    if os.environ.get("BENCH_INNER") == "1" or os.environ.get("BENCH_NO_ISOLATION") == "1":
+        return None
+    name = "bench-phost%s" % tag
+    sh(["ip", "netns", "del", name], check=False)
+    sh(["ip", "netns", "add", name])
+    try:
+        # nsenter, not `ip netns exec`: that remounts /sys without the cgroup mounts runc needs
+        inner = ["nsenter", "--net=/run/netns/%s" % name, "--", VENV_PY, os.path.abspath(script)] + list(argv)
+        env = dict(os.environ, BENCH_INNER="1")
+        subprocess.run(inner[:3] + ["ip", "link", "set", "lo", "up"], check=False)
+        return subprocess.call(inner, env=env)
+    finally:
+        sh(["ip", "netns", "del", name], check=False)

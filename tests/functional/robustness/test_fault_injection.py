@@ -162,12 +162,14 @@ def test_twenty_concurrent_attaches_to_one_network(pnb):
     before = pnb.snapshot()
     n = 20
     cids = [pnb.cid("p%02d" % i) for i in range(n)]
+    # 20 chains contend for the xtables lock (with whatever else runs on the host): this
+    # test is about correctness, so the per-plugin timeout is generous
     procs = [pnb.spawn("container_netns", _present(pnb, cid, pnb.name("p%02d" % i), [net],
-                                                   port=pnb_env.PORT_BASE + 50 + i))
+                                                   port=pnb_env.PORT_BASE + 50 + i, plugin_timeout=600))
              for i, cid in enumerate(cids)]
     results = []
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=900)
         results.append(pnb_env.parse_module_output(out))
     failed = [r for r in results if r.get("failed")]
     assert not failed, failed
