@@ -38,7 +38,12 @@ class ContainerRequest:
                  static_mac: Optional[str] = None, state: str = "present") -> None:
         self.container_id = _validate.container_id(container_id)
         self.name = _validate.container_id(name, "name") if name else self.container_id
-        self.netns = ctx.netns_path(netns or default_netns_name(self.container_id))
+        recorded = None
+        if netns is None and state == "absent":
+            # removing without naming the namespace: the one recorded for the container
+            # (it may not be the default podnet-<id>), so its attachments are not taken for stale
+            recorded = (_state.load(ctx.state_dir, self.container_id) or {}).get("netns")
+        self.netns = recorded or ctx.netns_path(netns or default_netns_name(self.container_id))
         if pid is not None and (isinstance(pid, bool) or int(pid) < 1):
             raise ValidationError("invalid pid %r" % (pid,), value=pid)
         self.pid = int(pid) if pid is not None else None

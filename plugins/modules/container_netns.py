@@ -39,7 +39,8 @@ options:
   netns:
     description:
       - The namespace, as a name in C(/run/netns) or an absolute path.
-      - Default C(podnet-<container_id>).
+      - Default C(podnet-<container_id>); with I(state=absent), the namespace recorded for
+        the container when it has a record.
     type: str
   pid:
     description:

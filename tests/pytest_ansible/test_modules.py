@@ -109,3 +109,28 @@ def test_bad_input_fails_before_anything_changes(host, scratch):
                    networks=[scratch.name("missing")], **scratch.common)
     assert res.get("failed") and scratch.name("missing") in res["msg"], res
     assert not netns_exists(cid)
+
+
+def test_absent_without_netns_uses_the_recorded_namespace(host, scratch):
+    """A container created in a namespace of its own name is removed by id alone: the
+    recorded namespace goes, with its attachment (DEL with the namespace, not as stale)."""
+    net_a = scratch.name("a")
+    scratch.networks.append(net_a)
+    assert host.run(MOD + "cni_network", name=net_a, bridge=scratch.id + "a",
+                    subnets=[{"subnet": scratch.net_a + ".0/24"}], **scratch.common)["changed"]
+    cid = scratch.name("own")
+    scratch.netns.append(cid)
+    res = host.run(MOD + "container_netns", container_id=cid, netns=cid, networks=[net_a], **scratch.common)
+    assert res["changed"] and netns_exists(cid), res
+
+    res = host.run(MOD + "container_netns", check=True, container_id=cid, state="absent", **scratch.common)
+    assert res["changed"] and netns_exists(cid), res
+    assert {"action": "remove_netns", "netns": "/run/netns/" + cid} in res["actions"], res["actions"]
+    res = host.run(MOD + "container_netns", container_id=cid, state="absent", **scratch.common)
+    assert res["changed"] and not netns_exists(cid), res
+    assert not host.run(MOD + "container_netns", container_id=cid, state="absent", **scratch.common)["changed"]
+    info = host.run(MOD + "container_netns_info", **scratch.common)
+    assert cid not in info["containers"], info["containers"].get(cid)
+    # host-local released the address (its reservations are files named by IP)
+    leases = os.listdir(os.path.join("/var/lib/cni/networks", net_a))
+    assert [f for f in leases if f.startswith(scratch.net_a + ".")] == [], leases
