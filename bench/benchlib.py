@@ -396,6 +396,7 @@ def run_module_direct(module: str, args: Dict[str, Any], check: bool = False) ->
     proc = subprocess.run([VENV_PY, os.path.join(ROOT, "plugins", "modules", "%s.py" % module), path],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
     dt = (now() - t0) / 1e6
+    os.unlink(path)
     out = proc.stdout.decode(errors="replace")
     try:
         res = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]
