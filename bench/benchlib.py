@@ -378,6 +378,7 @@ def leftovers(ns_prefix: str = "bench-p") -> List[str]:
                 .stdout.decode(errors="replace").splitlines() if l.startswith("-A") and MARK.search(l)]
     for net in NETWORKS.values():
         bad += glob.glob("/var/lib/cni/networks/%s" % net["name"])
+        bad += glob.glob("/var/lib/cni/results/%s-*" % net["name"])
     return bad
 
 

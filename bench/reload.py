@@ -16,6 +16,7 @@ Usage: bench/reload.py [-n 50] [--rounds 2] [--no-podman]
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -141,6 +142,10 @@ def cleanup_outer() -> None:
     B.remove_netns_prefixed(NS_PREFIX)
     B.remove_netns_prefixed(HOST_NS)
     shutil.rmtree("/var/lib/cni/networks/%s" % NET["name"], ignore_errors=True)
+    # podman's libcni cache: a DEL that failed after the wipe leaves entries (libcni
+    # stops at the first plugin error); their namespaces and rules died with HOST_NS
+    for f in glob.glob("/var/lib/cni/results/%s-*" % NET["name"]):
+        os.unlink(f)
     shutil.rmtree(BASE, ignore_errors=True)
 
 
