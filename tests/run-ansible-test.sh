@@ -10,8 +10,10 @@
 # tree and run the venv's ansible-test there. Results (tests/output) are copied back to
 # tests/output/ of the repo (git-ignored) for inspection.
 #
-# sanity: `--venv --requirements`: every sanity test gets its own pinned virtualenv
-#   (cached in ~/.ansible/test/venv, so only the first run installs). ansible-test
+# sanity: `--venv --requirements`: ansible-test delegates to a virtualenv of its own in the
+#   temporary tree (`--local --requirements` would pip-install its pins into our .venv),
+#   and every sanity test gets its own pinned virtualenv (cached in ~/.ansible/test/venv,
+#   so only the first run downloads from PyPI). ansible-test
 #   bootstraps pip in those venvs with a get-pip script it downloads from a host that is
 #   unreachable here; it uses ~/.ansible/test/cache/get_pip_<version>.py when present, so we
 #   put a small stand-in there that runs `ensurepip` and then pip-installs the requested pip.
