@@ -17,6 +17,8 @@ BUILD = os.path.join(REPO, ".build")
 VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 ANSIBLE = os.path.join(REPO, ".venv", "bin", "ansible")
 PLUGIN_DIR = "/usr/lib/cni"
+# ansible-core has no json stdout callback of its own (it lives in ansible.posix)
+CALLBACK_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
 
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
@@ -64,7 +66,8 @@ def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": BUILD,
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_CALLBACK_PLUGINS": CALLBACK_PLUGINS,
+        "ANSIBLE_STDOUT_CALLBACK": "podnet_json",
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_HOST_KEY_CHECKING": "false",
@@ -95,8 +98,8 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: boo
                           env=ansible_env(env), cwd=REPO, check=False)
     out = proc.stdout.decode()
     try:
-        data = json.loads(out[out.index("{"):])
-        return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        data = json.loads(out[out.index('{"tasks"'):])
+        return data["tasks"][0]["result"]
     except (ValueError, KeyError, IndexError):
         raise AssertionError("ansible did not return JSON (rc=%d):\n%s\n%s"
                              % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))

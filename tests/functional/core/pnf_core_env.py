@@ -289,7 +289,7 @@ def link_info(netns: str, ifname: str) -> Dict[str, Any]:
     return data[0]
 
 
-CALLBACKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
+CALLBACKS = tl.CALLBACK_PLUGINS
 
 
 def run_playbook(tmp: str, tasks: List[Dict[str, Any]], diff: bool = True,
@@ -305,7 +305,7 @@ def run_playbook(tmp: str, tasks: List[Dict[str, Any]], diff: bool = True,
         argv += ["-e", json.dumps(extra_vars)]
     if diff:
         argv.append("--diff")
-    env = tl.ansible_env({"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS, "ANSIBLE_STDOUT_CALLBACK": "pnf_json",
+    env = tl.ansible_env({"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS, "ANSIBLE_STDOUT_CALLBACK": "podnet_json",
                           "ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_RETRY_FILES_ENABLED": "false",
                           "ANSIBLE_PIPELINING": "true"})
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp, check=False)

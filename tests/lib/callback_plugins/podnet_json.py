@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A stdout callback for the core tests: every task result, unfiltered (diff and
+"""A stdout callback for the functional tests: every task result, unfiltered (diff and
 warnings included), as one JSON document at the end. ansible-core has no json
 stdout callback of its own (it lives in ansible.posix)."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = r"""
-name: pnf_json
+name: podnet_json
 type: stdout
 short_description: every task result as one JSON document (tests only)
 description: Collects each task's result per host and prints them as JSON at the end.
@@ -21,7 +21,7 @@ description: Collects each task's result per host and prints them as JSON at the
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "stdout"
-    CALLBACK_NAME = "pnf_json"
+    CALLBACK_NAME = "podnet_json"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
