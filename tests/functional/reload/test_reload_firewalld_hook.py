@@ -123,11 +123,11 @@ def test_role_handler_and_installed_unit(env):
     check = {"client->c1": (env.client, env.host_ip, env.port_base, "c1")}
     root = os.path.join(env.tmp, "root")
     variables = {
-        "podnet_reload_unit_dir": root + "/unit", "podnet_reload_libexec_dir": root + "/libexec",
-        "podnet_reload_lib_dir": root + "/lib", "podnet_reload_enable_unit": False,
-        "podnet_reload_python": PYTHON, "podnet_reload_cni_config_dir": env.config_dir,
-        "podnet_reload_cni_plugin_dirs": [T.PLUGIN_DIR], "podnet_reload_cni_cache_dir": env.cache_dir,
-        "podnet_reload_state_dir": env.state_dir}
+        "firewall_reload_hook_unit_dir": root + "/unit", "firewall_reload_hook_libexec_dir": root + "/libexec",
+        "firewall_reload_hook_lib_dir": root + "/lib", "firewall_reload_hook_enable_unit": False,
+        "firewall_reload_hook_python": PYTHON, "firewall_reload_hook_cni_config_dir": env.config_dir,
+        "firewall_reload_hook_cni_plugin_dirs": [T.PLUGIN_DIR], "firewall_reload_hook_cni_cache_dir": env.cache_dir,
+        "firewall_reload_hook_state_dir": env.state_dir}
     playbook = os.path.join(env.tmp, "play.yml")
     with open(playbook, "w") as f:
         f.write(PLAYBOOK % json.dumps(variables))
