@@ -18,6 +18,12 @@ duplicated those jump rules (seen with containernetworking-plugins 1.1.1, 12 par
 in a fresh netns). So the first ADD of each network in a batch — and the first ADD with
 port mappings — runs alone (``_WarmGate``); once one has succeeded the rest overlap. A
 plugin error that only a race can cause ("already exists") is retried once.
+
+What concurrency buys on 2 cores: the plugins are CPU-bound and their iptables-nft calls
+slow each other down (each re-reads the ruleset), yet the overlap still wins. Measured
+in-process, 24 ADDs with a port mapping each on a host under load ~8: workers 1 -> 6.1 s,
+2 -> 5.6 s, 3 -> 3.9 s, 8 -> 3.9 s; 50 ADDs on a quieter host: workers 8 at 0.39x the
+sequential raw chain.
 """
 from __future__ import annotations
 
