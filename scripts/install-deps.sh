@@ -9,6 +9,7 @@ APT_PACKAGES=(containernetworking-plugins iptables nftables slirp4netns uidmap i
               python3-venv python3-pip busybox-static procps kmod acl sudo git)
 if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   APT_PACKAGES+=(dnsmasq golang-github-containernetworking-plugin-dnsname)
+  APT_PACKAGES+=(shellcheck)  # ansible-test sanity runs its shellcheck test only when installed
 fi
 
 missing=()

@@ -64,7 +64,7 @@ APT_OPTS=(-o "Dir::Etc::SourceList=$WORK/apt/sources.list" -o "Dir::Etc::SourceP
 apt-get "${APT_OPTS[@]}" update -q >&2 || die "apt-get update of the deb-src list failed"
 ( cd "$WORK/src" && apt-get "${APT_OPTS[@]}" source --download-only golang-github-appc-cni >&2 ) \
     || die "apt-get source --download-only golang-github-appc-cni failed"
-dsc=$(ls "$WORK"/src/golang-github-appc-cni_*.dsc 2>/dev/null | head -n1)
+dsc=$(find "$WORK/src" -maxdepth 1 -name 'golang-github-appc-cni_*.dsc' | sort | head -n1)
 [[ -n "$dsc" ]] || die "no .dsc downloaded"
 ( cd "$WORK/src" && dpkg-source --no-check -x "$dsc" tree >&2 ) || die "dpkg-source -x failed"
 [[ -f "$WORK/src/tree/cnitool/cnitool.go" ]] || die "the source package has no cnitool/cnitool.go"
