@@ -10,7 +10,6 @@ import stat
 
 import pytest
 
-from conftest import bridge_conflist
 
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
@@ -269,7 +268,7 @@ def test_missing_dnsname_says_which_package(plugins):
     ("10.223.1.0/24", True), ("10.223.1.128/25", True), ("10.223.0.0/16", True),
     ("10.223.2.0/24", False), ("fd00:223:1::/64", False),
 ])
-def test_subnet_overlaps(conf_dir, ours, overlapping):
+def test_subnet_overlaps(conf_dir, ours, overlapping, bridge_conflist):
     conf_dir("other.conflist", bridge_conflist("other", "10.223.1.0/24"))
     networks = cniconf.load_networks(conf_dir.dir)[0]
     found = netconf.subnet_overlaps(netconf.parse_subnets([ours]), networks, "pnnu")
@@ -309,7 +308,7 @@ def test_plan_create_then_unchanged(dirs):
     assert changed.diff()["after"]["plugins"][0]["mtu"] == 1400
 
 
-def test_plan_keeps_existing_bridge_and_subnets(dirs):
+def test_plan_keeps_existing_bridge_and_subnets(dirs, bridge_conflist):
     dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.7.0/24", version="0.4.0",
                                                    bridge="cni-podman7"))
     p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
@@ -318,7 +317,7 @@ def test_plan_keeps_existing_bridge_and_subnets(dirs):
     assert main["ipam"]["ranges"] == [[{"subnet": "10.223.7.0/24", "gateway": "10.223.7.1"}]]
 
 
-def test_plan_picks_free_subnet(dirs):
+def test_plan_picks_free_subnet(dirs, bridge_conflist):
     dirs["write"]("a.conflist", bridge_conflist("a", "10.89.0.0/24", bridge="pnna"))
     dirs["write"]("b.conflist", bridge_conflist("b", "10.89.1.0/24", bridge="pnnb"))
     p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
@@ -326,7 +325,7 @@ def test_plan_picks_free_subnet(dirs):
     assert subnet.startswith("10.89.") and subnet not in ("10.89.0.0/24", "10.89.1.0/24")
 
 
-def test_plan_overlap_names_both(dirs):
+def test_plan_overlap_names_both(dirs, bridge_conflist):
     dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.0.0/16", bridge="pnno"))
     with pytest.raises(ValidationError) as err:
         netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
@@ -336,14 +335,14 @@ def test_plan_overlap_names_both(dirs):
     assert os.listdir(dirs["config_dir"]) == ["other.conflist"]
 
 
-def test_plan_bridge_used_by_other_network(dirs):
+def test_plan_bridge_used_by_other_network(dirs, bridge_conflist):
     dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.8.0/24", bridge="pnnshared"))
     with pytest.raises(ValidationError, match="bridge pnnshared is already used by network pnnother"):
         netconf.plan(spec(subnets=["10.223.4.0/24"], bridge="pnnshared"), dirs["config_dir"],
                      dirs["plugin_dirs"], dirs["cache_dir"])
 
 
-def test_plan_name_defined_by_other_file(dirs):
+def test_plan_name_defined_by_other_file(dirs, bridge_conflist):
     dirs["write"]("00-first.conf", dict(bridge_conflist("pnnu", "10.223.8.0/24")["plugins"][0],
                                         name="pnnu", cniVersion="0.4.0"))
     with pytest.raises(ValidationError, match="already defined by .*00-first.conf"):
@@ -351,7 +350,7 @@ def test_plan_name_defined_by_other_file(dirs):
                      dirs["cache_dir"])
 
 
-def test_plan_file_of_other_name_needs_force(dirs):
+def test_plan_file_of_other_name_needs_force(dirs, bridge_conflist):
     dirs["write"]("pnnu.conflist", bridge_conflist("pnnx", "10.223.8.0/24"))
     with pytest.raises(ValidationError, match="defines network 'pnnx', not 'pnnu'"):
         netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
@@ -400,7 +399,7 @@ def test_plan_in_use_needs_force(dirs, state):
     assert p.changed and p.in_use == [{"container_id": "pnnc1", "interface": "eth0"}]
 
 
-def test_plan_absent(dirs):
+def test_plan_absent(dirs, bridge_conflist):
     p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert not p.changed and netconf.predicted_actions(p) == []
     path = dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.8.0/24", bridge="pnnnobr"))
