@@ -420,6 +420,7 @@ def run_playbook(tasks_yaml: str, extra: Dict[str, Any], name: str) -> float:
     proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
                            pb, "-e", json.dumps(extra)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     dt = (now() - t0) / 1e6
+    os.unlink(pb)
     if proc.returncode != 0:
         raise RuntimeError("ansible-playbook %s failed:\n%s\n%s" % (name, proc.stdout.decode(errors="replace")[-3000:],
                                                                     proc.stderr.decode(errors="replace")[-2000:]))
