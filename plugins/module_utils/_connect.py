@@ -34,7 +34,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -706,6 +706,16 @@ def diff(plans: Sequence[EntryPlan]) -> DifferenceTracker:
     return tracker
 
 
+def recover_interrupted(ctx: HostContext, cids: Sequence[str]) -> None:
+    """Undo the ADDs a killed run left half-done (see _intent) before planning: their
+    veth, IP reservation and rules have no cache entry, so the plan would ADD again and
+    trip over them. A killed ADD never left a cache entry, so check mode (which skips
+    this) still predicts the same attach."""
+    for cid in sorted(set(cids)):
+        for intent in _intent.pending(ctx, cid):
+            _intent.recover(ctx, intent)
+
+
 def run(ctx: HostContext, items: Sequence[Dict[str, Any]], check_mode: bool,
         workers: int = DEFAULT_WORKERS) -> Tuple[List[EntryPlan], List[Dict[str, Any]]]:
     """Validate, plan and (unless check_mode) execute; per-entry results.
@@ -720,6 +730,7 @@ def run(ctx: HostContext, items: Sequence[Dict[str, Any]], check_mode: bool,
     else:
         # plan and execute under every container's lock: nothing changes in between
         with container_locks(ctx, [r.container_id for r in reqs]):
+            recover_interrupted(ctx, [r.container_id for r in reqs])
             plans = plan_entries(ctx, reqs)
             execute(ctx, plans, workers)
     with_result = len(plans) == 1
