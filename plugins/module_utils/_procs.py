@@ -110,6 +110,35 @@ def process_identity(pid: int) -> Optional[ProcessIdentity]:
     return ProcessIdentity(pid, uid, int(fields[19]), cmdline)
 
 
+def identity_from_dict(data: Any) -> Optional[ProcessIdentity]:
+    """A ProcessIdentity stored as {pid, start_time, cmdline} in a state file (no uid:
+    it reads differently inside and outside a user namespace)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ProcessIdentity(int(data["pid"]), -1, int(data["start_time"]),
+                               [str(a) for a in data["cmdline"]])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def identity_to_dict(ident: ProcessIdentity) -> Dict[str, Any]:
+    return {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline}
+
+
+def is_ours(stored: Optional[ProcessIdentity]) -> bool:
+    """The recorded pid is still that process (start time, cmdline) and runs as this user.
+
+    The uid is compared with ours in the current view: a process of the user reads as
+    uid 0 from inside the holder's user namespace and as the user from outside.
+    """
+    if stored is None or stored.pid <= 1:
+        return False
+    now = process_identity(stored.pid)
+    return (now is not None and now.uid == os.geteuid() and now.start_time == stored.start_time
+            and now.cmdline == stored.cmdline)
+
+
 def is_same_process(expected: ProcessIdentity) -> bool:
     """True when expected.pid is still the very process recorded (not a reused pid)."""
     now = process_identity(expected.pid)

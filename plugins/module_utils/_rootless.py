@@ -126,33 +126,6 @@ class Layout:
 
 # --- process identity (uids compared in the caller's current view) ---
 
-def _stored_identity(data: Any) -> Optional[_procs.ProcessIdentity]:
-    if not isinstance(data, dict):
-        return None
-    try:
-        return _procs.ProcessIdentity(int(data["pid"]), -1, int(data["start_time"]),
-                                      [str(a) for a in data["cmdline"]])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def is_ours(stored: Optional[_procs.ProcessIdentity]) -> bool:
-    """The pid is still that process (start time, cmdline) and runs as this user.
-
-    The uid is compared with ours in the current view: a process of the user reads as
-    uid 0 from inside the holder's user namespace and as the user from outside.
-    """
-    if stored is None or stored.pid <= 1:
-        return False
-    now = _procs.process_identity(stored.pid)
-    return (now is not None and now.uid == os.geteuid() and now.start_time == stored.start_time
-            and now.cmdline == stored.cmdline)
-
-
-def _identity_dict(ident: _procs.ProcessIdentity) -> Dict[str, Any]:
-    return {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline}
-
-
 def _read_state(path: str) -> Optional[Dict[str, Any]]:
     try:
         data = read_json(path)
@@ -281,9 +254,9 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
         for fd in list(open_fds):
             close(fd)
     try:
-        write_json(layout.pid_file, dict(_identity_dict(ident), map=mapping["mode"]))
+        write_json(layout.pid_file, dict(_procs.identity_to_dict(ident), map=mapping["mode"]))
     except BaseException:
-        _procs.terminate(ident, same=is_ours)  # unrecorded, it could never be found again
+        _procs.terminate(ident, same=_procs.is_ours)  # unrecorded, it could never be found again
         raise
     return ident
 
@@ -533,8 +506,8 @@ class RootlessContext(HostContext):
                         self.warnings.append("rootless cleanup: %s" % exc)
 
     def live_holder(self) -> Optional[_procs.ProcessIdentity]:
-        stored = _stored_identity(_read_state(self.layout.pid_file))
-        if stored is not None and is_ours(stored) and HOLDER_TAG in stored.cmdline:
+        stored = _procs.identity_from_dict(_read_state(self.layout.pid_file))
+        if stored is not None and _procs.is_ours(stored) and HOLDER_TAG in stored.cmdline:
             return stored
         return None
 
@@ -607,8 +580,8 @@ class RootlessContext(HostContext):
         state = self.slirp_state()
         if state is None:
             return "dead", None
-        ident = _stored_identity(state)
-        if not is_ours(ident) or not slirp.is_slirp_of(ident, self.layout.cni_netns):
+        ident = _procs.identity_from_dict(state)
+        if not _procs.is_ours(ident) or not slirp.is_slirp_of(ident, self.layout.cni_netns):
             return "dead", state
         inode = self._netns_inode()
         if inode is None or state.get("netns_inode") != inode:
@@ -704,13 +677,13 @@ class RootlessContext(HostContext):
         health, state = self.slirp_health(opts, binary)
         if health != "ok":
             if state is not None:
-                ident = _stored_identity(state)
-                if is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
-                    _procs.terminate(ident, same=is_ours)
+                ident = _procs.identity_from_dict(state)
+                if _procs.is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
+                    _procs.terminate(ident, same=_procs.is_ours)
             features = slirp.detect_features(binary)
             ident = slirp.start(binary, features, opts, layout.cni_netns, layout.api_socket,
                                 layout.slirp_log, preexec=_private_mount_ns)
-            write_json(layout.slirp_file, dict(_identity_dict(ident), binary=binary,
+            write_json(layout.slirp_file, dict(_procs.identity_to_dict(ident), binary=binary,
                                                netns_inode=self._netns_inode(),
                                                options=opts.to_dict(), features=features))
             actions.append({"action": "start_slirp4netns", "pid": ident.pid})
@@ -729,8 +702,8 @@ class RootlessContext(HostContext):
 
     def slirp_pid(self) -> Optional[int]:
         state = self.slirp_state()
-        ident = _stored_identity(state)
-        return ident.pid if ident is not None and is_ours(ident) else None
+        ident = _procs.identity_from_dict(state)
+        return ident.pid if ident is not None and _procs.is_ours(ident) else None
 
     # --- CNI calls ---
     def call_cni(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -828,10 +801,10 @@ class RootlessContext(HostContext):
         if not dry_run:
             self.cni_ready = False
         state = self.slirp_state()
-        ident = _stored_identity(state)
-        if ident is not None and is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
+        ident = _procs.identity_from_dict(state)
+        if ident is not None and _procs.is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
             if not dry_run:
-                _procs.terminate(ident, same=is_ours)
+                _procs.terminate(ident, same=_procs.is_ours)
             actions.append({"action": "stop_slirp4netns", "pid": ident.pid})
         if os.path.lexists(layout.cni_netns):
             if not dry_run:
@@ -848,9 +821,9 @@ class RootlessContext(HostContext):
             keep_holder = bool(self.other_namespaces())
         if not keep_holder:
             holder = self.holder if self.joined else self.live_holder()
-            if holder is not None and is_ours(holder):
+            if holder is not None and _procs.is_ours(holder):
                 if not dry_run:
-                    _procs.terminate(holder, same=is_ours)
+                    _procs.terminate(holder, same=_procs.is_ours)
                 actions.append({"action": "stop_holder", "pid": holder.pid})
             elif os.path.lexists(layout.pid_file):
                 actions.append({"action": "remove_pid_file", "path": layout.pid_file})

@@ -30,24 +30,6 @@ def _paths(state_dir: str, cid: str) -> Tuple[str, str, str]:
             os.path.join(base, name + ".log"))
 
 
-def _identity(data: Any) -> Optional[_procs.ProcessIdentity]:
-    if not isinstance(data, dict):
-        return None
-    try:
-        return _procs.ProcessIdentity(int(data["pid"]), -1, int(data["start_time"]),
-                                      [str(a) for a in data["cmdline"]])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _is_ours(stored: Optional[_procs.ProcessIdentity]) -> bool:
-    if stored is None or stored.pid <= 1:
-        return False
-    now = _procs.process_identity(stored.pid)
-    return (now is not None and now.uid == os.geteuid() and now.start_time == stored.start_time
-            and now.cmdline == stored.cmdline)
-
-
 def load(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
     try:
         data = read_json(_paths(state_dir, cid)[0])
@@ -68,8 +50,8 @@ def wanted_hostfwds(port_mappings: Sequence[Dict[str, Any]]) -> List[List[Any]]:
 
 def running(state: Optional[Dict[str, Any]], netns: str) -> bool:
     """The recorded slirp4netns still runs, on this very namespace."""
-    ident = _identity(state)
-    if not _is_ours(ident) or not slirp.is_slirp_of(ident, netns):
+    ident = _procs.identity_from_dict(state)
+    if not _procs.is_ours(ident) or not slirp.is_slirp_of(ident, netns):
         return False
     try:
         return (state or {}).get("netns_inode") == os.stat(netns).st_ino and _netns.is_netns(netns)
@@ -157,9 +139,9 @@ def stop(state_dir: str, cid: str) -> bool:
     path, sock, log = _paths(state_dir, cid)
     state = load(state_dir, cid)
     stopped = False
-    ident = _identity(state)
-    if ident is not None and _is_ours(ident) and slirp.is_slirp_of(ident, (state or {}).get("netns", "")):
-        stopped = _procs.terminate(ident, same=_is_ours)
+    ident = _procs.identity_from_dict(state)
+    if ident is not None and _procs.is_ours(ident) and slirp.is_slirp_of(ident, (state or {}).get("netns", "")):
+        stopped = _procs.terminate(ident, same=_procs.is_ours)
     for p in (path, sock, log):
         try:
             remove_file(p)
