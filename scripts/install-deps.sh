@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(containernetworking-plugins iptables nftables slirp4netns uidmap iproute2
               python3-venv python3-pip busybox-static procps kmod acl sudo git)
 if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
-  APT_PACKAGES+=(dnsmasq golang-github-containernetworking-plugin-dnsname)
+  # dnsname needs only dnsmasq's binary (dnsmasq-base), not the system service
+  APT_PACKAGES+=(dnsmasq-base golang-github-containernetworking-plugin-dnsname)
+  # the firewalld reload tests run a real firewalld on a private dbus-daemon
+  APT_PACKAGES+=(dbus-daemon dbus-bin python3-dbus python3-gi)
   APT_PACKAGES+=(shellcheck)  # ansible-test sanity runs its shellcheck test only when installed
 fi
 
