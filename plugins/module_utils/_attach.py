@@ -140,6 +140,7 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
             raise ValidationError("network %s cannot map ports: no plugin of its chain declares "
                                   "the portMappings capability (add portmap)" % conf.name,
                                   network=conf.name)
+        ctx.check_port_mappings(spec.port_mappings)
         check_port_conflicts(ctx, spec, container_id, other_entries)
 
 

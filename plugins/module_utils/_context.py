@@ -88,6 +88,10 @@ class HostContext:
     def bring_lo_up(self, path: str) -> bool:
         return _netns.bring_lo_up(path)
 
+    def check_port_mappings(self, mappings: Any) -> None:
+        """Raise ValidationError for port mappings this context cannot forward (root: any
+        portmap can, so nothing)."""
+
     def attachment_added(self, entry: Any) -> None:
         """Called after a successful ADD, before it is cached (rootless: forward its host
         ports through slirp4netns). Raising undoes the ADD."""
