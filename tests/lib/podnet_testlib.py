@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -144,8 +145,28 @@ def container_chains(container_id: str) -> List[str]:
     return [l for l in out if container_id in l]
 
 
+def wait_listening(netns: str, port: int, timeout: float = 10.0) -> bool:
+    """Wait until something listens on TCP port in netns: a probe right after starting a
+    server would otherwise race its start-up and read "connection refused" as broken."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ss", "-N", netns, "-Hltn", "sport = :%d" % port],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout
+        if out.strip():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def tcp_echo_server(netns: str, port: int, text: str = "hello") -> subprocess.Popen:
-    """A one-shot-per-connection TCP server in netns answering ``text`` (busybox nc)."""
+    """A TCP server in netns answering ``text`` to each connection (busybox nc), listening
+    when this returns."""
+    proc = _start_echo_server(netns, port, text)
+    wait_listening(netns, port)
+    return proc
+
+
+def _start_echo_server(netns: str, port: int, text: str) -> subprocess.Popen:
     return subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p", str(port),
                              "-e", "busybox", "echo", text],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

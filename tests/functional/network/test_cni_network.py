@@ -372,3 +372,17 @@ def test_dns_enabled_network_resolves_container_names(env):
     finally:
         env.cleanup()
         _stop_dnsmasq(net)
+        _drop_bridge_rules(br)
+
+
+def _drop_bridge_rules(bridge: str) -> None:
+    """dnsname leaves "-A INPUT -i <bridge> ... --dport 53 -j ACCEPT" after its last DEL:
+    delete the filter rules naming this test's bridge (never anyone else's)."""
+    for tool in ("iptables", "ip6tables"):
+        out = subprocess.run([tool + "-save", "-t", "filter"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, check=False).stdout.decode()
+        for line in out.splitlines():
+            words = line.split()
+            if line.startswith("-A ") and "-i" in words and words[words.index("-i") + 1] == bridge:
+                subprocess.run([tool, "-t", "filter", "-D"] + words[1:], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -267,6 +267,7 @@ class ReloadEnv:
         self.procs.append(subprocess.Popen(
             ["ip", "netns", "exec", self.client, PYTHON, "-c", PEER_SERVER, str(CLIENT_PORT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        T.wait_listening(self.client, CLIENT_PORT)
 
     def get(self, from_ns: str, ip: str, port: int, timeout: float = 1.0) -> str:
         return T.tcp_get(ip, port, netns=from_ns, timeout=timeout)
