@@ -21,6 +21,16 @@ COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
 }
 
 
+# one port mapping, as container_netns and cni_attachment take it (validated in _validate)
+PORT_MAPPING_OPTIONS: Dict[str, Any] = {
+    "host_port": {"type": "int"},
+    "container_port": {"type": "int", "required": True},
+    "protocol": {"type": "str", "default": "tcp"},
+    "host_ip": {"type": "str"},
+    "range": {"type": "int", "default": 1},
+}
+
+
 def argument_spec(**specific: Any) -> Dict[str, Any]:
     spec = dict(COMMON_ARGUMENT_SPEC)
     spec.update(specific)

@@ -329,7 +329,7 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
+    PORT_MAPPING_OPTIONS, argument_spec, build_context, run_module)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -340,13 +340,7 @@ ENTRY_OPTIONS = {
     "ips": {"type": "list", "elements": "str"},
     "mac": {"type": "str"},
     "aliases": {"type": "list", "elements": "str"},
-    "port_mappings": {"type": "list", "elements": "dict", "options": {
-        "host_port": {"type": "int"},
-        "container_port": {"type": "int", "required": True},
-        "protocol": {"type": "str", "default": "tcp"},
-        "host_ip": {"type": "str"},
-        "range": {"type": "int", "default": 1},
-    }},
+    "port_mappings": {"type": "list", "elements": "dict", "options": PORT_MAPPING_OPTIONS},
     "cni_args": {"type": "raw"},
     "capability_args": {"type": "dict"},
 }

@@ -167,7 +167,7 @@ actions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
+    PORT_MAPPING_OPTIONS, argument_spec, build_context, run_module)
 
 
 def _run(module):
@@ -207,13 +207,8 @@ def main():
             network_mode={"type": "str", "choices": ["bridge", "none", "slirp4netns"],
                           "default": "bridge"},
             networks={"type": "list", "elements": "raw", "default": []},
-            port_mappings={"type": "list", "elements": "dict", "default": [], "options": {
-                "host_port": {"type": "int"},
-                "container_port": {"type": "int", "required": True},
-                "protocol": {"type": "str", "default": "tcp"},
-                "host_ip": {"type": "str"},
-                "range": {"type": "int", "default": 1},
-            }},
+            port_mappings={"type": "list", "elements": "dict", "default": [],
+                           "options": PORT_MAPPING_OPTIONS},
             static_ip={"type": "str"},
             static_mac={"type": "str"},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
