@@ -243,10 +243,9 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
                 "networks": [s.to_dict() for s in p.specs],
                 "port_mappings": req.port_mappings, "static_ip": req.static_ip,
                 "static_mac": req.static_mac}
-    if (p.actions or record is None or _record_core(record) != _record_core(p.record)) \
-            and not any(a["action"] == "save_record" for a in p.actions):
-        if not p.actions:
-            p.add("save_record")
+    # nothing to do on the host, but the record is missing or says something else
+    if not p.actions and (record is None or _record_core(record) != _record_core(p.record)):
+        p.add("save_record")
     return p
 
 
