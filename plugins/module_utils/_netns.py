@@ -262,7 +262,3 @@ def link_names(path: str) -> List[str]:
     """Interface names inside the namespace at path (from /sys of that netns is not
     reachable without a mount, so ask the kernel: socket.if_nameindex in the child)."""
     return run_in_netns(path, lambda: [pair[1] for pair in socket.if_nameindex()])
-
-
-def current_link_names() -> List[str]:
-    return [pair[1] for pair in socket.if_nameindex()]

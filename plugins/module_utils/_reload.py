@@ -190,7 +190,7 @@ def _judge(executor: cniexec.PluginExecutor, job: Job, listing: Dict[str, List[s
             return str(exc)
     elif job.conf.plugin_types and job.conf.plugin_types[0] in ("bridge", "macvlan", "ipvlan", "ptp"):
         try:
-            if job.rt.ifname not in _netns.link_names(job.rt.netns):
+            if not _netns.link_exists(job.rt.netns, job.rt.ifname):  # no fork per attachment
                 return "interface %s is missing in %s" % (job.rt.ifname, job.rt.netns)
         except PodnetError as exc:
             return str(exc)
