@@ -22,11 +22,14 @@ deps:
 test-deps:
 	@PODNET_WITH_TEST_DEPS=1 scripts/install-deps.sh
 
-# build from the files git knows (tracked + new, not ignored): stray tool dirs stay out
+# build from the files git knows (tracked + new, not ignored): stray tool dirs stay out;
+# outside a git checkout (a source tarball) from the tree itself, galaxy.yml's build_ignore
 build: deps
 	@rm -rf .build/dist .build/stage && mkdir -p .build/dist .build/stage
-	@git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -P {} .build/stage/ 2>/dev/null || true
-	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .build/stage >/dev/null
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -P {} .build/stage/; \
+	  src=.build/stage; else src=.; fi; \
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist $$src >/dev/null
 	@ls .build/dist/*.tar.gz
 
 demo: build
