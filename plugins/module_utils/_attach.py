@@ -125,6 +125,7 @@ def effective_conf(conf: cniconf.NetworkConfigList, spec: AttachmentSpec) -> cni
 def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
               container_id: str, other_entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> None:
     """Raise ValidationError/ConfigError for what would make the ADD fail."""
+    _validate.attachment_names_fit(conf.name, container_id, spec.ifname)
     cniconf.validate_plugins(conf, ctx.plugin_dirs)
     for ip in spec.ips:
         cniconf.check_ip_in_network(conf, ipaddress.ip_address(ip))
@@ -240,6 +241,7 @@ def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfig
 def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
         container_id: str, container_name: str, netns: str) -> cnicache.CacheEntry:
     """ADD one attachment and cache it (only after the whole chain succeeded)."""
+    ctx.refuse_host_netns(netns)  # planners refuse it already: the last line of defence
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
     # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
     intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
@@ -287,9 +289,19 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
     ("" for a namespace that is gone: the plugins then only release what they hold).
     """
     conf = conf_of_entry(ctx, entry)
-    if netns is None:
+    path = entry.netns if netns is None else netns
+    host = ctx.host_netns_reason(path)
+    if host:
+        # an attachment recorded in the host's namespace (another tool's, or forged) is
+        # never torn down there: DEL as for a namespace that is gone, which releases
+        # what the plugins hold outside it (IPs, rules) and touches no interface
+        ctx.warnings.append("attachment %s/%s/%s names netns %s, which is %s, never a "
+                            "container's: DEL ran without it" % (entry.network, entry.container_id,
+                                                                  entry.ifname, path, host))
+        path = ""
+    elif netns is None:
         _restore_missing_link(ctx, entry)
-    rt = cniexec.RuntimeConf(entry.container_id, entry.netns if netns is None else netns,
+    rt = cniexec.RuntimeConf(entry.container_id, path,
                              entry.ifname, entry.cni_args, entry.capability_args)
     tolerated = ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt, entry.result,
                              tolerate=tolerate)

@@ -47,6 +47,11 @@ def build_context(params: Dict[str, Any]):
     from ansible_collections.podnet.cni.plugins.module_utils._fsutil import refuse_symlink
     for key in ("state_dir", "cni_cache_dir"):  # refused in check mode too, before any read
         refuse_symlink(params.get(key), key)
+    timeout = params.get("plugin_timeout")
+    if timeout is not None and not timeout > 0:  # the run would fail on it: check mode too
+        from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
+        raise ValidationError("invalid plugin_timeout %r: seconds, more than 0" % (timeout,),
+                              value=timeout)
     kwargs = {"config_dir": params.get("cni_config_dir"),
               "plugin_dirs": params.get("cni_plugin_dirs"),
               "cache_dir": params.get("cni_cache_dir"),

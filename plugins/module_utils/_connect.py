@@ -53,11 +53,6 @@ RACE_MARKERS = ("already exists", "File exists", "Resource temporarily unavailab
                 "another app is currently holding the xtables lock")
 
 
-def default_netns_name(cid: str) -> str:
-    """The netns name container_netns gives a container (kept in sync with _container)."""
-    return "podnet-%s" % cid[:64]
-
-
 def cnitool_container_id(netns_path: str) -> str:
     """The container id cnitool uses for a netns path (libcni's cnitool: sha512 prefix)."""
     return "cnitool-" + hashlib.sha512(netns_path.encode()).hexdigest()[:20]
@@ -200,7 +195,7 @@ def _resolve_netns(ctx: HostContext, req: EntryRequest, snap: _Snapshot) -> str:
         found = _find_cnitool_netns(ctx, req.container_id)
         if found:
             return found
-    return ctx.netns_path(default_netns_name(req.container_id))
+    return ctx.default_netns(req.container_id)
 
 
 def _find_cnitool_netns(ctx: HostContext, cid: str) -> Optional[str]:
@@ -374,6 +369,7 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         raise ValidationError("netns %s of container %s does not exist (or is not a network "
                               "namespace): create the container first" % (p.netns, req.container_id),
                               value=p.netns)
+    ctx.refuse_host_netns(p.netns)
     p.ifname = _choose_ifname(req, current, record, set(claimed))
     owner = claimed.get(p.ifname)
     if owner and owner != req.network:

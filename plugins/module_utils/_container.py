@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
@@ -22,10 +22,6 @@ from ansible_collections.podnet.cni.plugins.module_utils._diff import Difference
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
 
 NETWORK_MODES = ("bridge", "none", "slirp4netns")
-
-
-def default_netns_name(cid: str) -> str:
-    return "podnet-%s" % cid[:64]
 
 
 class ContainerRequest:
@@ -39,11 +35,17 @@ class ContainerRequest:
         self.container_id = _validate.container_id(container_id)
         self.name = _validate.container_id(name, "name") if name else self.container_id
         recorded = None
-        if netns is None and state == "absent":
-            # removing without naming the namespace: the one recorded for the container
-            # (it may not be the default podnet-<id>), so its attachments are not taken for stale
+        if netns is None:
             recorded = (_state.load(ctx.state_dir, self.container_id) or {}).get("netns")
-        self.netns = recorded or ctx.netns_path(netns or default_netns_name(self.container_id))
+            if state == "present" and recorded != ctx.netns_path(_netns.legacy_default_name(
+                    self.container_id)):
+                # present keeps the default name, except the one an id longer than 64
+                # characters got before names were made collision-free (its namespace lives)
+                recorded = None
+            # absent without naming the namespace: the one recorded for the container (it
+            # may not be the default), so its attachments are not taken for stale
+        self.netns = recorded if isinstance(recorded, str) and recorded else \
+            ctx.netns_path(netns) if netns else ctx.default_netns(self.container_id)
         if pid is not None and (isinstance(pid, bool) or int(pid) < 1):
             raise ValidationError("invalid pid %r" % (pid,), value=pid)
         self.pid = int(pid) if pid is not None else None
@@ -151,7 +153,7 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     """Compare the request with the record, the kernel and the cache; no side effects."""
     p = Plan()
     record = _state.load(ctx.state_dir, req.container_id)
-    netns_state = ctx.netns_status(req.netns)
+    netns_state = _netns_state(ctx, req, record)
     entries = cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
     live = [e for e in entries if netns_state == "mounted" and e.netns == req.netns]
     stale = [e for e in entries if e not in live]
@@ -169,10 +171,12 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
                                                 False, False):
             p.add(action, **kw)
         created = (record or {}).get("netns_origin") == "created" and (record or {}).get("netns") == req.netns
-        if created and netns_state != "absent":
-            p.add("remove_netns", netns=req.netns)
-        elif netns_state == "stale" and record is not None:
-            p.add("remove_netns", netns=req.netns)
+        if (created and netns_state != "absent") or (netns_state == "stale" and record is not None):
+            why = ctx.not_removable(req.netns)
+            if why is None:
+                p.add("remove_netns", netns=req.netns)
+            else:  # trust rules: never unmount or remove what is not ours
+                ctx.warnings.append("left netns %s in place: %s" % (req.netns, why))
         if record is not None and not p.actions:
             p.add("forget_record")
         # a namespace we leave in place (pinned, or not ours) stays in the view, so a
@@ -186,14 +190,9 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
         p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
     old_netns = (record or {}).get("netns")
     if old_netns and old_netns != req.netns and record.get("netns_origin") == "created" \
-            and ctx.netns_status(old_netns) == "mounted":
+            and ctx.netns_status(old_netns) == "mounted" and ctx.not_removable(old_netns) is None:
         p.add("remove_netns", netns=old_netns)  # ours, under the name asked for before
-    if netns_state == "mounted" and req.pid is not None:
-        from ansible_collections.podnet.cni.plugins.module_utils._netns import same_netns
-        if not same_netns(req.netns, "/proc/%d/ns/net" % req.pid):
-            raise ValidationError("netns %s exists but is not the namespace of pid %d; remove the "
-                                  "container first (state=absent)" % (req.netns, req.pid),
-                                  value=req.pid)
+    _check_netns(ctx, req, netns_state)
     if netns_state != "mounted":
         if netns_state == "stale":
             p.add("remove_stale_netns", netns=req.netns)
@@ -239,6 +238,8 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     p.diff.add("container", before, after)
     p.record = {"container_id": req.container_id, "name": req.name, "netns": req.netns,
                 "netns_origin": _origin(record, req, netns_state), "pid": req.pid,
+                "netns_ident": list(_netns.ident(req.netns) or ()) or None
+                if _netns.is_proc_link(req.netns) else None,
                 "network_mode": req.network_mode,
                 "networks": [s.to_dict() for s in p.specs],
                 "port_mappings": req.port_mappings, "static_ip": req.static_ip,
@@ -247,6 +248,36 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     if not p.actions and (record is None or _record_core(record) != _record_core(p.record)):
         p.add("save_record")
     return p
+
+
+def _netns_state(ctx: HostContext, req: ContainerRequest, record: Optional[Dict[str, Any]]) -> str:
+    """The status of the request's namespace. A /proc/PID/ns/net link whose record
+    remembers another namespace (its process exited, the pid was reused) is gone."""
+    state = ctx.netns_status(req.netns)
+    if state == "mounted" and _netns.is_proc_link(req.netns) and record \
+            and record.get("netns") == req.netns and record.get("netns_ident"):
+        if list(_netns.ident(req.netns) or ()) != list(record["netns_ident"]):
+            return "absent"
+    return state
+
+
+def _check_netns(ctx: HostContext, req: ContainerRequest, netns_state: str) -> None:
+    """Everything about the namespace the run would refuse, refused in check mode too:
+    a pid that is gone or lives in the host's namespace, a namespace that is the host's,
+    a path that is no namespace and cannot be made one (outside our netns dir, a file
+    with data, a dead process's link)."""
+    if req.pid is not None:
+        source = ctx.pid_netns(req.pid)
+        if netns_state == "mounted" and not _netns.same_netns(req.netns, source):
+            raise ValidationError("netns %s exists but is not the namespace of pid %d; remove the "
+                                  "container first (state=absent)" % (req.netns, req.pid),
+                                  value=req.pid)
+    if netns_state == "mounted":
+        ctx.refuse_host_netns(req.netns)
+        return
+    why = ctx.not_creatable(req.netns)
+    if why:
+        raise ValidationError("netns %s cannot be used: %s" % (req.netns, why), value=req.netns)
 
 
 def _gone(ctx: HostContext, entry: cnicache.CacheEntry, live: Sequence[cnicache.CacheEntry]) -> bool:
@@ -341,7 +372,10 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
         if isinstance(exc, PodnetError) and problems:
             exc.details["rollback_errors"] = problems
         if not created_here and req.state == "present":
-            _save_reality(ctx, req, p)
+            if had_record:
+                _save_reality(ctx, req, p)
+            else:  # a failed first run leaves no record (nor anything else of its own)
+                _forget_quietly(ctx, req.container_id)
         raise
     ordered = [entries[(s.network, s.ifname)] for s in p.specs if (s.network, s.ifname) in entries]
     return {"warnings": warnings, "entries": ordered}
@@ -351,6 +385,13 @@ def _save_origin(ctx: HostContext, p: Plan) -> None:
     """Record that we create (or pin) the netns before doing it: a run killed right after
     would otherwise leave a namespace that looks foreign, which absent never removes."""
     _state.save(ctx.state_dir, dict(p.record or {}, networks=[]))
+
+
+def _forget_quietly(ctx: HostContext, cid: str) -> None:
+    try:
+        _state.delete(ctx.state_dir, cid)
+    except PodnetError:
+        pass
 
 
 def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
-from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
 
 
@@ -32,6 +32,7 @@ class HostContext:
         self.timeout = timeout
         self.executor = PluginExecutor(self.plugin_dirs, timeout)
         self._networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None
+        self._forbidden: Optional[Dict[Tuple[int, int], str]] = None
         self.warnings: List[str] = []
 
     # --- CNI configuration ---
@@ -73,16 +74,82 @@ class HostContext:
     def netns_path(self, name_or_path: str) -> str:
         return _netns.resolve(name_or_path, self.netns_dir)
 
+    def default_netns(self, container_id: str) -> str:
+        """The namespace a container gets when none is named (collision-free)."""
+        return self.netns_path(_netns.default_name(container_id))
+
     def netns_status(self, path: str) -> str:
         return _netns.status(path)
 
+    # --- trust rules: the host's namespace is never a container's; only namespaces
+    # (or empty mount points) in our netns dir are made, unmounted or removed ---
+    def forbidden_netns(self) -> Dict[Tuple[int, int], str]:
+        """(device, inode) → what it is, of every namespace no container may be given."""
+        if self._forbidden is None:
+            self._forbidden = _netns.own_namespaces()
+        return self._forbidden
+
+    def host_netns_reason(self, path: str) -> Optional[str]:
+        """What path is when it is a namespace no container may have (else None)."""
+        if not path:
+            return None
+        key = _netns.ident(path)
+        return self.forbidden_netns().get(key) if key is not None else None
+
+    def refuse_host_netns(self, path: str, pid: Optional[int] = None) -> None:
+        """ValidationError when path (a pid's namespace link) is such a namespace."""
+        what = self.host_netns_reason(path)
+        if what is None:
+            return
+        if pid is not None:
+            raise ValidationError("refusing pid %d: its network namespace is %s, never a "
+                                  "container's" % (pid, what), value=pid)
+        raise ValidationError("refusing netns %s: it is %s, never a container's" % (path, what),
+                              value=path)
+
+    def pid_netns(self, pid: int) -> str:
+        """/proc/PID/ns/net of a live process whose namespace may be a container's;
+        ValidationError otherwise (check mode asks this too)."""
+        path = "/proc/%d/ns/net" % pid
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            raise ValidationError("invalid pid %d: no such process" % pid, value=pid) from None
+        except OSError as exc:
+            raise ValidationError("invalid pid %d: its network namespace cannot be read (%s)"
+                                  % (pid, exc.strerror), value=pid) from None
+        self.refuse_host_netns(path, pid=pid)
+        return path
+
+    def not_creatable(self, path: str) -> Optional[str]:
+        """Why no namespace may be made at path (None when one may)."""
+        if _netns.is_proc_link(path):
+            return "it is not a live network namespace (no such process, or not one to enter)"
+        if os.path.dirname(path) != os.path.realpath(self.netns_dir):
+            return ("it does not exist, and namespaces are only made in %s"
+                    % os.path.realpath(self.netns_dir))
+        if os.path.lexists(path):
+            return _netns.not_removable(path, self.netns_dir)
+        return None
+
+    def not_removable(self, path: str) -> Optional[str]:
+        return _netns.not_removable(path, self.netns_dir)
+
+    def _refuse(self, what: str, path: str, reason: Optional[str]) -> None:
+        if reason:
+            raise NetnsError("refusing to %s netns %s: %s" % (what, path, reason), path=path)
+
     def create_netns(self, path: str) -> None:
+        self._refuse("create", path, self.not_creatable(path))
         _netns.create(path)
 
     def pin_netns(self, pid: int, path: str) -> None:
+        self._refuse("pin a namespace at", path, self.not_creatable(path))
+        self.pid_netns(pid)
         _netns.pin(pid, path)
 
     def remove_netns(self, path: str) -> bool:
+        self._refuse("remove", path, self.not_removable(path))
         return _netns.remove(path)
 
     def bring_lo_up(self, path: str) -> bool:

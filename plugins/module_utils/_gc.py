@@ -248,7 +248,8 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
             continue
         p.records.append({"container_id": cid, "netns": netns or None,
                           "remove_netns": bool(netns) and live.status(netns) == "stale"
-                          and (record or {}).get("netns_origin") == "created"})
+                          and (record or {}).get("netns_origin") == "created"
+                          and ctx.not_removable(netns) is None})  # trust rules
     # the stale entries' DEL releases their own IPs; the rest is orphaned
     p.reservations = orphan_reservations(ctx, entries, entries, live_ids, min_age)
     return p

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import socket
+import stat
 import struct
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
@@ -33,12 +35,40 @@ def validate_name(name: str) -> str:
     return name
 
 
+# a live process's namespace link, used as given (never created, unmounted or removed)
+PROC_LINK_RE = re.compile(r"^/proc/([0-9]+|self|thread-self)/ns/net$")
+# the default name of a container's namespace: podnet-<id> for ids of up to 64 characters
+# (podman's length); longer ids keep 64 and add a hash, so the name is longer than any
+# short id's (71 characters) and no two ids share one
+DEFAULT_PREFIX = "podnet-"
+DEFAULT_ID_CHARS = 64
+
+
+def default_name(container_id: str) -> str:
+    """The namespace name derived from a container id; never the same for two ids."""
+    if len(container_id) <= DEFAULT_ID_CHARS:
+        return DEFAULT_PREFIX + container_id
+    digest = hashlib.sha256(container_id.encode()).hexdigest()[:32]
+    return "%s%s.%s" % (DEFAULT_PREFIX, container_id[:DEFAULT_ID_CHARS], digest)
+
+
+def legacy_default_name(container_id: str) -> str:
+    """The name releases before 0.2 derived (the first 64 characters only)."""
+    return DEFAULT_PREFIX + container_id[:DEFAULT_ID_CHARS]
+
+
+def is_proc_link(path: str) -> bool:
+    """True for /proc/PID/ns/net (and /proc/self|thread-self/ns/net)."""
+    return isinstance(path, str) and bool(PROC_LINK_RE.match(path))
+
+
 def resolve(name_or_path: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
     """Path of a namespace given as a name (in run_dir) or an absolute path.
 
     A path must be absolute and normalised (no '..', no '//'), and its last
     component must not be a symlink; its directory may be reached through one
-    (/var/run -> /run), which is resolved.
+    (/var/run -> /run), which is resolved. ``/proc/PID/ns/net`` is the exception: a
+    live process's namespace, kept as given (see ``is_proc_link``).
     """
     if not isinstance(name_or_path, str) or not name_or_path:
         raise ValidationError("invalid netns %r: empty" % (name_or_path,), value=name_or_path)
@@ -48,9 +78,62 @@ def resolve(name_or_path: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
     if not path.startswith("/") or ".." in path.split("/") or os.path.normpath(path) != path:
         raise ValidationError("invalid netns path %r: it must be absolute and normalised, "
                               "without '..'" % path, value=path)
+    if is_proc_link(path):
+        return path
     if os.path.islink(path):
         raise ValidationError("invalid netns path %r: it is a symlink" % path, value=path)
     return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
+def ident(path: str) -> Optional[Tuple[int, int]]:
+    """(device, inode) of the namespace at path (a /proc link is followed), else None."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def own_namespaces() -> Dict[Tuple[int, int], str]:
+    """The namespaces that are never a container's: this process's (and thread's) own
+    and PID 1's (the host's; unreadable to an unprivileged user, who has its own)."""
+    found: Dict[Tuple[int, int], str] = {}
+    for path, what in (("/proc/thread-self/ns/net", "the module's own network namespace"),
+                       ("/proc/self/ns/net", "the module's own network namespace"),
+                       ("/proc/1/ns/net", "the host's network namespace (PID 1's)")):
+        key = ident(path)
+        if key is not None and is_netns(path):
+            found.setdefault(key, what)
+    return found
+
+
+def not_removable(path: str, run_dir: str) -> Optional[str]:
+    """Why path must not be unmounted or removed by us, or None when it may: only a
+    direct entry of run_dir that is an nsfs mount, or an empty regular file of ours (the
+    mount point a create or pin makes first, left empty by a run killed in between)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "it is not an absolute path"
+    if is_proc_link(path):
+        return "it is a process's namespace link, not a namespace we made"
+    if os.path.dirname(path) != os.path.realpath(run_dir):
+        return "it is outside %s, where this module makes namespaces" % os.path.realpath(run_dir)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "it cannot be inspected: %s" % exc.strerror
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symlink"
+    if is_netns(path):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a network namespace (not even a regular file)"
+    if st.st_size != 0:
+        return "it is not a network namespace but a file with data"
+    if st.st_uid != os.geteuid():
+        return "it is not a network namespace but an empty file of uid %d" % st.st_uid
+    return None
 
 
 def is_netns(path: str) -> bool:
@@ -62,7 +145,13 @@ def is_netns(path: str) -> bool:
 
 
 def status(path: str) -> str:
-    """'mounted', 'stale' (a file that is not an nsfs mount) or 'absent'."""
+    """'mounted', 'stale' (a file that is not an nsfs mount) or 'absent'. A /proc link
+    is 'mounted' while its process lives (and may be entered), else 'absent'; a symlink
+    is never a namespace of ours ('stale')."""
+    if is_proc_link(path):
+        return "mounted" if is_netns(path) else "absent"
+    if os.path.islink(path):
+        return "stale"
     if is_netns(path):
         return "mounted"
     if os.path.lexists(path):

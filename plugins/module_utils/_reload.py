@@ -246,7 +246,18 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
                 raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
             _validate_id(cid)
     live = _Alive(ctx)
-    entries = cnicache.list_entries(ctx.cache_dir)
+    entries = []
+    for e in cnicache.list_entries(ctx.cache_dir):
+        host = ctx.host_netns_reason(e.netns) if live(e.netns) else None
+        if host is None:
+            entries.append(e)
+            continue
+        # never DEL/ADD in the host's namespace, whatever a cache entry says
+        why = ("container %s: attachment %s/%s is in netns %s, which is %s, never a "
+               "container's: not reloaded" % (e.container_id, e.network, e.ifname, e.netns, host))
+        if not select_all and e.container_id in containers:
+            raise ValidationError(why, value=e.container_id)
+        ctx.warnings.append(why)
     records: Dict[str, Dict[str, Any]] = {}
     for cid in _state.list_ids(ctx.state_dir):
         record = _state.load(ctx.state_dir, cid)

@@ -529,10 +529,22 @@ class RootlessContext(HostContext):
 
     # --- namespaces inside the holder ---
     def netns_status(self, path: str) -> str:
-        if not self.joined:
+        if not self.joined and os.path.dirname(path) == os.path.realpath(self.layout.netns_dir):
             # without the holder no namespace of ours exists: a file is a leftover
             return "stale" if os.path.lexists(path) else "absent"
         return super().netns_status(path)
+
+    def host_netns_reason(self, path: str) -> Optional[str]:
+        """The host's and the module's own namespaces, and the rootless CNI netns itself
+        (where the plugins run), are never a container's."""
+        if path and os.path.normpath(path) == self.layout.cni_netns:
+            return "the rootless CNI network namespace"
+        what = super().host_netns_reason(path)
+        if what is None and path and self.joined:
+            key = _netns.ident(path)
+            if key is not None and key == _netns.ident(self.layout.cni_netns):
+                return "the rootless CNI network namespace"
+        return what
 
     def create_netns(self, path: str) -> None:
         self.ensure_holder()
@@ -543,6 +555,7 @@ class RootlessContext(HostContext):
         super().pin_netns(pid, path)
 
     def remove_netns(self, path: str) -> bool:
+        self._refuse("remove", path, self.not_removable(path))
         self.removed_something = True
         if not self.joined:
             try:

@@ -16,16 +16,39 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import Validati
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ID_MAX = 253
+# a container id names files: <state_dir>/containers/<id>.json, <state_dir>/locks/<id>.lock
+FILE_NAME_MAX = 255
+CONTAINER_ID_MAX = FILE_NAME_MAX - len(".json")
 IFNAME_MAX = 15
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 PROTOCOLS = ("tcp", "udp", "sctp")
 
 
 def container_id(value: Any, what: str = "container_id") -> str:
-    if not isinstance(value, str) or not ID_RE.match(value) or len(value) > ID_MAX:
+    """A container id (or name, ``what``): ids name files, so at most CONTAINER_ID_MAX
+    characters; names at most ID_MAX (a DNS name)."""
+    limit = CONTAINER_ID_MAX if what == "container_id" else ID_MAX
+    if isinstance(value, str) and ID_RE.match(value) and len(value) > limit:
+        raise ValidationError("invalid %s %r: too long (%d characters, at most %d%s)"
+                              % (what, value, len(value), limit,
+                                 ": it names the container's record and lock files"
+                                 if what == "container_id" else ""), value=value)
+    if not isinstance(value, str) or not ID_RE.match(value):
         raise ValidationError("invalid %s %r: it must match [A-Za-z0-9][A-Za-z0-9_.-]* "
-                              "and be at most %d characters" % (what, value, ID_MAX), value=value)
+                              "and be at most %d characters" % (what, value, limit), value=value)
     return value
+
+
+def attachment_names_fit(network: str, cid: str, ifname: str) -> None:
+    """The libcni cache file of an attachment is ``<network>-<id>-<ifname>`` (and our
+    intent file that name + ``.json``): it must fit in a file name."""
+    length = len(network) + len(cid) + len(ifname) + 2 + len(".json")
+    if length > FILE_NAME_MAX:
+        raise ValidationError("container id %r is too long for network %s and interface %s: "
+                              "the libcni cache file <network>-<id>-<interface> (with the "
+                              ".json of its intent) would be %d characters, at most %d"
+                              % (cid, network, ifname, length, FILE_NAME_MAX),
+                              value=cid, network=network)
 
 
 def ifname(value: Any) -> str:

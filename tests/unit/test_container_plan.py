@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
@@ -25,6 +25,9 @@ class PlanContext(HostContext):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.ns = {}
+        # the tests' pids (os.getpid()) stand for a container's process, so this process's
+        # own namespace is not forbidden here (the tests of that reset it)
+        self._forbidden = {}
 
     def netns_status(self, path):
         return self.ns.get(path, "absent")
@@ -199,6 +202,24 @@ def test_pid_pins_instead_of_creating(ctx):
     plan = _container.plan(ctx, req)
     assert plan.actions[0] == {"action": "pin_netns", "netns": req.netns, "pid": os.getpid()}
     assert plan.record["netns_origin"] == "pinned"
+
+
+@pytest.mark.parametrize("extra", [{"pid": "self"}, {"pid": 1}, {"netns": "/proc/self/ns/net"},
+                                   {"netns": "/proc/1/ns/net"}])
+def test_the_modules_own_and_the_hosts_namespace_are_refused(ctx, extra):
+    ctx._forbidden = None
+    if extra.get("pid") == "self":
+        extra = {"pid": os.getpid()}
+    if (extra.get("pid") == 1 or extra.get("netns") == "/proc/1/ns/net") and _netns.ident("/proc/1/ns/net") is None:
+        pytest.skip("PID 1's namespace cannot be read here (not even its identity)")
+    ctx.ns["/proc/self/ns/net"] = ctx.ns["/proc/1/ns/net"] = "mounted"
+    with pytest.raises(ValidationError, match="never a container's"):
+        _container.plan(ctx, request(ctx, **extra))
+
+
+def test_a_gone_pid_is_refused_in_planning(ctx):
+    with pytest.raises(ValidationError, match="no such process"):
+        _container.plan(ctx, request(ctx, pid=2 ** 22 + 7))
 
 
 def test_diff_of_a_new_container(ctx):

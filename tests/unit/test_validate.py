@@ -19,7 +19,7 @@ def rejects(fn, value, *args, needle=None):
 
 
 @pytest.mark.parametrize("value", [
-    "a", "A", "0", "abc123", "web-1", "web_1", "web.1", "a" * 253, "0123456789abcdef" * 4,
+    "a", "A", "0", "abc123", "web-1", "web_1", "web.1", "a" * 250, "0123456789abcdef" * 4,
     "x..y", "a-", "a.",
 ])
 def test_container_id_ok(value):
@@ -27,12 +27,31 @@ def test_container_id_ok(value):
 
 
 @pytest.mark.parametrize("value", [
-    "", "-a", "_a", ".a", "..", "a/b", "../etc", "a b", "a:b", "a;b", "a\nb", "é", "a" * 254,
+    "", "-a", "_a", ".a", "..", "a/b", "../etc", "a b", "a:b", "a;b", "a\nb", "é", "a" * 254 + "/",
     None, 12, ["a"],
 ])
 def test_container_id_bad(value):
     err = rejects(v.container_id, value)
     assert "[A-Za-z0-9][A-Za-z0-9_.-]*" in str(err)
+
+
+@pytest.mark.parametrize("length", [251, 253, 300])
+def test_container_id_too_long_for_its_files(length):
+    """<id>.json and <id>.lock must fit in a file name (255): at most 250 characters."""
+    assert "too long (%d characters, at most 250" % length in str(rejects(v.container_id, "a" * length))
+    assert v.container_id("a" * 253, "name") == "a" * 253   # a name is no file name
+
+
+@pytest.mark.parametrize("network, cid, ifname, ok", [
+    ("n" * 9, "c" * 235, "eth0", True), ("n" * 9, "c" * 236, "eth0", False),
+    ("n", "c" * 64, "eth15", True), ("n" * 200, "c" * 50, "eth0", False),
+])
+def test_attachment_names_fit_in_a_file_name(network, cid, ifname, ok):
+    if ok:
+        v.attachment_names_fit(network, cid, ifname)
+    else:
+        assert "is too long for network" in str(rejects(v.attachment_names_fit, network, cid, ifname,
+                                                        needle=network))
 
 
 def test_container_id_names_the_option():

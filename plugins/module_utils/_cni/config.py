@@ -221,13 +221,18 @@ class IpRange:
         self.gateway = gateway
 
     def contains(self, ip: Any) -> bool:
+        """Whether host-local may hand out ip from this range: inside the subnet and
+        [rangeStart, rangeEnd] (default: the network address + 1 to the last address, less
+        the broadcast address for IPv4), and not the gateway (default: network + 1)."""
         if ip.version != self.subnet.version or ip not in self.subnet:
             return False
-        if self.start is not None and ip < self.start:
+        start = self.start if self.start is not None else self.subnet.network_address + 1
+        end = self.end if self.end is not None else self.subnet.broadcast_address - (
+            1 if self.subnet.version == 4 else 0)
+        if ip < start or ip > end:
             return False
-        if self.end is not None and ip > self.end:
-            return False
-        return True
+        gateway = self.gateway if self.gateway is not None else self.subnet.network_address + 1
+        return ip != gateway
 
     def __repr__(self) -> str:
         text = str(self.subnet)
@@ -273,7 +278,8 @@ def check_ip_in_network(conf: NetworkConfigList, ip: Any) -> None:
     """ValidationError unless ip lies in a host-local range of conf (other IPAMs: no check)."""
     ranges = ipam_ranges(conf)
     if ranges and not any(r.contains(ip) for r in ranges):
-        raise ValidationError("IP %s is outside every range of network %s (%s)"
+        raise ValidationError("IP %s is outside every range of network %s (%s), or is its "
+                              "network, broadcast or gateway address"
                               % (ip, conf.name, ", ".join(repr(r) for r in ranges)),
                               value=str(ip), network=conf.name)
 
