@@ -41,7 +41,8 @@ options:
     type: bool
   plugin_timeout:
     description:
-      - Seconds one CNI plugin may run before it is killed and the operation rolled back.
+      - Seconds one CNI plugin may run before it is killed and the operation rolled back;
+        more than 0.
     type: float
     default: 60.0
 """

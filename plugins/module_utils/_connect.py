@@ -34,7 +34,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -91,6 +91,9 @@ class EntryRequest:
         if self.state not in ("present", "absent"):
             raise ValidationError("invalid state %r: use present or absent" % (self.state,),
                                   value=self.state)
+        if self.netns and self.state == "present" and _netns.is_proc_link(self.netns):
+            # asked before a rootless module joins the holder (it cannot follow the link then)
+            ctx.refuse_host_netns(self.netns)
 
     @property
     def label(self) -> str:
@@ -712,13 +715,21 @@ def recover_interrupted(ctx: HostContext, cids: Sequence[str]) -> None:
             _intent.recover(ctx, intent)
 
 
-def run(ctx: HostContext, items: Sequence[Dict[str, Any]], check_mode: bool,
+def requests(ctx: HostContext, items: Sequence[Any]) -> List[EntryRequest]:
+    """The validated entries (built before a rootless session joins the holder: see
+    EntryRequest); entries already validated pass through."""
+    return [item if isinstance(item, EntryRequest) else EntryRequest(ctx, dict(item), i)
+            for i, item in enumerate(items)]
+
+
+def run(ctx: HostContext, items: Sequence[Any], check_mode: bool,
         workers: int = DEFAULT_WORKERS) -> Tuple[List[EntryPlan], List[Dict[str, Any]]]:
-    """Validate, plan and (unless check_mode) execute; per-entry results.
+    """Validate, plan and (unless check_mode) execute; per-entry results. ``items`` are
+    the module's entries (dicts) or ``requests()`` of them.
 
     Raises ValidationError/ConfigError for bad input before anything changes.
     """
-    reqs = [EntryRequest(ctx, dict(item), i) for i, item in enumerate(items)]
+    reqs = requests(ctx, items)
     if not reqs:
         return [], []
     if check_mode:

@@ -49,6 +49,13 @@ class ContainerRequest:
         if pid is not None and (isinstance(pid, bool) or int(pid) < 1):
             raise ValidationError("invalid pid %r" % (pid,), value=pid)
         self.pid = int(pid) if pid is not None else None
+        if state == "present":
+            # the host's namespace, asked here too: a rootless module cannot follow another
+            # process's namespace link once it has joined the holder's user namespace
+            if self.pid is not None:
+                ctx.refuse_host_netns("/proc/%d/ns/net" % self.pid, pid=self.pid)
+            if _netns.is_proc_link(self.netns):
+                ctx.refuse_host_netns(self.netns)
         if network_mode not in NETWORK_MODES:
             raise ValidationError("invalid network_mode %r: use one of %s"
                                   % (network_mode, ", ".join(NETWORK_MODES)), value=network_mode)

@@ -59,7 +59,12 @@ options:
   netns:
     description:
       - The container's network namespace, as a name in the netns directory or an absolute
-        path (C(/proc/PID/ns/net) works).
+        path of a live namespace. C(/proc/PID/ns/net) works while that process lives (the
+        cache keeps the path, as cnitool does; pin it with M(podnet.cni.container_netns)
+        I(pid) for an attachment that outlives the process).
+      - The module's own and the host's network namespace (PID 1's), and rootless the
+        rootless CNI netns, are refused; an attachment another tool recorded in one of them
+        is detached without touching it (DEL with no netns). See C(docs/safety.md).
       - Default the one in the container's record, else the one in its cache entries, else
         C(podnet-<container_id>). It must exist for I(state=present).
     type: str
@@ -370,8 +375,9 @@ def _run(module):
     if p["workers"] < 1:
         module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
     ctx = build_context(p)
+    reqs = _connect.requests(ctx, items)
     with ctx.session(check_mode=module.check_mode):
-        plans, results = _connect.run(ctx, items, module.check_mode, p["workers"])
+        plans, results = _connect.run(ctx, reqs, module.check_mode, p["workers"])
     failed = [r for r in results if r["failed"]]
     out = {"changed": any(r["changed"] for r in results),
            "actions": [a for r in results for a in r["actions"]],

@@ -34,10 +34,15 @@ description:
   - With I(prune_stale), state left by namespaces that are gone (after a reboot, a crash)
     is garbage-collected. Cache entries whose netns is not a live namespace get a DEL
     with the cached configuration and an empty netns, which releases their IPs. Records
-    of such containers are removed. Host-local reservations held by no cache entry
+    of such containers are removed (a leftover namespace file only when it is an empty
+    mount point of ours in the netns directory, see C(docs/safety.md)). Host-local
+    reservations held by no cache entry
     (networks of I(cni_config_dir) or of a cache entry only, files older than 60
     seconds) are released under host-local's lock. An attachment whose netns is alive
     is never touched.
+  - An attachment recorded in the module's own or the host's network namespace (by
+    another tool, or by hand) is never reloaded there - skipped with a warning for C(all),
+    an error for a listed container.
   - Check mode touches nothing. It still runs the CNI CHECKs and lists the iptables
     rules, both read-only, so it reports exactly what would be reloaded and pruned.
 author: podnet.cni contributors (@podnet)

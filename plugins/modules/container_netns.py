@@ -29,7 +29,9 @@ extends_documentation_fragment:
 options:
   container_id:
     description:
-      - The container id (the libcni container id); C([A-Za-z0-9][A-Za-z0-9_.-]*).
+      - The container id (the libcni container id); C([A-Za-z0-9][A-Za-z0-9_.-]*), at most
+        250 characters, and short enough that C(<network>-<id>-<interface>.json) fits in a
+        file name (255).
     type: str
     required: true
   name:
@@ -38,14 +40,25 @@ options:
     type: str
   netns:
     description:
-      - The namespace, as a name in C(/run/netns) or an absolute path.
-      - Default C(podnet-<container_id>); with I(state=absent), the namespace recorded for
-        the container when it has a record.
+      - The namespace, as a name in the netns directory (C(/run/netns), rootless
+        C($XDG_RUNTIME_DIR/netns)) or an absolute path.
+      - A namespace is only created in the netns directory; a path elsewhere must be a live
+        namespace. C(/proc/PID/ns/net) names a running process's namespace, which is used
+        as it is and never created, unmounted or removed.
+      - A file there that is not a namespace is never used, truncated or removed, except an
+        empty file of ours under this name (a mount point a killed run left), which becomes
+        the namespace. See C(docs/safety.md).
+      - The module's own and the host's network namespace (PID 1's), and rootless the
+        rootless CNI netns, are refused.
+      - Default C(podnet-<container_id>) for ids of up to 64 characters, else
+        C(podnet-<first 64 characters>.<hash>) (never the same for two ids); with
+        I(state=absent), the namespace recorded for the container when it has a record.
     type: str
   pid:
     description:
       - Pin the network namespace of this running process (C(/proc/PID/ns/net)) instead of
-        creating a fresh one.
+        creating a fresh one. The process must exist (check mode refuses it too), and its
+        namespace must not be the module's own or the host's.
     type: int
   network_mode:
     description:
