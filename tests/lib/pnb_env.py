@@ -68,10 +68,15 @@ def parse_module_output(out: bytes) -> Dict[str, Any]:
 
 
 class PnbEnv:
-    """One test's private CNI world."""
+    """One test's private CNI world. Another test area subclasses it with its own
+    PREFIX, SUBNET_BASE (a /16) and PORT_BASE (100 ports)."""
+
+    PREFIX = "pnb"
+    SUBNET_BASE = "10.227"
+    PORT_BASE = PORT_BASE
 
     def __init__(self, tmp_path: str, tag: str = "") -> None:
-        self.prefix = T.unique_prefix("pnb")           # pnb + 4 hex
+        self.prefix = T.unique_prefix(self.PREFIX)     # pnb + 4 hex
         self.tmp = str(tmp_path)
         self.config_dir = os.path.join(self.tmp, "net.d")
         self.cache_dir = os.path.join(self.tmp, "cache")
@@ -102,13 +107,13 @@ class PnbEnv:
 
     def new_subnet(self) -> str:
         while True:
-            subnet = "10.227.%d.0/24" % random.randint(0, 255)
+            subnet = "%s.%d.0/24" % (self.SUBNET_BASE, random.randint(0, 255))
             if subnet not in self.subnets:
                 self.subnets.append(subnet)
                 return subnet
 
     def port(self, offset: int = 0) -> int:
-        return PORT_BASE + (random.randint(0, 9) * 10 + offset) % 100
+        return self.PORT_BASE + (random.randint(0, 9) * 10 + offset) % 100
 
     # --- networks ---
     def network(self, suffix: str = "net", cni_version: str = "0.4.0", portmap: bool = True,

@@ -15,7 +15,6 @@ can leave no container interface or route in the host, and never touches another
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from typing import Any, Dict, List
@@ -31,19 +30,9 @@ PORT_BASE = 21000
 
 
 class PnsEnv(pnb_env.PnbEnv):
-    def __init__(self, tmp_path: str) -> None:
-        super().__init__(tmp_path)
-        self.prefix = T.unique_prefix("pns")
-
-    def new_subnet(self) -> str:
-        while True:
-            subnet = "10.230.%d.0/24" % random.randint(0, 255)
-            if subnet not in self.subnets:
-                self.subnets.append(subnet)
-                return subnet
-
-    def port(self, offset: int = 0) -> int:
-        return PORT_BASE + (random.randint(0, 9) * 10 + offset) % 100
+    PREFIX = "pns"
+    SUBNET_BASE = "10.230"
+    PORT_BASE = PORT_BASE
 
     def network_without_routes(self, suffix: str, **kw: Any) -> Dict[str, Any]:
         """A network whose IPAM adds no route: an ADD that wrongly ran in the host's

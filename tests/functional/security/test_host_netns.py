@@ -33,17 +33,6 @@ REFUSED = "never a container's"
 
 
 @pytest.fixture
-def pns(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = pns_env.PnsEnv(str(tmp_path))
-    try:
-        yield env
-    finally:
-        env.cleanup()
-
-
-@pytest.fixture
 def host(pns):
     """A process in this namespace, the namespace's view before, and cleanup after."""
     before = pns_env.host_view(pns)

@@ -29,17 +29,6 @@ import pns_env  # noqa: E402
 pnb_env = pns_env.pnb_env
 
 
-@pytest.fixture
-def pns(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = pns_env.PnsEnv(str(tmp_path))
-    try:
-        yield env
-    finally:
-        env.cleanup()
-
-
 def _ok(res):
     assert not res.get("failed"), json.dumps(res)[:2500]
     assert "unexpected error" not in json.dumps(res)
