@@ -296,8 +296,8 @@ def remove(ctx: HostContext, entry: cnicache.CacheEntry, netns: Optional[str] = 
         # never torn down there: DEL as for a namespace that is gone, which releases
         # what the plugins hold outside it (IPs, rules) and touches no interface
         ctx.warnings.append("attachment %s/%s/%s names netns %s, which is %s, never a "
-                            "container's: DEL ran without it" % (entry.network, entry.container_id,
-                                                                  entry.ifname, path, host))
+                            "container's: DEL ran without it"
+                            % (entry.network, entry.container_id, entry.ifname, path, host))
         path = ""
     elif netns is None:
         _restore_missing_link(ctx, entry)

@@ -65,7 +65,7 @@ def ns_proc():
     """A process in a network namespace of its own."""
     proc = subprocess.Popen(["unshare", "--net", "sleep", "600"])
     try:
-        for _ in range(200):
+        for dummy in range(200):  # unshare has made the namespace when the link changes
             if os.stat("/proc/%d/ns/net" % proc.pid).st_ino != os.stat("/proc/self/ns/net").st_ino:
                 break
             subprocess.run(["sleep", "0.01"], check=False)
