@@ -341,7 +341,8 @@ class PnbEnv:
                     cnicache.delete(cache_dir, e.network, e.container_id, e.ifname)
         if os.path.isdir("/run/netns"):
             for n in os.listdir("/run/netns"):
-                if n.startswith(self.prefix):
+                # ours by name, or the default namespace (podnet-<id>) of one of our ids
+                if n.startswith((self.prefix, "podnet-" + self.prefix)):
                     left.append("netns %s" % n)
                     subprocess.run(["umount", "-l", os.path.join("/run/netns", n)],
                                    stderr=subprocess.DEVNULL, check=False)

@@ -4,8 +4,7 @@
 """The environment of the namespace-safety tests (prefix ``pns``, subnets in
 10.230.0.0/16, host ports 21000-21099).
 
-``PnsEnv`` is ``pnb_env.PnbEnv`` with that prefix, range and ports (and it also sweeps
-the default ``podnet-<id>`` namespaces of its ids). ``host_view`` lists what of the
+``PnsEnv`` is ``pnb_env.PnbEnv`` with that prefix, range and ports. ``host_view`` lists what of the
 network namespace the test runs in — links, addresses and routes, IPv4 and IPv6, every
 table — mentions the env's prefix, bridges or subnets, for the tests that aim modules at
 that namespace itself: they prove nothing appeared there, and ``undo_host_changes``
@@ -44,21 +43,6 @@ class PnsEnv(pnb_env.PnbEnv):
         T.write_conflist(self.config_dir, conf)
         self.networks[conf["name"]] = conf
         return conf
-
-    def cleanup(self) -> List[str]:
-        """PnbEnv's cleanup, and the default namespaces (``podnet-<id>``) of our ids."""
-        left = super().cleanup()
-        if os.path.isdir("/run/netns"):
-            for n in os.listdir("/run/netns"):
-                if n.startswith("podnet-" + self.prefix):
-                    left.append("netns %s" % n)
-                    subprocess.run(["umount", "-l", os.path.join("/run/netns", n)],
-                                   stderr=subprocess.DEVNULL, check=False)
-                    try:
-                        os.unlink(os.path.join("/run/netns", n))
-                    except OSError:
-                        pass
-        return left
 
 
 def _lines(argv: List[str]) -> List[str]:
