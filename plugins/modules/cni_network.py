@@ -90,6 +90,18 @@ options:
       range_end:
         description: Last address handed out (inside the subnet).
         type: str
+      ip_range:
+        description:
+          - The addresses handed out as a CIDR inside the subnet, as podman's C(--ip-range); it
+            becomes host-local's C(rangeStart)/C(rangeEnd) (so the network's file and return
+            values show I(range_start)/I(range_end)).
+          - Every address of the CIDR but the subnet's network address and, IPv4, its
+            broadcast address (podman writes the CIDR's first address plus one to its last,
+            which includes the broadcast address when the range ends the subnet); host-local
+            skips the gateway by itself.
+          - Mutually exclusive with I(range_start) and I(range_end).
+        type: str
+        version_added: 0.1.0
   routes:
     description:
       - Extra routes for the containers, C({dst, gw}); C(gw) defaults to the subnet's gateway.
@@ -174,6 +186,13 @@ EXAMPLES = r"""
         range_start: 10.89.1.100
         range_end: 10.89.1.199
       - subnet: fd00:89:1::/64
+
+- name: Addresses from a part of the subnet, as podman network create --ip-range
+  podnet.cni.cni_network:
+    name: jobs
+    subnets:
+      - subnet: 10.89.3.0/24
+        ip_range: 10.89.3.128/25      # containers get 10.89.3.128 to 10.89.3.254
 
 - name: An internal network (no way out, no masquerade)
   podnet.cni.cni_network:
@@ -298,7 +317,8 @@ def main():
                 "gateway": {"type": "str"},
                 "range_start": {"type": "str"},
                 "range_end": {"type": "str"},
-            }},
+                "ip_range": {"type": "str"},
+            }, "mutually_exclusive": [["ip_range", "range_start"], ["ip_range", "range_end"]]},
             routes={"type": "list", "elements": "dict", "default": [], "options": {
                 "dst": {"type": "str", "required": True},
                 "gw": {"type": "str"},

@@ -79,6 +79,74 @@ def test_subnet_errors(args, fragment):
         netconf.Subnet(*args)
 
 
+# ip_range (podman's --ip-range): the CIDR's addresses a container may get, as host-local's
+# rangeStart/rangeEnd; the subnet's network and IPv4 broadcast addresses are left out
+# (podman v3/v4 write the range's first address + 1 and its last, which hands out the
+# subnet's broadcast when the range ends the subnet)
+@pytest.mark.parametrize("subnet, ip_range, start, end", [
+    ("10.223.1.0/24", "10.223.1.128/25", "10.223.1.128", "10.223.1.254"),   # no broadcast
+    ("10.223.1.0/24", "10.223.1.0/30", "10.223.1.1", "10.223.1.3"),         # no network addr
+    ("10.223.1.0/24", "10.223.1.64/26", "10.223.1.64", "10.223.1.127"),     # inside: all of it
+    ("10.223.1.0/24", "10.223.1.77/26", "10.223.1.64", "10.223.1.127"),     # host bits
+    ("10.223.1.0/24", "10.223.1.0/24", "10.223.1.1", "10.223.1.254"),       # the whole subnet
+    ("10.223.1.0/24", "10.223.1.9/32", "10.223.1.9", "10.223.1.9"),         # one address
+    ("fd00:223:1::/64", "fd00:223:1::/120", "fd00:223:1::1", "fd00:223:1::ff"),
+    ("fd00:223:1::/64", "fd00:223:1:0:ffff:ffff:ffff:ff00/120",
+     "fd00:223:1:0:ffff:ffff:ffff:ff00", "fd00:223:1:0:ffff:ffff:ffff:ffff"),  # no broadcast in v6
+    ("FD00:223:1::/64", "FD00:223:1::100/120", "fd00:223:1::100", "fd00:223:1::1ff"),
+])
+def test_ip_range(subnet, ip_range, start, end):
+    s = netconf.parse_subnets([{"subnet": subnet, "ip_range": ip_range}])[0]
+    rng = s.to_range()
+    assert (rng["rangeStart"], rng["rangeEnd"]) == (start, end)
+    assert list(rng) == ["subnet", "rangeStart", "rangeEnd", "gateway"]
+    # the file's range reads back as the same range_start/range_end (idempotent, no ip_range kept)
+    back = netconf.Subnet(rng["subnet"], rng["gateway"], rng["rangeStart"], rng["rangeEnd"])
+    assert back.to_range() == rng
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ({"ip_range": "10.223.2.0/25"}, r"ip_range 10.223.2.0/25 is not inside the subnet 10.223.1.0/24"),
+    ({"ip_range": "10.223.0.0/16"}, r"ip_range 10.223.0.0/16 is not inside the subnet"),
+    ({"ip_range": "fd00::/120"}, r"ip_range fd00::/120 is IPv6, the subnet 10.223.1.0/24 IPv4"),
+    ({"ip_range": "10.223.1.300/25"}, r"invalid ip_range '10.223.1.300/25'"),
+    ({"ip_range": "bogus"}, r"invalid ip_range 'bogus': expected a CIDR"),
+    ({"ip_range": "10.223.1.0/32"}, r"ip_range 10.223.1.0/32 holds no address a container can get"),
+    ({"ip_range": "10.223.1.255/32"}, r"holds no address a container can get"),
+    ({"ip_range": "10.223.1.0/31"}, r"ip_range 10.223.1.0/31 holds only the gateway 10.223.1.1"),
+    ({"ip_range": "10.223.1.128/26", "range_start": "10.223.1.130"},
+     r"ip_range and range_start/range_end exclude each other"),
+    ({"ip_range": "10.223.1.128/26", "range_end": "10.223.1.140"}, r"exclude each other"),
+])
+def test_ip_range_errors(entry, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        netconf.parse_subnets([dict(entry, subnet="10.223.1.0/24")])
+
+
+def test_ip_range_builds_host_local_range():
+    conf = netconf.build_conflist(spec(subnets=[{"subnet": "10.223.1.0/24", "gateway": "10.223.1.254",
+                                                 "ip_range": "10.223.1.192/26"}]), bridge="b")
+    assert conf["plugins"][0]["ipam"]["ranges"] == [[{
+        "subnet": "10.223.1.0/24", "rangeStart": "10.223.1.192", "rangeEnd": "10.223.1.254",
+        "gateway": "10.223.1.254"}]]
+
+
+def test_ip_range_plan_is_idempotent_and_equals_the_explicit_range(dirs):
+    with_range = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.128/25"}], bridge="pnnbr")
+    p = netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and netconf.apply(p) == ["written %s" % p.path]
+    assert not netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    explicit = spec(subnets=[{"subnet": "10.223.1.0/24", "range_start": "10.223.1.128",
+                              "range_end": "10.223.1.254"}], bridge="pnnbr")
+    assert not netconf.plan(explicit, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    other = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.0/25"}], bridge="pnnbr")
+    changed = netconf.plan(other, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert changed.changed
+    rng = changed.diff()["after"]["plugins"][0]["ipam"]["ranges"][0][0]
+    assert (rng["rangeStart"], rng["rangeEnd"]) == ("10.223.1.1", "10.223.1.127")
+    assert changed.diff()["before"]["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] == "10.223.1.128"
+
+
 @pytest.mark.parametrize("items, fragment", [
     ([{"subnet": "10.223.0.0/16"}, {"subnet": "10.223.5.0/24"}], "overlap"),
     ([{"subnet": "10.223.1.0/24"}, {"subnet": "10.223.1.0/24"}], "overlap"),

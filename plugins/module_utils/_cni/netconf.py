@@ -27,6 +27,7 @@ MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", 
 CNI_VERSIONS = ("0.4.0", "1.0.0")
 DEFAULT_CNI_VERSION = "0.4.0"          # what podman v3 writes
 DEFAULT_DNS_DOMAIN = "dns.podman"      # podman's default dnsname domain
+SUBNET_KEYS = ("subnet", "gateway", "range_start", "range_end", "ip_range")
 AUTO_POOL = ipaddress.ip_network("10.89.0.0/16")  # podman picks 10.89.N.0/24 for new networks
 NAME_MAX = 200                          # <name>.conflist must fit a file name
 SYS_NET = "/sys/class/net"
@@ -36,12 +37,13 @@ PROC_ROUTE = "/proc/net/route"
 # --- the spec: module params, validated without touching the host ---
 
 class Subnet:
-    """One host-local range: subnet, gateway (default: first host), optional lease range."""
+    """One host-local range: subnet, gateway (default: first host), optional lease range,
+    given as range_start/range_end or as podman's ip_range (a CIDR inside the subnet)."""
 
     __slots__ = ("subnet", "gateway", "range_start", "range_end")
 
     def __init__(self, subnet: Any, gateway: Any = None, range_start: Any = None,
-                 range_end: Any = None) -> None:
+                 range_end: Any = None, ip_range: Any = None) -> None:
         try:
             net = ipaddress.ip_network(str(subnet).strip(), strict=False)
         except ValueError:
@@ -53,6 +55,12 @@ class Subnet:
                                   value=str(net))
         self.subnet = net
         self.gateway = self._address(gateway, "gateway") if gateway else net.network_address + 1
+        if ip_range:
+            if range_start or range_end:
+                raise ValidationError("subnet %s: ip_range and range_start/range_end exclude each "
+                                      "other (both set host-local's rangeStart/rangeEnd): give one"
+                                      % net, value=str(net))
+            range_start, range_end = self._ip_range(ip_range)
         self.range_start = self._address(range_start, "range_start") if range_start else None
         self.range_end = self._address(range_end, "range_end") if range_end else None
         if self.range_start and self.range_end and self.range_start > self.range_end:
@@ -74,6 +82,36 @@ class Subnet:
                                      "network" if addr == self.subnet.network_address else "broadcast"),
                                   value=str(addr))
         return addr
+
+    def _ip_range(self, value: Any) -> Tuple[Any, Any]:
+        """podman's ip_range as host-local's rangeStart/rangeEnd: every address of the CIDR a
+        container may get. Unlike podman (the range's first address + 1 to its last, which
+        hands out the subnet's broadcast address when the range ends the subnet), the range's
+        own first and last addresses are kept and only the subnet's network and IPv4
+        broadcast addresses are left out; host-local skips the gateway by itself."""
+        net = self.subnet
+        try:
+            rng = ipaddress.ip_network(str(value).strip(), strict=False)
+        except ValueError:
+            raise ValidationError("subnet %s: invalid ip_range %r: expected a CIDR inside the subnet"
+                                  % (net, value), value=value)
+        if rng.version != net.version:
+            raise ValidationError("subnet %s: ip_range %s is IPv%d, the subnet %s IPv%d"
+                                  % (net, rng, rng.version, net, net.version), value=str(rng))
+        if not rng.subnet_of(net):
+            raise ValidationError("subnet %s: ip_range %s is not inside the subnet %s" % (net, rng, net),
+                                  value=str(rng))
+        last_host = net.broadcast_address - 1 if net.version == 4 else net.broadcast_address
+        start = max(rng.network_address, net.network_address + 1)
+        end = min(rng.broadcast_address, last_host)
+        if start > end:
+            raise ValidationError("subnet %s: ip_range %s holds no address a container can get (only "
+                                  "the subnet's network or broadcast address)" % (net, rng),
+                                  value=str(rng))
+        if start == end == self.gateway:
+            raise ValidationError("subnet %s: ip_range %s holds only the gateway %s"
+                                  % (net, rng, self.gateway), value=str(rng))
+        return start, end
 
     @property
     def version(self) -> int:
@@ -108,14 +146,15 @@ def parse_subnets(items: Optional[Sequence[Any]]) -> Optional[List[Subnet]]:
         if isinstance(item, str):
             item = {"subnet": item}
         if not isinstance(item, dict) or not item.get("subnet"):
-            raise ValidationError("invalid subnets entry %r: expected {subnet, gateway, "
-                                  "range_start, range_end}" % (item,), value=item)
-        unknown = set(item) - {"subnet", "gateway", "range_start", "range_end"}
+            raise ValidationError("invalid subnets entry %r: expected {%s}"
+                                  % (item, ", ".join(SUBNET_KEYS)), value=item)
+        unknown = set(item) - set(SUBNET_KEYS)
         if unknown:
-            raise ValidationError("subnets entry %s: unknown keys %s"
-                                  % (item["subnet"], ", ".join(sorted(unknown))), value=item)
+            raise ValidationError("subnets entry %s: unknown keys %s (valid: %s)"
+                                  % (item["subnet"], ", ".join(sorted(unknown)), ", ".join(SUBNET_KEYS)),
+                                  value=item)
         result.append(Subnet(item["subnet"], item.get("gateway"), item.get("range_start"),
-                             item.get("range_end")))
+                             item.get("range_end"), item.get("ip_range")))
     for i, a in enumerate(result):
         for b in result[i + 1:]:
             if a.version == b.version and a.subnet.overlaps(b.subnet):

@@ -221,6 +221,39 @@ def test_vlan_driver_on_a_parent_link(env, driver, mode):
     assert ping(a.netns, ip_b)                         # siblings on one parent talk
 
 
+def _address(entry: cnicache.CacheEntry) -> str:
+    return entry.result["ips"][0]["address"].split("/")[0]
+
+
+def test_ip_range_addresses_stay_inside_the_range(env, tmp_path):
+    """podman's --ip-range: the real host-local hands out the CIDR's addresses only, never the
+    subnet's broadcast address (podman's own rendering would), and skips the gateway."""
+    net, br = env.name("n"), env.name("b")
+    base = env.v4().replace(".0/24", ".")
+    args = dict(name=net, bridge=br, subnets=[{"subnet": env.v4(), "ip_range": base + "252/30"}])
+    check = env.module(check=True, diff=True, **args)
+    assert check["changed"] and not os.path.exists(env.config_dir), check
+    res = env.module(diff=True, **args)
+    assert res["changed"] and res["diff"]["after"] == check["diff"]["after"] == res["conflist"], res
+    rng = res["conflist"]["plugins"][0]["ipam"]["ranges"][0][0]
+    assert (rng["rangeStart"], rng["rangeEnd"]) == (base + "252", base + "254")
+    for again in (env.module(check=True, **args), env.module(**args)):
+        assert not again["changed"], again
+    got = [_address(env.attach(net, "c%d" % i)) for i in range(3)]
+    assert sorted(got) == [base + "252", base + "253", base + "254"]
+    with pytest.raises(Exception, match="no IP addresses available"):  # .255 is never handed out
+        env.attach(net, "c3")
+
+    # a range holding the gateway (.1): host-local skips it, .0 is not in the range
+    net2, br2 = env.name("m"), env.name("d")
+    base2 = env.v4(1).replace(".0/24", ".")
+    res = env.module(name=net2, bridge=br2, subnets=[{"subnet": env.v4(1), "ip_range": base2 + "0/30"}])
+    assert res["changed"], res
+    a, b = env.attach(net2, "d0"), env.attach(net2, "d1")
+    assert sorted([_address(a), _address(b)]) == [base2 + "2", base2 + "3"]
+    assert ping(a.netns, _address(b)) and ping(a.netns, base2 + "1")  # they work: peer, gateway
+
+
 def test_overlap_is_an_error_naming_both(env):
     first = env.module(name=env.name("n1"), bridge=env.name("b1"), subnets=[{"subnet": env.v4()}])
     assert first["changed"], first
