@@ -46,7 +46,7 @@ functional: test-deps
 	$(PYTEST) tests/functional -q
 
 unit-functional: test-deps
-	$(PYTEST) tests/unit tests/functional tests/pytest_ansible -q -ra
+	$(PYTEST) tests/unit tests/packaging tests/functional tests/pytest_ansible -q -ra
 
 integration: test-deps
 	tests/run-ansible-test.sh integration
