@@ -59,6 +59,7 @@ lint: test-deps
 	@# installed there by an earlier tool run would shadow .build
 	ANSIBLE_HOME=$(ROOT)/.build/lint-home $(BIN)/ansible-lint roles playbooks molecule
 	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 # molecule on localhost (default: root, rootless: an unprivileged user it creates) and the
 # vagrant scenario's syntax (it needs Vagrant and VMs to run: see docs/molecule.md)
