@@ -14,7 +14,8 @@ import pytest
 from pkg_helpers import DEVELOPER_FILES, REPO, galaxy, source_files
 
 REQUIRED = ("LICENSE", "README.md", "MANIFEST.json", "FILES.json", "meta/runtime.yml",
-            "meta/execution-environment.yml", "bindep.txt", "changelogs/changelog.yaml",
+            "meta/execution-environment.yml", "bindep.txt", "CHANGELOG.md", "CHANGELOG.rst",
+            "changelogs/changelog.yaml",
             "plugins/modules/container_netns.py", "plugins/module_utils/_cni/exec.py",
             "plugins/doc_fragments", "roles/cni_host/tasks/main.yml",
             "roles/container_network/meta/argument_specs.yml", "docs/getting-started.md")
