@@ -19,8 +19,10 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 deps:
 	@scripts/install-deps.sh
 
+# then, before any test: can an unprivileged user run what the rootless tests give it?
 test-deps:
 	@PODNET_WITH_TEST_DEPS=1 scripts/install-deps.sh
+	@scripts/check-prereqs.sh
 
 # build from the files git knows (tracked + new, not ignored): stray tool dirs stay out;
 # outside a git checkout (a source tarball) from the tree itself, galaxy.yml's build_ignore

@@ -31,8 +31,10 @@ import time
 from typing import Any, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, ".build")
-PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
+# the user runs the distribution's python on a copy of the collection: it may not reach
+# the checkout (/root is 0700), see tests/lib/unprivileged.py
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from unprivileged import UserTree  # noqa: E402
 NET = "pnrbench"
 BRIDGE = "pnrbbr0"
 SUBNET = "10.224.240.0/24"
@@ -67,6 +69,7 @@ class User:
         self.name = "pnrb%s" % secrets.token_hex(3)
         self.home = tempfile.mkdtemp(prefix=self.name + "-", dir="/tmp")
         os.chmod(self.home, 0o755)
+        self.tree = UserTree(ROOT)
         sh(["useradd", "-M", "-d", self.home, "-s", "/bin/sh", self.name])
         pw = pwd.getpwnam(self.name)
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
@@ -108,7 +111,7 @@ class User:
 
     def env(self) -> List[str]:
         return ["HOME=%s" % self.home, "XDG_RUNTIME_DIR=%s" % self.runtime,
-                "PATH=/usr/local/bin:/usr/bin:/bin", "PYTHONPATH=%s" % BUILD,
+                "PATH=/usr/local/bin:/usr/bin:/bin", "PYTHONPATH=%s" % self.tree.env()["PYTHONPATH"],
                 "CONTAINERS_CONF=%s/containers.conf" % self.home,
                 "CONTAINERS_STORAGE_CONF=%s/storage.conf" % self.home]
 
@@ -121,8 +124,7 @@ class User:
         with open(path, "w") as f:
             json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
         os.chmod(path, 0o644)
-        out = self.run([PYTHON, "-m", "ansible_collections.podnet.cni.plugins.modules." + name, path],
-                       check=False).stdout
+        out = self.run(self.tree.module_argv(name, path), check=False).stdout
         os.unlink(path)
         res = json.loads(out)
         if res.get("failed"):
@@ -169,6 +171,7 @@ class User:
                     f.writelines(keep)
         os.chmod("/dev/net/tun", self.tun_mode)
         shutil.rmtree(self.home, ignore_errors=True)
+        self.tree.remove()
 
 
 def ours(user: User, cid: str, port: int) -> Dict[str, float]:

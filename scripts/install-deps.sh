@@ -13,6 +13,9 @@ if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   # the firewalld reload tests run a real firewalld on a private dbus-daemon
   APT_PACKAGES+=(dbus-daemon dbus-bin python3-dbus python3-gi)
   APT_PACKAGES+=(shellcheck)  # ansible-test sanity runs its shellcheck test only when installed
+  # the rootless tests' unprivileged user runs the distribution's python (it may not reach
+  # this checkout's .venv): pyroute2 gives it netlink statistics, as on a managed host
+  APT_PACKAGES+=(python3-pyroute2)
 fi
 
 missing=()

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from unprivileged import USER_PYTHON
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(REPO, ".build")
 VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
@@ -84,10 +86,12 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: boo
                become_user: Optional[str] = None, env: Optional[Dict[str, str]] = None,
                extra_argv: Sequence[str] = ()) -> Dict[str, Any]:
     """Run ``podnet.cni.<module>`` on localhost through ``ansible`` and return its result
-    dict (with ``failed``/``msg`` on failure)."""
+    dict (with ``failed``/``msg`` on failure). As ``become_user``, on the distribution's
+    python: that user may not reach the checkout's venv (unprivileged.py)."""
+    python = USER_PYTHON if become_user else VENV_PYTHON
     argv = [ANSIBLE, "localhost", "-c", "local", "-i", "localhost,", "-m",
             module if "." in module else "podnet.cni.%s" % module, "-a", json.dumps(args),
-            "-e", "ansible_python_interpreter=%s" % VENV_PYTHON]
+            "-e", "ansible_python_interpreter=%s" % python]
     if check:
         argv.append("--check")
     if diff:

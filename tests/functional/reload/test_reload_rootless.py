@@ -38,7 +38,7 @@ TEXT = "pnl-%s" % TAG
 
 
 @pytest.fixture(scope="module")
-def user():
+def user(user_tree):
     why = R._needs()
     if why:
         pytest.skip(why)
@@ -52,7 +52,7 @@ def user():
     u = None
     try:
         R._ensure_subids(name)
-        u = R.RootlessUser(name, tmp)
+        u = R.RootlessUser(name, tmp, user_tree)
         os.makedirs("/run/user", mode=0o755, exist_ok=True)
         os.mkdir(u.runtime, 0o700)
         os.chown(u.runtime, u.uid, u.gid)

@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A real unprivileged user for the rootless tests, created here and removed afterwards:
 useradd (+ sub-ids), /run/user/UID owned 0700, /dev/net/tun 0666 for the duration.
-Modules run as that user through ansible (become_method su) and directly (runuser)."""
+Modules run as that user through ansible (become_method su) and directly (runuser), with
+the distribution's interpreter and never from the checkout, which the user may not reach
+(tests/lib/unprivileged.py)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional
@@ -22,8 +25,11 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
-PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 ANSIBLE = os.path.join(REPO, ".venv", "bin", "ansible")
+LIB = os.path.join(REPO, "tests", "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+from unprivileged import USER_PYTHON, UserTree  # noqa: E402
 PREFIX = "pnr"
 SUBID_BASE = 3100000  # only used when useradd did not allocate sub-ids itself
 
@@ -44,8 +50,9 @@ def _needs() -> Optional[str]:
 
 
 class RootlessUser:
-    def __init__(self, name: str, tmp: str) -> None:
+    def __init__(self, name: str, tmp: str, tree: UserTree) -> None:
         self.name = name
+        self.tree = tree
         pw = pwd.getpwnam(name)
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
         self.runtime = "/run/user/%d" % self.uid
@@ -56,7 +63,7 @@ class RootlessUser:
                 diff: bool = False) -> Dict[str, Any]:
         """The module through ansible, become su to the user; its result dict."""
         argv = [ANSIBLE, "localhost", "-c", "local", "-i", "localhost,", "-m", "podnet.cni." + module,
-                "-a", json.dumps(args), "-e", "ansible_python_interpreter=%s" % PYTHON,
+                "-a", json.dumps(args), "-e", "ansible_python_interpreter=%s" % USER_PYTHON,
                 "--become", "--become-user", self.name, "--become-method", "su"]
         if check:
             argv.append("--check")
@@ -80,7 +87,8 @@ class RootlessUser:
 
     def direct(self, module: str, args: Dict[str, Any], check: bool = False, diff: bool = False,
                env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-        """The module file run by the user's python with an args file (no ansible)."""
+        """The module run by the user's python with an args file (no ansible), from the
+        session's copy of the collection (the user may not reach the checkout)."""
         params = dict(args)
         params["_ansible_check_mode"] = check
         params["_ansible_diff"] = diff
@@ -88,12 +96,11 @@ class RootlessUser:
         with open(path, "w") as f:
             json.dump({"ANSIBLE_MODULE_ARGS": params}, f)
         os.chmod(path, 0o644)
-        environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": BUILD, "HOME": self.tmp,
-                   "LANG": "C.UTF-8"}
+        environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.tmp, "LANG": "C.UTF-8"}
+        environ.update(self.tree.env())
         environ.update(env or {})
         argv = ["runuser", "-u", self.name, "--", "env", "-i"] + \
-            ["%s=%s" % kv for kv in sorted(environ.items())] + \
-            [PYTHON, "-m", "ansible_collections.podnet.cni.plugins.modules." + module, path]
+            ["%s=%s" % kv for kv in sorted(environ.items())] + self.tree.module_argv(module, path)
         proc = _run(argv, cwd=self.tmp)
         os.unlink(path)
         try:
@@ -227,7 +234,7 @@ def _drop_subids(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ruser():
+def ruser(user_tree):
     why = _needs()
     if why:
         pytest.skip(why)
@@ -241,7 +248,7 @@ def ruser():
     user = None
     try:
         _ensure_subids(name)
-        user = RootlessUser(name, tmp)
+        user = RootlessUser(name, tmp, user_tree)
         os.makedirs("/run/user", mode=0o755, exist_ok=True)
         os.mkdir(user.runtime, 0o700)
         os.chown(user.runtime, user.uid, user.gid)

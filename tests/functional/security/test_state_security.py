@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnb_env  # noqa: E402
+from unprivileged import USER_PYTHON  # noqa: E402
 
 
 def _mode(path):
@@ -161,18 +162,20 @@ def _drop_user(name, uid):
 
 
 def _as_user(name, argv, env=None):
-    environ = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": pnb_env.BUILD, "LANG": "C.UTF-8"}
+    """argv as user name: the distribution's python, never the checkout (the user may not
+    reach it; tests/lib/unprivileged.py)."""
+    environ = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
     environ.update(env or {})
     return subprocess.run(["runuser", "-u", name, "--", "env", "-i"]
                           + ["%s=%s" % kv for kv in sorted(environ.items())] + list(argv),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, check=False)
 
 
-def _module_as_user(pnb, name, module, args, env=None):
+def _module_as_user(pnb, tree, name, module, args, env=None):
     path = pnb.args_file(args)
     os.chmod(pnb.args_dir, 0o755)
     os.chmod(path, 0o644)
-    proc = _as_user(name, [pnb_env.PYTHON, pnb_env.module_path(module), path], env)
+    proc = _as_user(name, tree.module_argv(module, path), dict(tree.env(), **(env or {})))
     return pnb_env.parse_module_output(proc.stdout)
 
 
@@ -192,7 +195,7 @@ def users(pnb):
             _drop_user(name, uid)
 
 
-def test_user_cannot_read_or_change_roots_records(pnb, users):
+def test_user_cannot_read_or_change_roots_records(pnb, users, user_tree):
     net = pnb.network("u")["name"]
     cid = pnb.cid("u1")
     res = pnb.run("container_netns", _present(pnb, cid, net))
@@ -203,7 +206,7 @@ def test_user_cannot_read_or_change_roots_records(pnb, users):
         rec_before = f.read()
     name = users[0][0]
     for path in (record, entry, os.path.join(pnb.state_dir, "containers")):
-        proc = _as_user(name, [pnb_env.PYTHON, "-c", "import os,sys\n"
+        proc = _as_user(name, [USER_PYTHON, "-c", "import os,sys\n"
                                "p=sys.argv[1]\n"
                                "os.listdir(p) if os.path.isdir(p) else open(p).read()", path])
         assert proc.returncode != 0 and b"PermissionError" in proc.stderr, (path, proc.stderr.decode()[-500:])
@@ -212,7 +215,7 @@ def test_user_cannot_read_or_change_roots_records(pnb, users):
     for state in ("absent", "present"):
         args = pnb.common(container_id=cid, netns=cid, networks=[net] if state == "present" else [],
                           state=state, rootless=False)
-        res = _module_as_user(pnb, name, "container_netns", args)
+        res = _module_as_user(pnb, user_tree, name, "container_netns", args)
         assert res.get("failed"), res
     with open(record, "rb") as f:
         assert f.read() == rec_before
@@ -220,7 +223,7 @@ def test_user_cannot_read_or_change_roots_records(pnb, users):
     assert not pnb.run("container_netns", pnb.common(container_id=cid, netns=cid, state="absent")).get("failed")
 
 
-def test_user_cannot_use_another_users_namespace(pnb, users):
+def test_user_cannot_use_another_users_namespace(pnb, users, user_tree):
     """User A has a rootless container namespace; user B cannot attach it, detach it or
     read its records."""
     if not pnb_env.module_exists("rootless_cni_ns"):
@@ -243,14 +246,13 @@ def test_user_cannot_use_another_users_namespace(pnb, users):
         pnb_env.T.write_conflist(conf_dir, conf)
         os.chmod(conf_dir, 0o755)
         env_a = {"XDG_RUNTIME_DIR": "/run/user/%d" % uid_a, "HOME": pnb.tmp}
-        res = _module_as_user(pnb, a, "rootless_cni_ns", {"state": "present"}, env_a)
-        if res.get("failed"):
-            pytest.skip("rootless does not work here yet (rootless_cni_ns as %s: %s)" % (a, res.get("msg")))
+        res = _module_as_user(pnb, user_tree, a, "rootless_cni_ns", {"state": "present"}, env_a)
+        assert not res.get("failed"), "rootless_cni_ns as %s: %s" % (a, res)
         cid = pnb.cid("ua1")
-        res = _module_as_user(pnb, a, "container_netns", {"container_id": cid, "networks": [conf["name"]],
-                                                          "cni_config_dir": conf_dir}, env_a)
-        if res.get("failed"):
-            pytest.skip("rootless container_netns does not work here yet: %s" % res.get("msg"))
+        res = _module_as_user(pnb, user_tree, a, "container_netns",
+                              {"container_id": cid, "networks": [conf["name"]], "cni_config_dir": conf_dir},
+                              env_a)
+        assert not res.get("failed"), "container_netns as %s: %s" % (a, res)
         ns_a = res["netns"]
         state_a = "/run/user/%d/podnet" % uid_a
         env_b = {"XDG_RUNTIME_DIR": "/run/user/%d" % uid_b, "HOME": pnb.tmp}
@@ -266,15 +268,16 @@ def test_user_cannot_use_another_users_namespace(pnb, users):
         for module, args in attempts:
             if not pnb_env.module_exists(module):
                 continue
-            res = _module_as_user(pnb, b, module, args, env_b)
+            res = _module_as_user(pnb, user_tree, b, module, args, env_b)
             assert res.get("failed") or not res.get("changed"), (module, args, res)
             if module == "container_netns_info":
                 assert res.get("failed") or not res.get("containers"), res   # nothing of A's shown
         # A's container is intact: a re-run as A changes nothing
-        res = _module_as_user(pnb, a, "container_netns", {"container_id": cid, "networks": [conf["name"]],
-                                                          "cni_config_dir": conf_dir}, env_a)
+        res = _module_as_user(pnb, user_tree, a, "container_netns",
+                              {"container_id": cid, "networks": [conf["name"]], "cni_config_dir": conf_dir},
+                              env_a)
         assert not res.get("failed") and not res.get("changed"), res
-        _module_as_user(pnb, a, "container_netns", {"container_id": cid, "state": "absent"}, env_a)
-        _module_as_user(pnb, a, "rootless_cni_ns", {"state": "absent"}, env_a)
+        _module_as_user(pnb, user_tree, a, "container_netns", {"container_id": cid, "state": "absent"}, env_a)
+        _module_as_user(pnb, user_tree, a, "rootless_cni_ns", {"state": "absent"}, env_a)
     finally:
         os.chmod("/dev/net/tun", tun)
