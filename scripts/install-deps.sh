@@ -13,6 +13,9 @@ if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   # the firewalld reload tests run a real firewalld on a private dbus-daemon
   APT_PACKAGES+=(dbus-daemon dbus-bin python3-dbus python3-gi)
   APT_PACKAGES+=(shellcheck)  # ansible-test sanity runs its shellcheck test only when installed
+  # podman interop tests (tests/functional/trust/test_podman_interop.py): Debian's podman with
+  # its CNI backend, and runc (crun 1.8 refuses this kind of host's hybrid cgroups); ~13 MB
+  APT_PACKAGES+=(podman runc)
 fi
 
 missing=()
