@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -34,19 +33,9 @@ PORT_BASE = 21100
 class PndEnv(PnbEnv):
     """PnbEnv with the pnd prefix, subnets and ports."""
 
-    def __init__(self, tmp_path: str, tag: str = "") -> None:
-        super().__init__(tmp_path, tag)
-        self.prefix = T.unique_prefix("pnd")
-
-    def new_subnet(self) -> str:
-        while True:
-            subnet = "10.231.%d.0/24" % random.randint(0, 250)
-            if subnet not in self.subnets:
-                self.subnets.append(subnet)
-                return subnet
-
-    def port(self, offset: int = 0) -> int:
-        return PORT_BASE + (random.randint(0, 9) * 10 + offset) % 100
+    PREFIX = "pnd"
+    SUBNET_BASE = "10.231"
+    PORT_BASE = PORT_BASE
 
     # --- state files ---
     def entry_path(self, network: str, cid: str, ifname: str = "eth0") -> str:
