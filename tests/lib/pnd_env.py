@@ -196,12 +196,9 @@ class PrivateHost:
             background: bool = False) -> Dict[str, Any]:
         req = {"argv": list(argv), "env": env if env is not None else dict(os.environ), "cwd": cwd,
                "timeout": timeout, "input": stdin, "background": background}
-        t0 = time.monotonic()
         self.proc.stdin.write(json.dumps(req) + "\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
         out = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
-        if os.environ.get("PND_TRACE"):
-            sys.stderr.write("%.2fs %s\n" % (time.monotonic() - t0, " ".join(argv)[:150]))
         if check and out["rc"] != 0:
             raise AssertionError("%s failed (%s): %s %s" % (" ".join(argv), out["rc"], out["stdout"][-2000:],
                                                            out["stderr"][-2000:]))
