@@ -26,6 +26,8 @@ options:
       - The libcni cache directory, shared with cnitool, podman's CNI backend and CRI-O.
       - Default C(/var/lib/cni) as root; rootless C($XDG_RUNTIME_DIR/podnet/rootless-cni/var/lib/cni),
         which the plugins see as C(/var/lib/cni) inside the rootless namespace (podman's rootless layout).
+      - A file in it that is not a usable entry (corrupt, wrong-typed, another tool's, a symlink,
+        another user's, over 4 MiB) is reported and never acted upon (C(docs/state-and-trust.md)).
     type: path
   state_dir:
     description:
@@ -43,6 +45,8 @@ options:
     description:
       - Seconds one CNI plugin may run before it is killed and the operation rolled back;
         more than 0.
+      - A plugin never outlives the module (it is killed with it); 64 KiB of its error
+        output are kept.
     type: float
     default: 60.0
 """

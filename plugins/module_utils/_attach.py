@@ -20,25 +20,21 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._cni import rules as cnirules
 from ansible_collections.podnet.cni.plugins.module_utils import _intent
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, ip_reservation_owner
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
 
 # what a DEL may say when a firewall reload already removed the plugin's rules
-EXPECTED_DEL_ERRORS = (
-    "Couldn't load target `CNI-",
-    "Chain 'CNI-",
-    "does not exist",
-    "No such file or directory",
-    "No chain/target/match by that name",
-    "Could not process rule: No such file or directory",
-)
+EXPECTED_DEL_ERRORS = cniexec.EXPECTED_DEL_ERRORS
+tolerate_missing_rules = cniexec.is_missing_rules_error
 
-
-def tolerate_missing_rules(err: CniPluginError) -> bool:
-    text = "%s %s %s" % (err.cni_msg, err.cni_details, err.stderr)
-    return any(marker in text for marker in EXPECTED_DEL_ERRORS)
+# the main plugins that create CNI_IFNAME in the container: an ADD of them where that
+# name exists already fails ("already exists"), and its rollback DEL would delete the
+# interface that was there (and release its IP): such an ADD never starts
+CREATES_INTERFACE = ("bridge", "macvlan", "ipvlan", "ptp", "vlan", "host-device", "dummy", "tap")
 
 
 class AttachmentSpec:
@@ -123,8 +119,12 @@ def effective_conf(conf: cniconf.NetworkConfigList, spec: AttachmentSpec) -> cni
 # --- preflight: everything that can be known before touching the host ---
 
 def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
-              container_id: str, other_entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> None:
-    """Raise ValidationError/ConfigError for what would make the ADD fail."""
+              container_id: str, other_entries: Optional[Sequence[cnicache.CacheEntry]] = None,
+              unreadable: Sequence[Unreadable] = ()) -> None:
+    """Raise ValidationError/ConfigError for what would make the ADD fail.
+
+    ``other_entries``/``unreadable``: the cache's usable entries and unusable files (read
+    here when other_entries is None)."""
     _validate.attachment_names_fit(conf.name, container_id, spec.ifname)
     cniconf.validate_plugins(conf, ctx.plugin_dirs)
     for ip in spec.ips:
@@ -142,7 +142,15 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
                                   "the portMappings capability (add portmap)" % conf.name,
                                   network=conf.name)
         ctx.check_port_mappings(spec.port_mappings)
+        if other_entries is None:
+            other_entries, unreadable = cnicache.scan(ctx.cache_dir)
         check_port_conflicts(ctx, spec, container_id, other_entries)
+        if unreadable:
+            for item in unreadable:
+                warning = "cannot be used (left alone): %s" % item
+                if warning not in ctx.warnings:
+                    ctx.warnings.append(warning)
+            check_ports_in_rules(ctx, conf, spec, container_id, other_entries, unreadable)
 
 
 def _host_ports(mappings: Sequence[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
@@ -165,6 +173,27 @@ def check_port_conflicts(ctx: HostContext, spec: AttachmentSpec, container_id: s
                         "host port %d/%s is already mapped by container %s (network %s)"
                         % (wport, wproto, entry.container_id, entry.network),
                         value=wport, container=entry.container_id)
+
+
+def check_ports_in_rules(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
+                         container_id: str, entries: Sequence[cnicache.CacheEntry],
+                         unreadable: Sequence[Unreadable]) -> None:
+    """With unusable cache files around, the cache cannot say which host ports are taken:
+    look at portmap's DNAT rules instead. A port DNATed by a chain no usable entry (and
+    not this container) owns is taken by an attachment we cannot read."""
+    known = {cnirules.dnat_chain(e.network, e.container_id) for e in entries}
+    known.add(cnirules.dnat_chain(conf.name, container_id))
+    wanted = _host_ports(_validate.cni_port_mappings(spec.port_mappings))
+    for chain, hip, hport, proto in ctx.call_cni(cnirules.mapped_host_ports, ctx.executor):
+        if chain in known:
+            continue
+        for whip, wport, wproto in wanted:
+            if hport == wport and proto == wproto and (not hip or not whip or hip == whip):
+                raise ValidationError(
+                    "host port %d/%s is already mapped (iptables chain %s) by an attachment no "
+                    "usable cache entry describes; the cache holds files that cannot be used: %s"
+                    % (wport, wproto, chain, "; ".join(str(u) for u in unreadable)),
+                    value=wport, chain=chain)
 
 
 # --- comparing a live attachment with a spec ---
@@ -217,39 +246,85 @@ def mismatches(spec: AttachmentSpec, entry: cnicache.CacheEntry) -> List[str]:
 
 # --- execution ---
 
+def refuse_existing_interface(conf: cniconf.NetworkConfigList, netns: str, ifname: str) -> None:
+    """ValidationError when the ADD would create ifname in netns and it is there already
+    (no usable cache entry says which attachment made it): the ADD would fail, and its
+    rollback DEL would delete that interface and release its address."""
+    if netns and conf.plugin_types and conf.plugin_types[0] in CREATES_INTERFACE \
+            and _netns.link_exists(netns, ifname, doubt=False):
+        raise ValidationError(
+            "interface %s already exists in %s and no usable cache entry of network %s says it "
+            "is its attachment: podnet.cni adds nothing over it (a failed ADD's rollback would "
+            "delete it). Remove what made it with the tool that made it (or `ip -n <netns> link "
+            "del %s` if it is a leftover), or choose another interface name"
+            % (ifname, netns, conf.name, ifname), value=ifname, netns=netns, network=conf.name)
+
+
 def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList,
                rt: cniexec.RuntimeConf) -> Dict[str, Any]:
-    """ADD; on failure DEL the same chain so nothing of it is left, then re-raise."""
+    """ADD; on failure DEL the same chain so nothing of it is left, then re-raise.
+
+    The DEL gets what the plugins that ran returned (``partial_result``), whatever the
+    failure was. The exception says whether that undo is complete
+    (``rollback_complete``): if a DEL failed, the caller keeps the ADD's intent so a
+    later run retries the undo."""
+    try:
+        refuse_existing_interface(conf, rt.netns, rt.ifname)
+    except BaseException as exc:
+        _mark_rollback(exc, [])  # refused before anything ran
+        raise
     try:
         return cniexec.add_network_list(ctx_executor, conf, rt)
     except BaseException as exc:
+        if not getattr(exc, "add_started", True):  # no plugin ran: nothing to undo
+            _mark_rollback(exc, [])
+            raise
         partial = getattr(exc, "partial_result", None)  # the result of the plugins that ran
         try:
-            tolerated: List[Any] = cniexec.del_network_list(ctx_executor, conf, rt, partial,
-                                                            tolerate=lambda e: True)
+            tolerated: List[Any] = _intent.undo_chain(ctx_executor, conf, rt, partial,
+                                                      lambda e: True)
         except Exception as del_exc:
             tolerated = [del_exc]
         # what the rollback could not undo (e.g. a DEL that timed out on a host with a huge
         # ruleset) is named on the error; "rule/chain not there" is expected and dropped
         problems = [str(e) for e in tolerated or []
                     if not (isinstance(e, CniPluginError) and tolerate_missing_rules(e))]
-        if problems and isinstance(exc, PodnetError):
-            exc.details.setdefault("rollback_errors", problems)
+        _mark_rollback(exc, problems)
         raise
+
+
+def _mark_rollback(exc: BaseException, problems: List[str]) -> None:
+    if problems and isinstance(exc, PodnetError):
+        exc.details.setdefault("rollback_errors", problems)
+    try:
+        exc.rollback_complete = not problems  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
 
 
 def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
         container_id: str, container_name: str, netns: str) -> cnicache.CacheEntry:
-    """ADD one attachment and cache it (only after the whole chain succeeded)."""
+    """ADD one attachment and cache it (only after the whole chain succeeded).
+
+    The intent written first stays when the ADD failed and its undo did not complete
+    (or this process dies): the next run of the container finishes the undo."""
     ctx.refuse_host_netns(netns)  # planners refuse it already: the last line of defence
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
     # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
     intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
                                                    conf.raw, rt.args, rt.capability_args))
     try:
-        return _add_and_cache(ctx, conf, spec, rt, container_id, netns)
-    finally:
-        _intent.clear(intent)  # cached, or rolled back
+        entry = _add_and_cache(ctx, conf, spec, rt, container_id, netns)
+    except BaseException as exc:
+        if getattr(exc, "rollback_complete", False):
+            _intent.clear(intent)
+        elif isinstance(exc, PodnetError):
+            exc.details["intent"] = intent
+            exc.msg += (" (its undo is incomplete: the next run of this container retries it, "
+                        "from %s)" % intent)
+        raise
+    _intent.clear(intent)  # cached
+    return entry
 
 
 def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
@@ -262,11 +337,18 @@ def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Atta
         ctx.attachment_added(entry)  # rootless: host ports through slirp4netns
         hooked = True
         cnicache.write(ctx.cache_dir, entry)
-    except BaseException:
-        if hooked:
-            ctx.attachment_removed(entry)
-        ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt, result,
-                     tolerate=lambda e: True)
+    except BaseException as exc:
+        problems: List[str] = []
+        try:
+            if hooked:
+                ctx.attachment_removed(entry)
+            tolerated = ctx.call_cni(_intent.undo_chain, ctx.executor, conf, rt, result,
+                                     lambda e: True)
+            problems = [str(e) for e in tolerated or []
+                        if not (isinstance(e, CniPluginError) and tolerate_missing_rules(e))]
+        except Exception as del_exc:  # the undo failed: the intent stays
+            problems = [str(del_exc)]
+        _mark_rollback(exc, problems)
         raise
     return entry
 
@@ -353,24 +435,70 @@ def remove_gone(ctx: HostContext, entry: cnicache.CacheEntry,
     (chain busy). So DEL runs in a throwaway namespace holding a stand-in link with
     the cached addresses; when that cannot be built, with netns "" as the spec says.
     """
-    addresses = _cached_addresses(entry)
+    return _in_stand_in(ctx, entry.ifname, _cached_addresses(entry),
+                        lambda netns: remove(ctx, entry, netns=netns, tolerate=tolerate))
+
+
+def _in_stand_in(ctx: HostContext, ifname: str, addresses: Sequence[str],
+                 action: Callable[[str], Any]) -> Any:
+    """action(netns) with a throwaway namespace holding a stand-in link ifname with
+    addresses (CIDRs), or with "" when there are none or it cannot be built."""
     if ctx.rootless or not addresses:
-        return remove(ctx, entry, netns="", tolerate=tolerate)
+        return action("")
     tmp = ctx.netns_path("podnet-del-%d" % os.getpid())
     try:
         if ctx.netns_status(tmp) != "absent":
             ctx.remove_netns(tmp)
         ctx.create_netns(tmp)
     except PodnetError:
-        return remove(ctx, entry, netns="", tolerate=tolerate)
+        return action("")
     try:
         try:
-            _netns.run_in_netns(tmp, _stand_in_link, entry.ifname, addresses)
+            _netns.run_in_netns(tmp, _stand_in_link, ifname, addresses)
         except Exception:  # no stand-in: the spec's way still releases the rest
-            return remove(ctx, entry, netns="", tolerate=tolerate)
-        return remove(ctx, entry, netns=tmp, tolerate=tolerate)
+            return action("")
+        return action(tmp)
     finally:
         ctx.remove_netns(tmp)
+
+
+def recover_interrupted(ctx: HostContext, intent: _intent.Intent) -> None:
+    """Undo an ADD a dead run left half-done (see _intent), then drop its intent.
+
+    First whatever of that run still runs is stopped (its plugin process group: an
+    orphan would go on adding rules for the address the undo releases). Unless the ADD
+    finished and was cached, DEL with the recorded config and a prevResult naming the
+    IPs host-local reserved for it (firewall and portmap find their rules by them), in
+    the namespace if it is alive, else next to a stand-in link (see remove_gone).
+    Errors other than "rule already gone" fail the recovery and keep the intent.
+    StateError when the cache entry of that key is there but unusable: it may say the
+    ADD finished, so nothing is undone on a guess."""
+    if intent.group:
+        cniexec.PluginGroup.stop(intent.group)
+    if cnicache.read(ctx.cache_dir, intent.network, intent.container_id, intent.ifname) is None:
+        try:
+            conf = cniconf.conflist_from_bytes(intent.config, "intent %s" % intent.path)
+        except ConfigError:
+            conf = ctx.get_network(intent.network)
+        prev = _intent.reserved_result(ctx, conf, intent)
+
+        def undo(netns: str) -> Any:
+            rt = cniexec.RuntimeConf(intent.container_id, netns, intent.ifname, intent.cni_args,
+                                     intent.capability_args)
+            return ctx.call_cni(_intent.undo_chain, ctx.executor, conf, rt, prev,
+                                cniexec.is_missing_rules_error)
+        try:
+            if intent.netns and ctx.netns_status(intent.netns) == "mounted":
+                undo(intent.netns)
+            else:
+                _in_stand_in(ctx, intent.ifname, [ip["address"] for ip in (prev or {}).get("ips", [])],
+                             undo)
+        except PodnetError as exc:
+            raise PodnetError("could not undo the interrupted ADD of %s to network %s (%s), recorded "
+                              "in %s: %s; the intent stays for the next run"
+                              % (intent.container_id, intent.network, intent.ifname, intent.path, exc),
+                              path=intent.path, network=intent.network, container=intent.container_id)
+    _intent.clear(intent.path)
 
 
 def false_check_alarm(entry: cnicache.CacheEntry) -> Callable[[CniPluginError], bool]:

@@ -42,7 +42,8 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    CniPluginError, ConfigError, PodnetError, ValidationError)
+    CniPluginError, ConfigError, PodnetError, StateError, ValidationError)
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
 
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
@@ -151,26 +152,46 @@ class EntryPlan:
 # --- planning ---
 
 class _Snapshot:
-    """Cache entries and records read once for the whole batch."""
+    """Cache entries and records read once for the whole batch, and per container what of
+    its state cannot be used (such a container is not changed: see ``refusals``)."""
 
-    def __init__(self, ctx: HostContext, container_ids: Sequence[str]) -> None:
+    def __init__(self, ctx: HostContext, container_ids: Sequence[str],
+                 refused: Optional[Dict[str, PodnetError]] = None) -> None:
         self.ctx = ctx
         ids = set(container_ids)
+        unreadable: List[Unreadable]
         if len(ids) == 1:
-            entries = cnicache.list_entries(ctx.cache_dir, container_id=next(iter(ids)))
-            self._all: Optional[List[cnicache.CacheEntry]] = None
+            entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=next(iter(ids)))
+            self._all: Optional[Tuple[List[cnicache.CacheEntry], List[Unreadable]]] = None
         else:
-            self._all = cnicache.list_entries(ctx.cache_dir)
-            entries = [e for e in self._all if e.container_id in ids]
+            self._all = cnicache.scan(ctx.cache_dir)
+            entries = [e for e in self._all[0] if e.container_id in ids]
+            unreadable = self._all[1]
         self.by_container: Dict[str, List[cnicache.CacheEntry]] = {cid: [] for cid in ids}
         for e in entries:
             self.by_container.setdefault(e.container_id, []).append(e)
-        self.records = {cid: _state.load(ctx.state_dir, cid) for cid in ids}
+        intents, intents_bad = _intent.scan(ctx) if ids else ([], [])
+        # interfaces of interrupted ADDs (check mode: the real run undoes them first)
+        self.interrupted: Dict[str, Set[str]] = {}
+        for intent in intents:
+            self.interrupted.setdefault(intent.container_id, set()).add(intent.ifname)
+        self.refusals: Dict[str, PodnetError] = dict(refused or {})
+        self.records: Dict[str, Optional[Dict[str, Any]]] = {}
+        for cid in ids:
+            try:
+                self.records[cid] = _state.load(ctx.state_dir, cid)
+            except StateError as exc:
+                self.records[cid] = None
+                self.refusals.setdefault(cid, exc)
+                continue
+            bad = [u for u in unreadable + intents_bad if u.may_belong_to(cid)]
+            if bad:
+                self.refusals.setdefault(cid, unreadable_error("container %s" % cid, bad))
         self._netns_status: Dict[str, str] = {}
 
-    def all_entries(self) -> List[cnicache.CacheEntry]:
+    def all_entries(self) -> Tuple[List[cnicache.CacheEntry], List[Unreadable]]:
         if self._all is None:
-            self._all = cnicache.list_entries(self.ctx.cache_dir)
+            self._all = cnicache.scan(self.ctx.cache_dir)
         return self._all
 
     def netns_status(self, path: str) -> str:
@@ -298,12 +319,16 @@ def _kept_ips(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> Li
         return []
 
 
-def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest],
-                 run_check: bool = True) -> List[EntryPlan]:
+def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest], run_check: bool = True,
+                 refused: Optional[Dict[str, PodnetError]] = None) -> List[EntryPlan]:
     """Plans for every request; raises ValidationError/ConfigError (all problems named)
     before anything is changed. ``run_check`` runs CNI CHECK for ``verify`` entries
-    (read-only: the plugins only inspect)."""
-    snap = _Snapshot(ctx, [r.container_id for r in reqs])
+    (read-only: the plugins only inspect).
+
+    A container whose state cannot be used (an unusable cache entry, intent or record
+    that may be its, or ``refused``: a failed recovery) is not changed: its entries fail
+    with that error, the other containers' entries go on."""
+    snap = _Snapshot(ctx, [r.container_id for r in reqs], refused)
     plans: List[EntryPlan] = []
     problems: List[str] = []
     seen_keys: Dict[Tuple[str, str, str], int] = {}
@@ -313,6 +338,11 @@ def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest],
     for req in reqs:
         p = EntryPlan(req)
         plans.append(p)
+        refusal = snap.refusals.get(req.container_id)
+        if refusal is not None:
+            p.error = str(refusal)
+            p.error_details = {k: v for k, v in refusal.details.items() if k not in ("msg", "changed")}
+            continue
         try:
             _plan_one(ctx, req, p, snap, claimed.setdefault(req.container_id, {}), run_check)
             key = (req.container_id, req.network, p.ifname)
@@ -401,6 +431,8 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         p.spec = _spec(req, p.ifname)
         p.action = "attach"
         p.after = _attach.spec_view(p.spec)
+        if p.ifname not in {e.ifname for e in current} | snap.interrupted.get(req.container_id, set()):
+            _attach.refuse_existing_interface(conf, p.netns, p.ifname)
     else:
         existing = with_netns(existing, p.netns)
         p.current = existing
@@ -430,8 +462,8 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
                 p.old = [existing]
         p.after = _attach.spec_view(p.spec, p.before) if p.spec else p.before
     if p.spec is not None and p.action != "none":
-        others = snap.all_entries() if p.spec.port_mappings else None
-        _attach.preflight(ctx, conf, p.spec, req.container_id, others)
+        others, unreadable = snap.all_entries() if p.spec.port_mappings else (None, [])
+        _attach.preflight(ctx, conf, p.spec, req.container_id, others, unreadable)
 
 
 # --- execution ---
@@ -705,14 +737,20 @@ def diff(plans: Sequence[EntryPlan]) -> DifferenceTracker:
     return tracker
 
 
-def recover_interrupted(ctx: HostContext, cids: Sequence[str]) -> None:
+def recover_interrupted(ctx: HostContext, cids: Sequence[str]) -> Dict[str, PodnetError]:
     """Undo the ADDs a killed run left half-done (see _intent) before planning: their
     veth, IP reservation and rules have no cache entry, so the plan would ADD again and
     trip over them. A killed ADD never left a cache entry, so check mode (which skips
-    this) still predicts the same attach."""
+    this) still predicts the same attach. Returns, per container, why its recovery
+    failed (that container is then not changed; the others are)."""
+    failed: Dict[str, PodnetError] = {}
     for cid in sorted(set(cids)):
-        for intent in _intent.pending(ctx, cid):
-            _intent.recover(ctx, intent)
+        try:
+            for intent in _intent.pending(ctx, cid):
+                _attach.recover_interrupted(ctx, intent)
+        except PodnetError as exc:
+            failed[cid] = exc
+    return failed
 
 
 def requests(ctx: HostContext, items: Sequence[Any]) -> List[EntryRequest]:
@@ -737,8 +775,8 @@ def run(ctx: HostContext, items: Sequence[Any], check_mode: bool,
     else:
         # plan and execute under every container's lock: nothing changes in between
         with container_locks(ctx, [r.container_id for r in reqs]):
-            recover_interrupted(ctx, [r.container_id for r in reqs])
-            plans = plan_entries(ctx, reqs)
+            failed = recover_interrupted(ctx, [r.container_id for r in reqs])
+            plans = plan_entries(ctx, reqs, refused=failed)
             execute(ctx, plans, workers)
     with_result = len(plans) == 1
     return plans, [entry_result(p, check_mode, with_result) for p in plans]

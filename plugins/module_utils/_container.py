@@ -20,6 +20,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
 
 NETWORK_MODES = ("bridge", "none", "slirp4netns")
 
@@ -159,15 +160,22 @@ def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str)
 def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     """Compare the request with the record, the kernel and the cache; no side effects."""
     p = Plan()
-    record = _state.load(ctx.state_dir, req.container_id)
+    record = _state.load(ctx.state_dir, req.container_id)  # StateError when unusable
     netns_state = _netns_state(ctx, req, record)
-    entries = cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
+    entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=req.container_id)
+    unreadable += _intent.scan(ctx, req.container_id)[1]
+    if unreadable:
+        # an unusable file may hold the only record of one of its attachments: change
+        # nothing of this container rather than guess (a new ADD over its interface, a
+        # DEL that releases its address, an absent that forgets its rules)
+        raise unreadable_error("container %s" % req.container_id, unreadable)
     live = [e for e in entries if netns_state == "mounted" and e.netns == req.netns]
     stale = [e for e in entries if e not in live]
     before = _record_view(record, netns_state, req.netns)
     before["networks"] = _view_of_entries(live)
     # ADDs a killed run left half-done: undo them first (see _intent)
-    for e in _intent.pending(ctx, req.container_id):
+    interrupted = _intent.pending(ctx, req.container_id)
+    for e in interrupted:
         p.add("recover_interrupted", network=e.network, interface=e.ifname)
 
     if req.state == "absent":
@@ -216,6 +224,7 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     live_by_key = {(e.network, e.ifname): e for e in live}
     taken_ifnames = {e.ifname: e.network for e in live if (e.network, e.ifname) in wanted}
     other_entries: Optional[List[cnicache.CacheEntry]] = None
+    other_unreadable: List[Unreadable] = []
     after_networks: Dict[str, Any] = {}
     for spec in p.specs:
         conf = ctx.get_network(spec.network)
@@ -225,9 +234,13 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
                                   % (spec.ifname, req.container_id, owner), value=spec.ifname)
         entry = live_by_key.get((spec.network, spec.ifname))
         if spec.port_mappings and other_entries is None:
-            other_entries = cnicache.list_entries(ctx.cache_dir)
-        _attach.preflight(ctx, conf, spec, req.container_id, other_entries)
+            other_entries, other_unreadable = cnicache.scan(ctx.cache_dir)
+        _attach.preflight(ctx, conf, spec, req.container_id, other_entries, other_unreadable)
         if entry is None:
+            if netns_state == "mounted" and spec.ifname not in {e.ifname for e in live + interrupted}:
+                # (an interface of an attachment detached, or of an ADD undone, first is
+                # no obstacle)
+                _attach.refuse_existing_interface(conf, req.netns, spec.ifname)
             p.add("attach", network=spec.network, interface=spec.ifname)
             after_networks[spec.network] = _attach.spec_view(spec)
         else:
@@ -332,7 +345,7 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             elif action == "recover_interrupted":
                 intent = interrupted.get((step["network"], step["interface"]))
                 if intent is not None:
-                    _intent.recover(ctx, intent)
+                    _attach.recover_interrupted(ctx, intent)
             elif action == "create_netns":
                 _save_origin(ctx, p)
                 ctx.create_netns(req.netns)

@@ -15,6 +15,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_head
 from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
 
 
@@ -179,11 +180,9 @@ def ip_reservation_owner(ctx: HostContext, conf: cniconf.NetworkConfigList,
                          ip: str) -> Optional[Tuple[str, str]]:
     """(container id, ifname) holding ip in the network's host-local store, if any."""
     for data_dir, name in cniconf.iter_ipam_dirs(conf):
-        path = os.path.join(ctx.ipam_data_dir(data_dir), name, ip)
-        try:
-            with open(path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
+        data = read_head(os.path.join(ctx.ipam_data_dir(data_dir), name, ip))
+        if data is None:
             continue
+        lines = data.decode("utf-8", "replace").splitlines()
         return (lines[0].strip() if lines else "", lines[1].strip() if len(lines) > 1 else "")
     return None

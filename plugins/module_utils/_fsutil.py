@@ -4,10 +4,11 @@
 """Private files and directories: 0700 dirs, 0600 files, atomic writes, no symlinks."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 
@@ -43,20 +44,124 @@ def refuse_symlink(path: Optional[str], what: str = "path") -> None:
                          path=path)
 
 
-def read_json(path: str) -> Optional[Any]:
-    """JSON content of path, None when absent; a symlink is refused."""
+# a state or cache file is a few KiB; a larger one is not what we wrote (libcni's entries
+# hold a conflist and a result: far below this)
+MAX_STATE_FILE = 4 * 1024 * 1024
+
+
+class Unreadable:
+    """A state or cache file that cannot be trusted (corrupt, wrong-typed, foreign, a
+    symlink, ...): where it is and why. Never acted upon, always reported."""
+
+    __slots__ = ("path", "reason", "kind")
+
+    def __init__(self, path: str, reason: str, kind: str = "cache") -> None:
+        self.path = path
+        self.reason = reason
+        self.kind = kind
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def may_belong_to(self, container_id: str) -> bool:
+        """Whether the file may describe container_id: its name is
+        ``<network>-<container id>-<ifname>`` (libcni's, never parsed: names contain '-'),
+        so any name holding ``-<id>-`` may. Errs on the side of "may"."""
+        return ("-%s-" % container_id) in self.name
+
+    def may_be_of_network(self, network: str) -> bool:
+        return self.name.startswith(network + "-")
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"path": self.path, "kind": self.kind, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return "%s: %s" % (self.path, self.reason)
+
+
+def unreadable_error(subject: str, items: Sequence[Unreadable]) -> StateError:
+    """The error refusing to change subject (e.g. "container web1") because files that may
+    describe it cannot be used: names each file and reason, and what to do."""
+    many = len(items) > 1
+    return StateError(
+        "%s is not changed: %s that may describe it cannot be used: %s. podnet.cni never guesses "
+        "what such a file held (it may be the only record of a live attachment: its addresses, "
+        "its rules and how to undo them). Restore %s, or remove %s once what %s described is "
+        "gone (docs/state-and-trust.md says how), then run again"
+        % (subject, "%d files" % len(items) if many else "a file",
+           "; ".join("%s (%s)" % (i.path, i.reason) for i in items),
+           "them" if many else "it", "them" if many else "it", "they" if many else "it"),
+        paths=[i.path for i in items], unreadable=[i.to_dict() for i in items])
+
+
+def _unsafe(path: str, st: os.stat_result, max_size: int) -> Optional[str]:
+    """Why the file behind st is not to be read as ours (None: fine)."""
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_uid != os.geteuid():
+        return "owned by uid %d, not %d" % (st.st_uid, os.geteuid())
+    if st.st_mode & 0o022:
+        return "writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+    if st.st_size > max_size:
+        return "too large (%d bytes, at most %d)" % (st.st_size, max_size)
+    return None
+
+
+def read_json(path: str, max_size: int = MAX_STATE_FILE) -> Optional[Any]:
+    """JSON content of path, None when absent.
+
+    StateError (naming the path, with the reason in ``reason``) for what is not a file we
+    could have written: a symlink, anything but a regular file (a FIFO would block, a
+    device have side effects: neither is opened), a file of another user or writable by
+    others, one larger than max_size, and content that is not JSON."""
+    def refuse(reason: str) -> StateError:
+        return StateError("cannot read %s: %s" % (path, reason), path=path, reason=reason)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateError("cannot read %s: %s" % (path, exc.strerror), path=path)
+        raise refuse(exc.strerror or str(exc))
+    reason = _unsafe(path, st, max_size)
+    if reason:
+        raise refuse(reason)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise refuse("it is a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc))
     with os.fdopen(fd, "rb") as f:
-        data = f.read()
+        reason = _unsafe(path, os.fstat(fd), max_size)  # replaced meanwhile?
+        if reason:
+            raise refuse(reason)
+        data = f.read(max_size + 1)
+    if len(data) > max_size:
+        raise refuse("too large (more than %d bytes)" % max_size)
     try:
         return json.loads(data)
-    except ValueError as exc:
-        raise StateError("corrupt JSON in %s: %s" % (path, exc), path=path)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise StateError("corrupt JSON in %s: %s" % (path, exc), path=path,
+                         reason="corrupt JSON: %s" % exc)
+    except RecursionError:
+        raise refuse("JSON nested too deeply")
+
+
+def read_head(path: str, limit: int = 4096) -> Optional[bytes]:
+    """The first limit bytes of a regular file (another tool's small file, e.g. a
+    host-local reservation); None when it is missing or not a regular file (a FIFO or a
+    device is not waited on, a symlink not followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(limit)
 
 
 def write_private(path: str, data: bytes, mode: int = 0o600) -> None:

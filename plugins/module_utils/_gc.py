@@ -17,6 +17,12 @@ Three kinds of leftovers, in this order:
 
 An attachment whose netns is alive is never touched. ``plan`` has no side effects
 (check mode); ``execute`` re-checks each item under the container lock.
+
+What cannot be read is never pruned and never guessed at, and blocks nothing else:
+unusable cache entries, intents and records are reported (``unreadable``), and a
+reservation whose cache entry is unusable is kept (that entry may hold it). An entry
+that names no namespace (neither a ``netns`` field nor a sandbox in its result) may be
+alive: it is reported (``skipped``), not pruned.
 """
 from __future__ import annotations
 
@@ -28,13 +34,14 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    ConfigError, PodnetError, ValidationError)
+    ConfigError, PodnetError, StateError, ValidationError)
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
 # entry yet for a few hundred ms; a reservation this young is never called orphaned
@@ -67,20 +74,33 @@ def _entry_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
             "ips": cniresult.addresses(entry.result)}
 
 
+def _skipped_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
+    return {"network": entry.network, "container_id": entry.container_id,
+            "interface": entry.ifname, "path": entry.path,
+            "reason": "names no netns (no netns field, no sandbox in its result): it may be alive"}
+
+
 class PrunePlan:
     def __init__(self) -> None:
         self.stale_entries: List[cnicache.CacheEntry] = []
         self.records: List[Dict[str, Any]] = []
         self.reservations: List[Reservation] = []
+        self.unreadable: List[Unreadable] = []
+        self.skipped: List[cnicache.CacheEntry] = []
 
     @property
     def changed(self) -> bool:
         return bool(self.stale_entries or self.records or self.reservations)
 
+    def warnings(self) -> List[str]:
+        return ["not pruned, cannot be used: %s" % u for u in self.unreadable]
+
     def to_dict(self) -> Dict[str, Any]:
         return {"attachments": [_entry_report(e) for e in self.stale_entries],
                 "records": [dict(r) for r in self.records],
                 "reservations": [r.to_dict() for r in self.reservations],
+                "unreadable": [u.to_dict() for u in self.unreadable],
+                "skipped": [_skipped_report(e) for e in self.skipped],
                 "errors": []}
 
 
@@ -183,18 +203,31 @@ def _owned(res: Reservation, keys: Set[Tuple[str, str, str]], pairs: Set[Tuple[s
     return (res.network, res.container_id) in pairs  # host-local < 0.8 wrote no ifname
 
 
+def _maybe_held_by(ctx: HostContext, res: Reservation, unreadable: Sequence[Unreadable]) -> bool:
+    """Whether an unusable cache file may be the entry holding res (by its file name)."""
+    if not unreadable:
+        return False
+    if res.ifname:
+        path = cnicache.entry_path(ctx.cache_dir, res.network, res.container_id, res.ifname)
+        return any(u.path == path for u in unreadable)
+    head = "%s-%s-" % (res.network, res.container_id)
+    return any(u.name.startswith(head) for u in unreadable)
+
+
 def orphan_reservations(ctx: HostContext, owners: Sequence[cnicache.CacheEntry],
                         known: Sequence[cnicache.CacheEntry], live_ids: Set[str],
                         min_age: float = RESERVATION_MIN_AGE,
-                        now: Optional[float] = None) -> List[Reservation]:
-    """Reservations no entry of ``owners`` holds, of networks attributable from the
-    config dir or ``known`` entries, older than min_age, of no live container."""
+                        now: Optional[float] = None,
+                        unreadable: Sequence[Unreadable] = ()) -> List[Reservation]:
+    """Reservations no entry of ``owners`` (nor an unusable cache file that may be that
+    entry) holds, of networks attributable from the config dir or ``known`` entries,
+    older than min_age, of no live container."""
     keys = {e.key for e in owners}
     pairs = {(e.network, e.container_id) for e in owners}
     now = time.time() if now is None else now
     return [r for r in list_reservations(ctx, known)
             if not _owned(r, keys, pairs) and r.container_id not in live_ids
-            and now - r.mtime >= min_age]
+            and now - r.mtime >= min_age and not _maybe_held_by(ctx, r, unreadable)]
 
 
 @contextmanager
@@ -233,25 +266,29 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
     p = PrunePlan()
     live = _Liveness(ctx)
     if entries is None:
-        entries = cnicache.list_entries(ctx.cache_dir)
-    alive = [e for e in entries if live.alive(e.netns)]
-    p.stale_entries = [e for e in entries if not live.alive(e.netns)]
-    live_ids = {e.container_id for e in alive}
-    for cid in _state.list_ids(ctx.state_dir):
-        try:
-            record = _state.load(ctx.state_dir, cid)
-        except PodnetError:
-            record = None
-        netns = (record or {}).get("netns") or ""
+        entries, p.unreadable = cnicache.scan(ctx.cache_dir)
+    p.unreadable += _intent.scan(ctx)[1]
+    # an entry naming no namespace may be alive: never taken for stale
+    p.skipped = [e for e in entries if not e.netns]
+    known = [e for e in entries if e.netns]
+    alive = [e for e in known if live.alive(e.netns)]
+    p.stale_entries = [e for e in known if not live.alive(e.netns)]
+    live_ids = {e.container_id for e in alive} | {e.container_id for e in p.skipped}
+    records, bad_records = _state.scan(ctx.state_dir)
+    p.unreadable += bad_records
+    live_ids |= {u.name[:-5] for u in bad_records}  # its record cannot say: keep what it holds
+    for cid, record in sorted(records.items()):
+        netns = record.get("netns") or ""
         if netns and live.alive(netns):
             live_ids.add(cid)
             continue
         p.records.append({"container_id": cid, "netns": netns or None,
                           "remove_netns": bool(netns) and live.status(netns) == "stale"
-                          and (record or {}).get("netns_origin") == "created"
+                          and record.get("netns_origin") == "created"
                           and ctx.not_removable(netns) is None})  # trust rules
     # the stale entries' DEL releases their own IPs; the rest is orphaned
-    p.reservations = orphan_reservations(ctx, entries, entries, live_ids, min_age)
+    p.reservations = orphan_reservations(ctx, entries, entries, live_ids, min_age,
+                                         unreadable=p.unreadable)
     return p
 
 
@@ -262,8 +299,12 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
     pruned_entries: List[cnicache.CacheEntry] = []
     for planned in p.stale_entries:
         with maybe_container_lock(ctx, planned.container_id):
-            entry = cnicache.read(ctx.cache_dir, *planned.key)
-            if entry is None or (entry.netns and ctx.netns_status(entry.netns) == "mounted"):
+            try:
+                entry = cnicache.read(ctx.cache_dir, *planned.key)
+            except StateError as exc:  # became unusable meanwhile: never guessed at
+                report["errors"].append(str(exc))
+                continue
+            if entry is None or not entry.netns or ctx.netns_status(entry.netns) == "mounted":
                 continue  # gone meanwhile, or its namespace is back: not ours to touch
             item = _entry_report(entry)
             try:
@@ -280,7 +321,11 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
     for rec in p.records:
         cid = rec["container_id"]
         with maybe_container_lock(ctx, cid):
-            record = _state.load(ctx.state_dir, cid)
+            try:
+                record = _state.load(ctx.state_dir, cid)
+            except StateError as exc:
+                report["errors"].append(str(exc))
+                continue
             if record is None:
                 continue
             netns = record.get("netns") or ""
@@ -295,16 +340,22 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
                 continue
             report["records"].append(dict(rec))
     # rescan: a DEL that could not release an IP leaves it orphaned now
-    remaining = cnicache.list_entries(ctx.cache_dir)
-    live_ids = {e.container_id for e in remaining if live.alive(e.netns)}
-    for cid in _state.list_ids(ctx.state_dir):
-        record = _state.load(ctx.state_dir, cid) or {}
+    remaining, unreadable = cnicache.scan(ctx.cache_dir)
+    live_ids = {e.container_id for e in remaining if not e.netns or live.alive(e.netns)}
+    records, bad_records = _state.scan(ctx.state_dir)
+    live_ids |= {u.name[:-5] for u in bad_records}
+    for cid, record in records.items():
         if record.get("netns") and live.alive(record["netns"]):
             live_ids.add(cid)
-    for res in orphan_reservations(ctx, remaining, list(remaining) + pruned_entries, live_ids, min_age):
+    report["unreadable"] = [u.to_dict() for u in p.unreadable]
+    report["skipped"] = [_skipped_report(e) for e in p.skipped]
+    for res in orphan_reservations(ctx, remaining, list(remaining) + pruned_entries, live_ids, min_age,
+                                   unreadable=unreadable):
         try:
             with maybe_container_lock(ctx, res.container_id):
-                if cnicache.list_entries(ctx.cache_dir, container_id=res.container_id, network=res.network):
+                now_entries, now_bad = cnicache.scan(ctx.cache_dir, container_id=res.container_id,
+                                                     network=res.network)
+                if now_entries or _maybe_held_by(ctx, res, now_bad):
                     continue  # attached meanwhile
                 if release_reservation(res):
                     report["reservations"].append(res.to_dict())
@@ -319,7 +370,7 @@ def prune_stale(ctx: HostContext, check_mode: bool = False,
     ``{"changed": bool, "pruned": report}``."""
     p = plan(ctx, min_age)
     if check_mode or not p.changed:
-        return {"changed": p.changed, "pruned": p.to_dict()}
+        return {"changed": p.changed, "pruned": p.to_dict(), "warnings": p.warnings()}
     report = execute(ctx, p, min_age)
     changed = bool(report["attachments"] or report["records"] or report["reservations"])
-    return {"changed": changed, "pruned": report}
+    return {"changed": changed, "pruned": report, "warnings": p.warnings()}

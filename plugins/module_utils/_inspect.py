@@ -12,15 +12,18 @@ statistics are asked for, and the dump runs in a forked child that joined the ne
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._connect import cnitool_container_id
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
+from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, StateError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
 
+_PODMAN_ID = re.compile(r"[0-9a-f]{64}\Z")
 STAT_KEYS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors",
              "rx_dropped", "tx_dropped")
 # /proc/net/dev columns (fallback without pyroute2): rx 8 fields, then tx 8 fields
@@ -107,7 +110,9 @@ def _origin(cid: str, entry: cnicache.CacheEntry, in_record: bool) -> str:
     if cid.startswith("cnitool-"):
         return "cnitool"
     if entry.arg("K8S_POD_INFRA_CONTAINER_ID") == cid:
-        return "podman"
+        return "podman"  # podman v3
+    if _PODMAN_ID.match(cid) and entry.arg("K8S_POD_NAME"):
+        return "podman"  # podman 4 passes only K8S_POD_NAME (podman#12083)
     return "other"
 
 
@@ -177,14 +182,16 @@ def _totals(links: Dict[str, Dict[str, Any]], ifnames: Sequence[str]) -> Dict[st
 
 
 def gather(ctx: HostContext, container_id: Optional[str] = None,
-           stats: bool = True) -> Tuple[Dict[str, Dict[str, Any]], List[str]]:
-    """Containers by id (one, or all known ones) and warnings."""
+           stats: bool = True) -> Tuple[Dict[str, Dict[str, Any]], List[str], List[Dict[str, str]]]:
+    """Containers by id (one, or all known ones), warnings, and the state files that
+    cannot be used (each also named in a warning, and under the containers it may
+    belong to: ``unreadable``)."""
     warnings: List[str] = []
+    entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=container_id)
+    unreadable += _intent.scan(ctx, container_id)[1]
     if container_id is not None:
         ids = [container_id]
-        entries = cnicache.list_entries(ctx.cache_dir, container_id=container_id)
     else:
-        entries = cnicache.list_entries(ctx.cache_dir)
         ids = sorted(set(_state.list_ids(ctx.state_dir)) | {e.container_id for e in entries
                                                             if e.container_id})
     by_cid: Dict[str, List[cnicache.CacheEntry]] = {}
@@ -201,13 +208,17 @@ def gather(ctx: HostContext, container_id: Optional[str] = None,
         cnitool_paths = _cnitool_paths(ctx)
     out: Dict[str, Dict[str, Any]] = {}
     for cid in ids:
+        mine = [u for u in unreadable if u.may_belong_to(cid)]
         try:
             record = _state.load(ctx.state_dir, cid)
-        except PodnetError as exc:
-            warnings.append("container %s: unreadable record: %s" % (cid, exc))
+        except StateError as exc:
+            mine += [Unreadable(**d) for d in exc.details.get("unreadable") or []]
+            unreadable += [Unreadable(**d) for d in exc.details.get("unreadable") or []]
             record = None
-        if record is None and not by_cid.get(cid):
+        if record is None and not by_cid.get(cid) and not mine:
             continue
         out[cid] = describe_container(ctx, cid, record, by_cid.get(cid, []), cnitool_paths,
                                       stats, use_netlink)
-    return out, warnings
+        out[cid]["unreadable"] = [u.to_dict() for u in mine]
+    warnings += ["cannot be used: %s" % u for u in unreadable]
+    return out, warnings, [u.to_dict() for u in unreadable]

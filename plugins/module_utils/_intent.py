@@ -10,23 +10,32 @@ reservation and iptables rules that no cache entry describes: the next ADD of th
 later ``absent`` never cleans them. Before the first plugin runs, an intent holding the
 same data as a cache entry (config, args, capability args; no result) is written to
 ``<state_dir>/pending/``; it is removed once the ADD was cached or rolled back. An
-intent found later belongs to an interrupted ADD: ``recover`` DELs it with the recorded
-config and a prevResult rebuilt from the host-local reservation (firewall and portmap
-find their rules by the container's IP), then drops it.
+intent found later belongs to an interrupted ADD: ``_attach.recover_interrupted`` DELs it
+with the recorded config and a prevResult rebuilt from the host-local reservation
+(firewall and portmap find their rules by the container's IP), then drops it.
+
+The intent also records the process group of the plugins of that run
+(``cniexec.PluginGroup``): before undoing anything, the recovery makes sure none of them
+is still running (an orphan would go on adding rules for the address the undo releases).
+An intent stays until its undo succeeded: a failed rollback, or a failed recovery,
+leaves it for the next run. An intent file that is not a whole, well-typed one is never
+guessed at: ``scan`` reports it, and the container it may belong to is not changed.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_json, remove_file, write_private
+from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
+    Unreadable, read_head, read_json, remove_file, write_private)
 
 
 def pending_dir(ctx: HostContext) -> str:
@@ -37,10 +46,24 @@ def _path(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
     return os.path.join(pending_dir(ctx), "%s-%s-%s.json" % (entry.network, entry.container_id, entry.ifname))
 
 
+class Intent(cnicache.CacheEntry):
+    """A cache entry (without result) and the plugin process group of its run."""
+
+    __slots__ = ("group",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group: Optional[Dict[str, int]] = None
+
+
 def mark(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
     """Record an ADD about to start (entry without a result); returns the intent's path."""
     path = _path(ctx, entry)
-    write_private(path, json.dumps(entry.to_json()).encode())
+    data = entry.to_json()
+    group = cniexec.PluginGroup.identity()
+    if group:
+        data["podnetPluginGroup"] = group
+    write_private(path, json.dumps(data).encode())
     return path
 
 
@@ -48,28 +71,72 @@ def clear(path: str) -> None:
     remove_file(path)
 
 
-def pending(ctx: HostContext, container_id: Optional[str] = None) -> List[cnicache.CacheEntry]:
-    """Intents left by interrupted ADDs (filtered by their fields, never by file name)."""
+def _load(path: str) -> Intent:
+    data = read_json(path)
+    if data is None:
+        raise FileNotFoundError(path)
+    intent = Intent.from_json(data, path)
+    group = data.get("podnetPluginGroup")
+    if group is not None:
+        if not isinstance(group, dict) or not all(
+                isinstance(group.get(k), int) and not isinstance(group.get(k), bool)
+                for k in ("pgid", "start_time")):
+            raise StateError("unusable intent %s: podnetPluginGroup is not {pgid, start_time}: "
+                             "%.100r" % (path, group), path=path,
+                             reason="podnetPluginGroup is not {pgid, start_time}")
+        intent.group = {"pgid": group["pgid"], "start_time": group["start_time"]}
+    return intent
+
+
+def scan(ctx: HostContext, container_id: Optional[str] = None) -> Tuple[List[Intent], List[Unreadable]]:
+    """Intents left by interrupted ADDs (filtered by their fields, never by file name), and
+    the files in the intent dir that are not one (with a container id: only those whose
+    name may be its)."""
     directory = pending_dir(ctx)
     try:
         names = sorted(os.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    out = []
+        return [], []
+    out: List[Intent] = []
+    bad: List[Unreadable] = []
     for name in names:
         if not name.endswith(".json") or (container_id is not None and container_id not in name):
-            continue
+            continue  # (write_private's temp files end in .tmp.<pid>)
         path = os.path.join(directory, name)
         try:
-            entry = cnicache.CacheEntry.from_json(read_json(path) or {}, path)
-        except Exception:  # a torn or foreign file: not ours to act on
+            intent = _load(path)
+        except FileNotFoundError:
             continue
-        if entry is not None and (container_id is None or entry.container_id == container_id):
-            out.append(entry)
-    return out
+        except StateError as exc:
+            item = Unreadable(path, exc.details.get("reason") or str(exc), "intent")
+            if container_id is None or item.may_belong_to(container_id):
+                bad.append(item)
+            continue
+        if container_id is None or intent.container_id == container_id:
+            out.append(intent)
+    return out, bad
 
 
-def _reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
+def pending(ctx: HostContext, container_id: Optional[str] = None) -> List[Intent]:
+    """The usable intents (see ``scan`` for the unusable files)."""
+    return scan(ctx, container_id)[0]
+
+
+def undo_chain(executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList,
+               rt: cniexec.RuntimeConf, prev: Optional[Dict[str, Any]],
+               tolerate: Any) -> List[Any]:
+    """DEL the chain of an ADD that did not finish (a rollback, a recovery), then repair
+    the network's bridge if that ADD was its first and left it with a zero MAC (see
+    ``_netns.repair_zero_mac``). Runs where the plugins run (``ctx.call_cni``)."""
+    try:
+        return cniexec.del_network_list(executor, conf, rt, prev, tolerate=tolerate)
+    finally:
+        main = conf.plugins[0] if conf.plugins else {}
+        if main.get("type") == "bridge":
+            _netns.repair_zero_mac(str(main.get("bridge") or "cni0"))
+
+
+def reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
                      entry: cnicache.CacheEntry) -> Optional[Dict[str, Any]]:
     """A result naming the IPs host-local reserved for (id, interface), if any."""
     ips = []
@@ -83,10 +150,12 @@ def _reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
         for ip_name in files:
             try:
                 ip = ipaddress.ip_address(ip_name)
-                with open(os.path.join(directory, ip_name), "rb") as f:
-                    lines = f.read().decode("utf-8", "replace").splitlines()
-            except (ValueError, OSError):
+            except ValueError:
                 continue
+            data = read_head(os.path.join(directory, ip_name))
+            if data is None:
+                continue
+            lines = data.decode("utf-8", "replace").splitlines()
             if not lines or lines[0].strip() != entry.container_id:
                 continue
             if len(lines) > 1 and lines[1].strip() != entry.ifname:
@@ -99,18 +168,3 @@ def _reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
     if not ips:
         return None
     return {"cniVersion": conf.cni_version, "ips": ips}
-
-
-def recover(ctx: HostContext, entry: cnicache.CacheEntry) -> None:
-    """Undo an interrupted ADD (unless it finished and was cached) and drop its intent."""
-    if cnicache.read(ctx.cache_dir, entry.network, entry.container_id, entry.ifname) is None:
-        try:
-            conf = cniconf.conflist_from_bytes(entry.config, "intent %s" % entry.path)
-        except ConfigError:
-            conf = ctx.get_network(entry.network)
-        netns = entry.netns if entry.netns and ctx.netns_status(entry.netns) == "mounted" else ""
-        rt = cniexec.RuntimeConf(entry.container_id, netns, entry.ifname, entry.cni_args,
-                                 entry.capability_args)
-        ctx.call_cni(cniexec.del_network_list, ctx.executor, conf, rt,
-                     _reserved_result(ctx, conf, entry), tolerate=lambda e: True)
-    clear(entry.path)

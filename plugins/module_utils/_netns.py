@@ -309,15 +309,15 @@ def set_link_up(ifname: str = "lo") -> bool:
 SIOCGIFINDEX = 0x8933
 
 
-def link_exists(path: str, ifname: str) -> bool:
+def link_exists(path: str, ifname: str, doubt: bool = True) -> bool:
     """Whether ifname exists in the namespace at path, without forking (a DEL asks this
     each time): a socket opened while this thread is briefly in that namespace stays
-    bound to it. On any doubt (no permission, odd name) the answer is True; NetnsError
-    if this thread could not return to its own namespace."""
+    bound to it. On any doubt (no permission, odd name) the answer is ``doubt``;
+    NetnsError if this thread could not return to its own namespace."""
     try:
         own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return True
+        return doubt
     try:
         target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -335,9 +335,9 @@ def link_exists(path: str, ifname: str) -> bool:
             fcntl.ioctl(sock.fileno(), SIOCGIFINDEX, struct.pack("16si", ifname.encode(), 0))
         return True
     except OSError as exc:
-        return exc.errno != errno.ENODEV
+        return doubt if exc.errno != errno.ENODEV else False
     except (ValueError, struct.error):
-        return True
+        return doubt
     finally:
         os.close(own)
 
@@ -351,3 +351,32 @@ def link_names(path: str) -> List[str]:
     """Interface names inside the namespace at path (from /sys of that netns is not
     reachable without a mount, so ask the kernel: socket.if_nameindex in the child)."""
     return run_in_netns(path, lambda: [pair[1] for pair in socket.if_nameindex()])
+
+
+SIOCGIFHWADDR = 0x8927
+SIOCSIFHWADDR = 0x8924
+ARPHRD_ETHER = 1
+
+
+def repair_zero_mac(ifname: str) -> bool:
+    """In the current netns: give ifname a random locally administered MAC if its MAC is
+    all zeros. True when repaired.
+
+    The bridge plugin sets a new bridge's MAC to itself only at the end of its first ADD.
+    If that ADD stops before (killed, or failed and rolled back), the bridge keeps the
+    MAC of its first port, and when that port goes the MAC becomes zero: every later ADD
+    then fails with "could not set bridge's mac: invalid argument"
+    (containernetworking/plugins#620). A random MAC is what a new bridge gets anyway."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH14s", ifname.encode(), 0, b"")
+            family, data = struct.unpack("16sH14s", fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, req))[1:]
+            if family != ARPHRD_ETHER or any(data[:6]):
+                return False
+            mac = bytearray(os.urandom(6))
+            mac[0] = (mac[0] & 0xFE) | 0x02  # unicast, locally administered
+            fcntl.ioctl(s.fileno(), SIOCSIFHWADDR,
+                        struct.pack("16sH14s", ifname.encode(), ARPHRD_ETHER, bytes(mac)))
+            return True
+    except (OSError, ValueError, struct.error):
+        return False

@@ -12,6 +12,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
+from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 
 
@@ -35,13 +36,23 @@ def run_in_child(fn: Callable[..., Any], *args: Any,
     Namespace changes (setns, unshare, mounts) made in the child never leak into the
     caller. The result or the exception comes back pickled through a pipe; the child
     leaves with ``os._exit`` so no atexit handler or buffered output of the parent runs.
+    The child dies with its parent (SIGKILL on the parent's death): a module killed
+    while its child runs CNI plugins leaves nothing going on.
     """
     rfd, wfd = os.pipe()
+    parent = os.getpid()
+    sc.libc()  # loaded before the fork: the child only calls it
     pid = os.fork()
     if pid == 0:  # child
         os.close(rfd)
         status = 0
         try:
+            try:
+                sc.set_parent_death_signal(signal.SIGKILL)
+            except OSError:
+                pass
+            if os.getppid() != parent:  # the parent died before that
+                os._exit(1)
             if prepare is not None:
                 prepare()
             payload = (True, fn(*args, **kwargs))

@@ -18,42 +18,28 @@
 """
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._cni.rules import (
+    dnat_chain, list_rules, masq_chain)
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import unreadable_error
 
 # CHECK spends its time in plugin start-up and iptables execs, much of it waiting: on
 # 2 cores, 30 healthy attachments took 8.4 s with 1 worker, 3.1 s with 4, 2.3 s with 8
 CHECK_WORKERS = 8
-IPTABLES_TIMEOUT = 30.0
 
 
 # --- the rules the plugins own (iptables backend, as containernetworking/plugins 1.x) ---
-
-def _hash(network: str, container_id: str) -> str:
-    return hashlib.sha512((network + container_id).encode()).hexdigest()
-
-
-def masq_chain(network: str, container_id: str) -> str:
-    """The bridge plugin's ipMasq chain: ``CNI-`` + 24 hex of sha512(name + id)."""
-    return "CNI-" + _hash(network, container_id)[:24]
-
-
-def dnat_chain(network: str, container_id: str) -> str:
-    """portmap's per-container DNAT chain: ``CNI-DN-`` + 21 hex of sha512(name + id)."""
-    return "CNI-DN-" + _hash(network, container_id)[:21]
-
 
 def owned_rules(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry,
                 fallback: bool) -> List[Tuple[str, ...]]:
@@ -100,22 +86,6 @@ def missing_rules(rules: Sequence[Tuple[str, ...]], listing: Dict[str, List[str]
                        for line in lines):
                 missing.append("rule %s in chain %s of table %s" % (" ".join(item[3:]), item[2], item[1]))
     return missing
-
-
-def list_rules(executor: cniexec.PluginExecutor, tables: Sequence[str]) -> Dict[str, List[str]]:
-    """``iptables -S`` of each table, with the PATH the plugins get (so the same backend:
-    iptables-nft or -legacy, whichever ``iptables`` they run)."""
-    env = executor.env("CHECK", None)
-    out: Dict[str, List[str]] = {}
-    for table in tables:
-        try:
-            proc = subprocess.run(["iptables", "-w", "-t", table, "-S"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, timeout=IPTABLES_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            out[table] = []
-            continue
-        out[table] = proc.stdout.decode("utf-8", "replace").splitlines() if proc.returncode == 0 else []
-    return out
 
 
 # --- health of many attachments in one go ---
@@ -221,11 +191,14 @@ class Target:
     """One container to reload: id, name, netns and its live attachments, in order."""
 
     def __init__(self, container_id: str, netns: str, entries: List[cnicache.CacheEntry],
-                 record: Optional[Dict[str, Any]] = None) -> None:
+                 record: Optional[Dict[str, Any]] = None,
+                 refusal: Optional[PodnetError] = None) -> None:
         self.container_id = container_id
         self.netns = netns
         self.entries = entries
         self.record = record
+        # why this container is not changed (files that may be its cannot be used)
+        self.refusal = refusal
 
 
 def _ordered(entries: List[cnicache.CacheEntry], record: Optional[Dict[str, Any]]) -> List[cnicache.CacheEntry]:
@@ -247,7 +220,8 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
             _validate_id(cid)
     live = _Alive(ctx)
     entries = []
-    for e in cnicache.list_entries(ctx.cache_dir):
+    usable, unreadable = cnicache.scan(ctx.cache_dir)
+    for e in usable:
         host = ctx.host_netns_reason(e.netns) if live(e.netns) else None
         if host is None:
             entries.append(e)
@@ -258,31 +232,35 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
         if not select_all and e.container_id in containers:
             raise ValidationError(why, value=e.container_id)
         ctx.warnings.append(why)
-    records: Dict[str, Dict[str, Any]] = {}
-    for cid in _state.list_ids(ctx.state_dir):
-        record = _state.load(ctx.state_dir, cid)
-        if record is not None:
-            records[cid] = record
+    records, bad_records = _state.scan(ctx.state_dir)
+    unreadable += _intent.scan(ctx)[1] + bad_records
     if select_all:
         ids = sorted(set(records) | {e.container_id for e in entries if live(e.netns)})
     else:
         ids = list(dict.fromkeys(containers))
     targets = []
+    owned: Set[str] = set()
     for cid in ids:
         record = records.get(cid)
         netns = (record or {}).get("netns") or ""
         mine = [e for e in entries if e.container_id == cid and live(e.netns)
                 and (not netns or e.netns == netns)]
+        bad = [u for u in unreadable
+               if u.may_belong_to(cid) or (u.kind == "record" and u.name == cid + ".json")]
         if record is not None and netns and not live(netns):
             if not select_all:
                 raise ValidationError("container %s: its netns %s is gone (prune_stale cleans up "
                                       "what it left)" % (cid, netns), value=cid)
             continue
-        if record is None and not mine:
+        if record is None and not mine and not bad:
             raise ValidationError("container %s: no record and no attachment with a live netns in %s"
                                   % (cid, ctx.cache_dir), value=cid)
+        refusal = unreadable_error("container %s" % cid, bad) if bad else None
+        owned.update(u.path for u in bad)
         targets.append(Target(cid, netns or (mine[0].netns if mine else ""), _ordered(mine, record),
-                              record))
+                              record, refusal))
+    # what no target may own is reported all the same, never skipped silently
+    ctx.warnings.extend("cannot be used (left alone): %s" % u for u in unreadable if u.path not in owned)
     return targets
 
 
@@ -337,6 +315,9 @@ def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
         p.verdicts[t.container_id] = {}
         for e in t.entries:
             key = (e.network, e.ifname)
+            if t.refusal is not None:  # not changed: nothing to judge
+                p.verdicts[t.container_id][key] = None
+                continue
             if force:
                 p.verdicts[t.container_id][key] = "forced"
                 continue
@@ -362,6 +343,7 @@ def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
         p.diff.add(t.container_id, before, after)
     if prune_stale:
         p.prune = _gc.plan(ctx, min_age)
+        ctx.warnings.extend(w for w in p.prune.warnings() if w not in ctx.warnings)
         pr = p.prune.to_dict()
         p.diff.add("stale", {k: pr[k] for k in ("attachments", "records", "reservations")},
                    {"attachments": [], "records": [], "reservations": []})
@@ -386,7 +368,10 @@ def report(p: Plan, outcome: Optional[Dict[str, Dict[str, Any]]] = None,
             why = p.verdicts[t.container_id].get((e.network, e.ifname))
             item = _net_report(e)
             item["reason"] = why
-            if why is None:
+            if t.refusal is not None:
+                item["state"] = "skipped"
+                item["reason"] = "not judged: files that may describe the container cannot be used"
+            elif why is None:
                 item["state"] = "healthy"
             elif check_mode:
                 item["state"] = "would_reload"
@@ -396,7 +381,7 @@ def report(p: Plan, outcome: Optional[Dict[str, Dict[str, Any]]] = None,
         out[t.container_id] = {
             "netns": t.netns, "networks": nets,
             "reloaded": [n for n, i in nets.items() if i["state"] in ("reloaded", "would_reload")],
-            "errors": list(done.get("errors", []))}
+            "errors": ([str(t.refusal)] if t.refusal is not None else []) + list(done.get("errors", []))}
     return out
 
 
@@ -406,9 +391,20 @@ def reload_container(ctx: HostContext, target: Target, keys: Sequence[Tuple[str,
     nets: Dict[str, Any] = {}
     errors: List[str] = []
     with _gc.maybe_container_lock(ctx, target.container_id):
+        try:  # an ADD a dead run (or a failed rollback) left half-done is undone first
+            for intent in _intent.pending(ctx, target.container_id):
+                _attach.recover_interrupted(ctx, intent)
+        except PodnetError as exc:
+            return {"networks": {n + "/" + i: {"state": "failed", "error": str(exc)} for n, i in keys},
+                    "errors": [str(exc)]}
         for network, ifname in keys:
             label = network + "/" + ifname
-            entry = cnicache.read(ctx.cache_dir, network, target.container_id, ifname)
+            try:
+                entry = cnicache.read(ctx.cache_dir, network, target.container_id, ifname)
+            except PodnetError as exc:  # unusable since planning: never guessed at
+                errors.append("network %s: %s" % (network, exc))
+                nets[label] = {"state": "failed", "error": str(exc)}
+                continue
             if entry is None or ctx.netns_status(entry.netns) != "mounted":
                 nets[label] = {"state": "skipped", "reason": "detached meanwhile"}
                 continue

@@ -802,7 +802,9 @@ class RootlessContext(HostContext):
     # --- cleanup ---
     def attachment_count(self) -> int:
         keys = set(self._attachments())
-        keys.update("\t".join(e.key) for e in cnicache.list_entries(self.cache_dir))
+        entries, unreadable = cnicache.scan(self.cache_dir)
+        keys.update("\t".join(e.key) for e in entries)
+        keys.update(u.path for u in unreadable)  # may be a live attachment: keep the netns
         return len(keys)
 
     def other_namespaces(self) -> List[str]:

@@ -20,7 +20,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, RootlessError, StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    ensure_private_dir, read_json, remove_file, write_json)
+    Unreadable, ensure_private_dir, read_json, remove_file, unreadable_error, write_json)
 
 
 def _paths(state_dir: str, cid: str) -> Tuple[str, str, str]:
@@ -30,12 +30,33 @@ def _paths(state_dir: str, cid: str) -> Tuple[str, str, str]:
             os.path.join(base, name + ".log"))
 
 
+def state_problem(data: Any) -> Optional[str]:
+    """Why data is not a state file we could have written (None: it is)."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if _procs.identity_from_dict(data) is None:
+        return "pid, start_time and cmdline are not a process identity"
+    if not isinstance(data.get("netns"), str) or not isinstance(data.get("netns_inode"), int):
+        return "netns or netns_inode missing or of the wrong type"
+    fwds = data.get("hostfwds") or []
+    if not isinstance(fwds, list) or not all(isinstance(f, list) and len(f) == 4 for f in fwds):
+        return "hostfwds is not a list of [proto, host address, host port, guest port]"
+    return None
+
+
 def load(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
+    """The container's slirp4netns state; None when there is none. StateError when the
+    file is there but unusable: the process it names may still run, so nothing is
+    started or stopped on a guess."""
+    path = _paths(state_dir, cid)[0]
     try:
-        data = read_json(_paths(state_dir, cid)[0])
-    except StateError:
-        return None
-    return data if isinstance(data, dict) else None
+        data = read_json(path)
+        why = state_problem(data) if data is not None else None
+    except StateError as exc:
+        why = exc.details.get("reason") or str(exc)
+    if why:
+        raise unreadable_error("container %s" % cid, [Unreadable(path, why, "pid file")])
+    return data
 
 
 def wanted_hostfwds(port_mappings: Sequence[Dict[str, Any]]) -> List[List[Any]]:
@@ -151,7 +172,10 @@ def stop(state_dir: str, cid: str) -> bool:
 
 
 def describe(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
-    state = load(state_dir, cid)
+    try:
+        state = load(state_dir, cid)
+    except StateError:
+        return None
     if state is None:
         return None
     try:

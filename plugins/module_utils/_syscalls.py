@@ -69,6 +69,15 @@ def umount2(target: str, flags: int = 0) -> None:
     _check(libc().umount2(os.fsencode(target), flags), "umount", target)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """prctl(PR_SET_PDEATHSIG): sig is sent to this process when the thread that forked
+    it dies."""
+    _check(libc().prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(sig), 0, 0, 0), "prctl")
+
+
 def fs_type(path: str) -> int:
     """f_type of statfs(path): which filesystem a path lives on."""
     buf = ctypes.create_string_buffer(256)

@@ -38,6 +38,10 @@ description:
   - A failure while running rolls back only that entry (nothing of its half-made attachment
     is left; a failed re-attach restores the previous attachment) and is reported in its
     C(results) item; the task then fails, naming the entries that failed.
+  - A cache entry, intent or record that may describe a container and cannot be used
+    (truncated, wrong-typed, another tool's, a symlink, another user's, ...) fails that
+    container's entries, naming the file (check mode too); the other containers' entries
+    go on. See C(docs/state-and-trust.md).
   - The container's record (the one C(podnet.cni.container_netns) keeps) is updated with the
     interface names, so the next default interface is the lowest free C(ethN).
 author: podnet.cni contributors (@podnet)

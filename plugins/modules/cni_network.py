@@ -259,7 +259,11 @@ network:
     plugins: [bridge, portmap, firewall, tuning]
     subnets: [{"subnet": "10.89.1.0/24", "gateway": "10.89.1.1", "range_start": null, "range_end": null}]
 in_use:
-  description: The attachments of the network in the libcni cache (looked up when the file changes).
+  description:
+    - The attachments of the network in the libcni cache (looked up when the file changes).
+    - A cache file of the network that cannot be used (corrupt, foreign, ...) counts as an
+      attachment too (it may be one), with C(container_id) and C(interface) null and the file
+      and the reason in C(unreadable).
   returned: always
   type: list
   elements: dict

@@ -39,10 +39,17 @@ description:
     reservations held by no cache entry
     (networks of I(cni_config_dir) or of a cache entry only, files older than 60
     seconds) are released under host-local's lock. An attachment whose netns is alive
-    is never touched.
+    is never touched, nor one whose entry names no netns at all (C(pruned.skipped)).
   - An attachment recorded in the module's own or the host's network namespace (by
     another tool, or by hand) is never reloaded there - skipped with a warning for C(all),
     an error for a listed container.
+  - Files that cannot be used (a corrupt or wrong-typed cache entry, intent or record, a
+    symlink, another user's file) are never acted upon, and block nothing else. A container
+    they may belong to is not reloaded, and its C(errors) name the file (the task fails);
+    the others are reloaded, and the rest is reported as a warning and in
+    C(pruned.unreadable). A reservation an unusable cache entry may hold is not released.
+    libcni 1.1 entries (podman 4, cnitool) have no C(netns), so their netns is the sandbox
+    of their result. See C(docs/state-and-trust.md).
   - Check mode touches nothing. It still runs the CNI CHECKs and lists the iptables
     rules, both read-only, so it reports exactly what would be reloaded and pruned.
 author: podnet.cni contributors (@podnet)
@@ -144,6 +151,9 @@ pruned:
     - What I(prune_stale) removed (check mode - would remove). C(attachments) are cache
       entries that got a DEL, C(records) container records, C(reservations) host-local
       IP files; C(errors) what could not be pruned.
+    - C(unreadable) lists the files that cannot be used and were left alone (C(path),
+      C(kind) C(cache), C(intent) or C(record), C(reason)); C(skipped) the cache entries
+      that name no netns (C(path), C(reason)), which may be alive.
   returned: when I(prune_stale=true)
   type: dict
   sample:
@@ -151,6 +161,9 @@ pruned:
                    "netns": "/run/netns/podnet-web1", "ips": ["10.89.0.2"]}]
     records: [{"container_id": "web1", "netns": "/run/netns/podnet-web1", "remove_netns": false}]
     reservations: []
+    unreadable: [{"path": "/var/lib/cni/results/frontend-web9-eth0", "kind": "cache",
+                  "reason": "corrupt JSON: Expecting value: line 1 column 1 (char 0)"}]
+    skipped: []
     errors: []
 """
 

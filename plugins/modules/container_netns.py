@@ -21,7 +21,13 @@ description:
     namespace this module created is removed. A namespace pinned from I(pid) or one that
     existed before is left in place.
   - A failure half-way rolls back what this run attached; no veth, IP reservation,
-    iptables chain or cache entry is left behind.
+    iptables chain or cache entry is left behind. Only what this run added is undone, and
+    an interface that exists already without a usable cache entry is never added over.
+  - Nothing on disk is trusted. A cache entry, intent, record or slirp4netns state file
+    that may describe this container and cannot be used (truncated, wrong-typed, another
+    tool's, a symlink, another user's, ...) fails the module before anything changes, in
+    check mode too, naming the file, the reason and what to do (see
+    C(docs/state-and-trust.md)). Such files of other containers only cause a warning.
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common

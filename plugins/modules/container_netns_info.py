@@ -20,6 +20,12 @@ description:
   - Interface statistics (rx/tx bytes, packets, errors, drops) are read with netlink inside
     the container's namespace, as podman's C(getContainerNetIO) does; without pyroute2 they
     come from C(/proc/net/dev) of the namespace, with a warning.
+  - Files that cannot be used (a corrupt or wrong-typed cache entry, intent or record, a
+    symlink, another user's file) are reported in C(unreadable) and as warnings, and under
+    each container they may belong to; they are never skipped silently. See
+    C(docs/state-and-trust.md).
+  - libcni 1.1 entries (podman 4's CNI backend, cnitool) cache no netns; it is taken from
+    the sandbox of their result.
   - Read-only; never changes anything.
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
@@ -119,6 +125,13 @@ containers:
       description: Why the statistics could not be read.
       type: str
       returned: when reading them failed
+    unreadable:
+      description:
+        - The state files that may be this container's and cannot be used, each with
+          C(path), C(kind) (C(cache), C(intent) or C(record)) and C(reason). Any module
+          that would change the container fails naming them until they are fixed.
+      type: list
+      elements: dict
   sample:
     web1:
       container_id: web1
@@ -138,6 +151,17 @@ containers:
                        tx_errors: 0, rx_dropped: 0, tx_dropped: 0}}
       network_io: {rx_bytes: 1234, tx_bytes: 567, rx_packets: 10, tx_packets: 6, rx_errors: 0,
                    tx_errors: 0, rx_dropped: 0, tx_dropped: 0}
+      unreadable: []
+unreadable:
+  description:
+    - Every state file that cannot be used (of the container asked for, or of all), each with
+      C(path), C(kind) (C(cache), C(intent) or C(record)) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {path: /var/lib/cni/results/frontend-web2-eth0, kind: cache,
+       reason: "result: ips[0].address is not an address/prefix: 'not-an-ip/24'"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -153,8 +177,9 @@ def _run(module):
     cid = _validate.container_id(p["container_id"]) if p["container_id"] else None
     ctx = build_context(p)
     with ctx.session(check_mode=True):
-        containers, warnings = _inspect.gather(ctx, cid, p["statistics"])
-    return {"changed": False, "containers": containers, "warnings": ctx.warnings + warnings}
+        containers, warnings, unreadable = _inspect.gather(ctx, cid, p["statistics"])
+    return {"changed": False, "containers": containers, "unreadable": unreadable,
+            "warnings": ctx.warnings + warnings}
 
 
 def main():

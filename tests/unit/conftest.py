@@ -65,3 +65,16 @@ def plugin_dir(tmp_path):
 def bridge_conflist_fixture():
     """The bridge_conflist() builder as a fixture (no conftest imports across test dirs)."""
     return bridge_conflist
+
+
+@pytest.fixture(name="scripts")
+def scripts_fixture(tmp_path):
+    """Script plugins: ``scripts(name, body)`` writes an executable sh script in
+    ``scripts.dir``."""
+    def make(name, body):
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+        return str(path)
+    make.dir = str(tmp_path)
+    return make

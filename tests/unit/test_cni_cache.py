@@ -119,17 +119,45 @@ def test_list_by_fields_with_dashes(tmp_path):
     assert all(e.path.startswith(os.path.join(d, "results")) for e in cache.list_entries(d))
 
 
-@pytest.mark.parametrize("name,content", [
-    ("pnf-junk-pnf-c1-eth0", "not json"),
-    ("pnf-other-pnf-c1-eth0", '{"kind":"cniCacheV2","containerId":"pnf-c1"}'),
-    ("pnf-list-pnf-c1-eth0", "[1,2]"),
-    ("pnf-net-pnf-c1-eth0.tmp.123", ""),
+@pytest.mark.parametrize("name,content,reason", [
+    ("pnf-junk-pnf-c1-eth0", "not json", "corrupt JSON"),
+    ("pnf-trunc-pnf-c1-eth0", '{"kind":"cniCacheV1","containerId":"pnf-c1","conf', "corrupt JSON"),
+    ("pnf-other-pnf-c1-eth0", '{"kind":"cniCacheV2","containerId":"pnf-c1"}', "not a libcni cache entry"),
+    ("pnf-list-pnf-c1-eth0", "[1,2]", "not a JSON object"),
+    ("pnf-deep-pnf-c1-eth0", "[" * 100000, "nested too deeply"),
 ])
-def test_list_skips_what_is_not_an_entry(tmp_path, name, content):
+def test_scan_reports_what_is_not_an_entry(tmp_path, name, content, reason):
+    """Never skipped silently: listed apart, with the file and the reason."""
     cache.write(str(tmp_path), entry())
     (tmp_path / "results" / name).write_text(content)
+    os.chmod(str(tmp_path / "results" / name), 0o600)
+    entries, bad = cache.scan(str(tmp_path), container_id="pnf-c1")
+    assert [e.key for e in entries] == [("pnf-net", "pnf-c1", "eth0")]
+    assert [u.name for u in bad] == [name]
+    assert reason in bad[0].reason
+    assert bad[0].may_belong_to("pnf-c1") and not bad[0].may_belong_to("pnf-c2")
+    # the usable entries alone, for callers that only read
     assert [e.key for e in cache.list_entries(str(tmp_path), container_id="pnf-c1")] == [
         ("pnf-net", "pnf-c1", "eth0")]
+
+
+def test_scan_ignores_our_own_temp_files(tmp_path):
+    cache.write(str(tmp_path), entry())
+    (tmp_path / "results" / "pnf-net-pnf-c1-eth0.tmp.123").write_text("")
+    entries, bad = cache.scan(str(tmp_path))
+    assert [e.key for e in entries] == [("pnf-net", "pnf-c1", "eth0")] and bad == []
+
+
+def test_read_raises_for_an_unusable_file_of_the_key(tmp_path):
+    """An unusable file is never taken for "no entry" (it may be a live attachment's)."""
+    cache.write(str(tmp_path), entry())
+    path = cache.entry_path(str(tmp_path), "pnf-net", "pnf-c1", "eth0")
+    with open(path, "w") as f:
+        f.write('{"kind": "cniCacheV1", "containerId": "pnf-c1", "ifName": "eth0", '
+                '"networkName": "pnf-net", "result": "garbage"}')
+    with pytest.raises(StateError, match="pnf-net-pnf-c1-eth0") as err:
+        cache.read(str(tmp_path), "pnf-net", "pnf-c1", "eth0")
+    assert "result" in err.value.details["reason"]
 
 
 def test_list_missing_dir(tmp_path):
@@ -149,7 +177,9 @@ def test_symlinks_are_not_followed(tmp_path):
     target = str(tmp_path / "elsewhere")
     os.rename(cache.entry_path(d, "pnf-net", "pnf-c1", "eth0"), target)
     os.symlink(target, cache.entry_path(d, "pnf-net", "pnf-c1", "eth0"))
-    assert cache.read(d, "pnf-net", "pnf-c1", "eth0") is None
+    with pytest.raises(StateError, match="symlink"):
+        cache.read(d, "pnf-net", "pnf-c1", "eth0")
     assert cache.list_entries(d) == []
+    assert [(u.name, u.reason) for u in cache.scan(d)[1]] == [("pnf-net-pnf-c1-eth0", "it is a symlink")]
     with pytest.raises(StateError, match="symlink"):
         cache.write(d, entry())

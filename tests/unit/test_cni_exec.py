@@ -212,17 +212,6 @@ def test_version_tuple(version, expected):
 
 # --- PluginExecutor with script plugins ---
 
-@pytest.fixture(name="scripts")
-def scripts_fixture(tmp_path):
-    def make(name, body):
-        path = tmp_path / name
-        path.write_text("#!/bin/sh\n" + body)
-        path.chmod(0o755)
-        return str(path)
-    make.dir = str(tmp_path)
-    return make
-
-
 def test_run_passes_stdin_and_env(scripts):
     scripts("echo", 'cat > "$0.in"; env > "$0.env"; '
                     'echo \'{"cniVersion":"1.0.0","ips":[]}\'\n')

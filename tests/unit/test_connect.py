@@ -29,9 +29,9 @@ class TableContext(HostContext):
         return "mounted" if path in self.mounted else "absent"
 
 
-def _result(ip, mac="0a:58:0a:00:00:02", ifname="eth0"):
+def _result(ip, mac="0a:58:0a:00:00:02", ifname="eth0", sandbox="/x"):
     return {"cniVersion": "1.0.0",
-            "interfaces": [{"name": "br"}, {"name": ifname, "mac": mac, "sandbox": "/x"}],
+            "interfaces": [{"name": "br"}, {"name": ifname, "mac": mac, "sandbox": sandbox}],
             "ips": [{"address": ip + "/24", "gateway": ip.rsplit(".", 1)[0] + ".1", "interface": 1}]}
 
 
@@ -43,8 +43,10 @@ def world(tmp_path, conf_dir, plugin_dir, bridge_conflist):
     ctx.config_dir = conf_dir.dir
 
     def cached(net, cid, ifname, ip, netns="/run/netns/c1", caps=None, args=None, mac=None):
+        # the sandbox is the netns path (libcni <= 1.1 caches only that one)
         entry = cnicache.CacheEntry(net, cid, ifname, netns, b"", args or [["IgnoreUnknown", "1"]],
-                                    caps or {}, _result(ip, mac or "0a:58:0a:00:00:02", ifname))
+                                    caps or {}, _result(ip, mac or "0a:58:0a:00:00:02", ifname,
+                                                        netns or "/run/netns/%s" % cid))
         cnicache.write(ctx.cache_dir, entry)
         return entry
     return ctx, cached
@@ -327,7 +329,7 @@ def test_inspect_gather_without_stats(world):
     _state.save(ctx.state_dir, {"container_id": "c1", "netns": "/run/netns/c1",
                                 "networks": [{"network": "neta", "interface": "eth0"},
                                              {"network": "netb", "interface": "eth1"}]})
-    out, warnings = _inspect.gather(ctx, None, stats=False)
+    out, warnings, dummy = _inspect.gather(ctx, None, stats=False)
     c = out["c1"]
     assert [(a["network"], a["cached"]) for a in c["attachments"]] == [("neta", True), ("netb", False)]
     assert c["network_settings"]["IPAddress"] == "10.222.1.5"

@@ -6,16 +6,24 @@
 ``<cache_dir>/results/<network>-<container id>-<ifname>`` holds JSON of kind
 ``cniCacheV1``. File names are never parsed (network names contain '-'): entries are
 matched by their fields.
+
+Nothing read here is trusted: a file that is not a whole, well-typed entry (truncated,
+garbage, another tool's format, a symlink, another user's, huge) is never taken for "no
+entry" and never acted upon; ``scan`` reports it (``Unreadable``) next to the usable
+entries, ``read`` raises StateError for it.
 """
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
+from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    read_json, remove_file, write_private)
+    Unreadable, read_json, remove_file, write_private)
 
 KIND = "cniCacheV1"
 
@@ -67,17 +75,105 @@ class CacheEntry:
         return data
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any], path: str = "") -> Optional["CacheEntry"]:
-        if not isinstance(data, dict) or data.get("kind") != KIND:
-            return None
+    def from_json(cls, data: Any, path: str = "") -> "CacheEntry":
+        """The entry in data; StateError (naming path, the reason in ``reason``) when data
+        is not a whole, well-typed cniCacheV1 entry: nothing of a bad one is guessed."""
+        why = entry_problem(data)
+        if why:
+            raise StateError("unusable CNI cache entry %s: %s" % (path or "(unnamed)", why),
+                             path=path, reason=why)
+        config = base64.b64decode(data.get("config") or "")
+        result = data.get("result") or {}
+        ifname = data["ifName"]
+        # libcni <= 1.1 (podman 4's CNI backend, Debian's cnitool) caches no netns: the
+        # container interface's sandbox in the result is the same path
+        netns = data.get("netns") or sandbox_of(result, ifname)
+        return cls(data["networkName"], data["containerId"], ifname, netns, config,
+                   data.get("cniArgs") or [], data.get("capabilityArgs") or {}, result, path)
+
+
+def sandbox_of(result: Dict[str, Any], ifname: str) -> str:
+    """The netns path a result names for its container interface ("" when none)."""
+    sandboxes = [i.get("sandbox") for i in result.get("interfaces") or [] if i.get("sandbox")]
+    named = [i.get("sandbox") for i in result.get("interfaces") or []
+             if i.get("sandbox") and i.get("name") == ifname]
+    for path in named + sandboxes:
+        if isinstance(path, str) and path.startswith("/"):
+            return path
+    return ""
+
+
+def _port_mapping_problem(pm: Any) -> Optional[str]:
+    if not isinstance(pm, dict):
+        return "is not an object"
+    for key in ("hostPort", "containerPort"):
+        value = pm.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            return "%s is not a port number: %.100r" % (key, value)
+    for key in ("protocol", "hostIP"):
+        if not isinstance(pm.get(key, ""), str):
+            return "%s is not a string: %.100r" % (key, pm[key])
+    return None
+
+
+def _capability_problem(caps: Any) -> Optional[str]:
+    if not isinstance(caps, dict):
+        return "capabilityArgs is not an object"
+    pms = caps.get("portMappings", [])
+    if not isinstance(pms, list):
+        return "capabilityArgs.portMappings is not a list: %.100r" % (pms,)
+    for i, pm in enumerate(pms):
+        why = _port_mapping_problem(pm)
+        if why:
+            return "capabilityArgs.portMappings[%d] %s" % (i, why)
+    aliases = caps.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(
+            isinstance(v, list) and all(isinstance(a, str) for a in v) for v in aliases.values()):
+        return "capabilityArgs.aliases is not an object of name lists: %.100r" % (aliases,)
+    ips = caps.get("ips", [])
+    if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+        return "capabilityArgs.ips is not a list of strings: %.100r" % (ips,)
+    if not isinstance(caps.get("mac", ""), str):
+        return "capabilityArgs.mac is not a string: %.100r" % (caps["mac"],)
+    return None
+
+
+def entry_problem(data: Any) -> Optional[str]:
+    """Why data is not a usable cniCacheV1 entry (None: it is)."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("kind") != KIND:
+        return "kind is %.100r, not %s (not a libcni cache entry)" % (data.get("kind"), KIND)
+    for key in ("containerId", "networkName", "ifName"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            return "%s is missing or not a string: %.100r" % (key, data.get(key))
+    if not isinstance(data.get("netns", ""), str):
+        return "netns is not a string: %.100r" % (data["netns"],)
+    config = data.get("config", "")
+    if not isinstance(config, str):
+        return "config is not a base64 string"
+    if config:
         try:
-            config = base64.b64decode(data.get("config") or "")
-        except (ValueError, TypeError):
-            config = b""
-        return cls(data.get("networkName", ""), data.get("containerId", ""),
-                   data.get("ifName", ""), data.get("netns", ""), config,
-                   data.get("cniArgs") or [], data.get("capabilityArgs") or {},
-                   data.get("result") or {}, path)
+            raw = base64.b64decode(config, validate=True)
+            conf = json.loads(raw)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return "config is not base64 of a JSON network configuration (%s)" % exc
+        if not isinstance(conf, dict):
+            return "config is not a JSON object"
+    args = data.get("cniArgs")
+    args = [] if args is None else args
+    if not isinstance(args, list) or not all(
+            isinstance(a, list) and len(a) == 2 and all(isinstance(x, str) for x in a) for a in args):
+        return "cniArgs is not a list of [name, value] string pairs: %.100r" % (args,)
+    caps = data.get("capabilityArgs")
+    why = _capability_problem({} if caps is None else caps)
+    if why:
+        return why
+    if "result" in data and data["result"] is not None:
+        why = cniresult.problem(data["result"])
+        if why:
+            return "result: " + why
+    return None
 
 
 def results_dir(cache_dir: str) -> str:
@@ -89,16 +185,15 @@ def entry_path(cache_dir: str, network: str, container_id: str, ifname: str) -> 
 
 
 def read(cache_dir: str, network: str, container_id: str, ifname: str) -> Optional[CacheEntry]:
+    """The entry of that key; None when there is none. StateError when its file is there
+    but unusable (never taken for "no entry": it may describe a live attachment)."""
     path = entry_path(cache_dir, network, container_id, ifname)
-    try:
-        data = read_json(path)
-    except Exception:
-        return None
+    data = read_json(path)
     if data is None:
         return None
     entry = CacheEntry.from_json(data, path)
-    if entry is None or entry.key != (network, container_id, ifname):
-        return None
+    if entry.key != (network, container_id, ifname):
+        return None  # another key with the same file name (names contain '-')
     return entry
 
 
@@ -113,28 +208,48 @@ def delete(cache_dir: str, network: str, container_id: str, ifname: str) -> bool
     return remove_file(entry_path(cache_dir, network, container_id, ifname))
 
 
-def list_entries(cache_dir: str, container_id: Optional[str] = None,
-                 network: Optional[str] = None) -> List[CacheEntry]:
-    """Every readable cache entry, filtered by its fields (never by file name)."""
+_TMP_RE = re.compile(r"\.tmp\.\d+$")  # write_private's temp files (ours, half written)
+
+
+def scan(cache_dir: str, container_id: Optional[str] = None,
+         network: Optional[str] = None) -> Tuple[List[CacheEntry], List[Unreadable]]:
+    """Every usable cache entry, filtered by its fields (never by file name), and every
+    file that is not one (corrupt, wrong-typed, foreign, a symlink, ...). With a filter,
+    only the unusable files whose name may belong to it."""
     directory = results_dir(cache_dir)
     try:
         names = sorted(os.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    entries = []
+        return [], []
+    entries: List[CacheEntry] = []
+    unreadable: List[Unreadable] = []
     for name in names:
         if container_id is not None and container_id not in name:
             continue  # cheap pre-filter: the id is always part of the name
-        try:
-            data = read_json(os.path.join(directory, name))
-        except Exception:
+        if _TMP_RE.search(name):
             continue
-        entry = CacheEntry.from_json(data, os.path.join(directory, name)) if data else None
-        if entry is None:
+        path = os.path.join(directory, name)
+        try:
+            data = read_json(path)
+            if data is None:
+                continue  # removed meanwhile
+            entry = CacheEntry.from_json(data, path)
+        except StateError as exc:
+            bad = Unreadable(path, exc.details.get("reason") or str(exc))
+            if (container_id is None or bad.may_belong_to(container_id)) and \
+                    (network is None or bad.may_be_of_network(network)):
+                unreadable.append(bad)
             continue
         if container_id is not None and entry.container_id != container_id:
             continue
         if network is not None and entry.network != network:
             continue
         entries.append(entry)
-    return entries
+    return entries, unreadable
+
+
+def list_entries(cache_dir: str, container_id: Optional[str] = None,
+                 network: Optional[str] = None) -> List[CacheEntry]:
+    """Every usable cache entry, filtered by its fields. Unusable files are left out:
+    callers that act on a container or on host-wide resources use ``scan``."""
+    return scan(cache_dir, container_id, network)[0]

@@ -8,26 +8,68 @@
   ``prevResult`` (ADD: the previous plugin's result; DEL/CHECK on 0.4.0+: the cached
   result) and ``runtimeConfig`` holding only the capabilities the plugin declares;
 - ADD runs the plugins in order, DEL in reverse order, CHECK in order;
-- a failing plugin's error JSON (code, msg, details) is kept in CniPluginError.
+- a failing plugin's error JSON (code, msg, details) is kept in CniPluginError, each
+  text cut at OUTPUT_LIMIT (a plugin may write megabytes to stderr);
+- an ADD result is validated before it is chained or cached: an invalid one fails the ADD;
+- every failure of an ADD carries what the plugins before it returned
+  (``partial_result``), so the rollback DEL finds their rules;
+- no plugin outlives this process: each joins one process group per process, which a
+  small watchdog kills if this process dies (``PluginGroup``).
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
 import selectors
 import signal
 import subprocess
+import sys
+import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ansible_collections.podnet.cni.plugins.module_utils import _procs
+from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._cni.config import (
     NetworkConfigList, find_plugin)
 from ansible_collections.podnet.cni.plugins.module_utils._cni.result import convert
-from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError, ConfigError
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    CniPluginError, ConfigError, PodnetError)
 
 DEFAULT_TIMEOUT = 60.0
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# what is kept of a plugin's stderr, and of the msg and details of its error JSON: a
+# plugin that writes 10 MB to stderr must not make a 30 MB module result
+OUTPUT_LIMIT = 64 * 1024
+# a result larger than this is no CNI result (and would not fit the cache's read limit)
+RESULT_LIMIT = 1024 * 1024
+
+# what a DEL may say when the rules it removes are gone already (a firewall reload, or an
+# ADD interrupted before the plugin that makes them)
+EXPECTED_DEL_ERRORS = (
+    "Couldn't load target `CNI-",
+    "Chain 'CNI-",
+    "does not exist",
+    "No such file or directory",
+    "No chain/target/match by that name",
+    "Could not process rule: No such file or directory",
+)
+
+
+def is_missing_rules_error(err: CniPluginError) -> bool:
+    text = "%s %s %s" % (err.cni_msg, err.cni_details, err.stderr)
+    return any(marker in text for marker in EXPECTED_DEL_ERRORS)
+
+
+def cut(text: str, limit: int = OUTPUT_LIMIT, dropped: int = 0) -> str:
+    """text, at most limit characters of it, with a note saying how much was cut."""
+    extra = max(len(text) - limit, 0) + dropped
+    if not extra:
+        return text
+    return "%s\n[... %d more bytes cut: podnet.cni keeps %d bytes of plugin output]" % (
+        text[:limit], extra, limit)
 
 
 def version_tuple(version: str) -> Tuple[int, ...]:
@@ -90,6 +132,150 @@ def _path_with_sbin(path: str) -> str:
     return ":".join(parts)
 
 
+class PluginGroup:
+    """One process group for every plugin this process runs, and a watchdog that kills
+    that group when this process dies.
+
+    A module killed (SIGKILL, OOM, a lost connection) while a plugin runs must not leave
+    the plugin going: it would go on adding rules for an address the next run releases.
+    PR_SET_PDEATHSIG would need a full fork per exec (preexec_fn, ~2-4 ms each, measured)
+    or a helper exec (setpriv: as much), fires when the *thread* that forked dies (batch
+    workers are threads) and spares the plugin's own children (an iptables waiting for
+    the xtables lock). Instead each plugin joins this group at exec (setpgid, kept with
+    vfork on Python 3.11+), its children inherit it, and a tiny watchdog (``python -I -S``,
+    the group's leader; spawning it costs this process ~0.4 ms once) waits on a pipe only
+    this process writes: at a normal exit it is told to go; on EOF (this process died) it
+    SIGKILLs the whole group. Forked children
+    (rootless CNI calls) share the group; they die with this process (run_in_child sets
+    their parent-death signal). An interrupted run's intent records the group, so the
+    next run can make sure nothing of it is left before undoing its ADD (``stop``)."""
+
+    WATCHDOG = "import os\nif not os.read(0, 1):\n    os.killpg(0, 9)\n"
+    _lock = threading.Lock()
+    _owner = 0
+    _pgid = 0
+    _start_time = 0
+    _proc: Optional[subprocess.Popen] = None
+    _wfd = -1
+
+    @classmethod
+    def identity(cls) -> Optional[Dict[str, int]]:
+        """{pgid, start_time} of this process's group (the watchdog started on first use);
+        None when it cannot be had (the plugins then run unguarded). Thread-safe: batch
+        workers ask at once, and a second watchdog would orphan the first's group."""
+        with cls._lock:
+            pid = os.getpid()
+            if cls._pgid and cls._owner != pid:
+                return {"pgid": cls._pgid, "start_time": cls._start_time}  # a forked child: share it
+            if not (cls._pgid and cls._proc is not None and cls._proc.poll() is None):
+                cls._start()
+            return {"pgid": cls._pgid, "start_time": cls._start_time} if cls._pgid else None
+
+    @classmethod
+    def _start(cls) -> None:
+        cls._pgid = 0
+        if not sys.executable:
+            return
+        rfd, wfd = os.pipe()
+        try:
+            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", cls.WATCHDOG], stdin=rfd,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    close_fds=True, env={}, **_new_group_kwargs())
+        except (OSError, subprocess.SubprocessError):
+            os.close(wfd)
+            return
+        finally:
+            os.close(rfd)
+        ident = _procs.process_identity(proc.pid)
+        if ident is None:  # gone at once: no guard
+            os.close(wfd)
+            return
+        if cls._wfd >= 0 and cls._owner == os.getpid():
+            os.close(cls._wfd)
+        cls._owner, cls._proc, cls._wfd = os.getpid(), proc, wfd
+        cls._pgid, cls._start_time = proc.pid, ident.start_time
+
+    @classmethod
+    def release(cls) -> None:
+        """At a normal exit: the watchdog leaves without killing anything."""
+        if cls._wfd >= 0 and cls._owner == os.getpid():
+            try:
+                os.write(cls._wfd, b"d")
+                os.close(cls._wfd)
+            except OSError:
+                pass
+            cls._wfd = -1
+
+    @classmethod
+    def _forget_in_child(cls) -> None:
+        # a forked child must not hold the pipe open: the watchdog would never see EOF;
+        # the lock may have been held by another thread of the parent
+        cls._lock = threading.Lock()
+        if cls._wfd >= 0:
+            try:
+                os.close(cls._wfd)
+            except OSError:
+                pass
+            cls._wfd = -1
+
+    @classmethod
+    def popen_kwargs(cls) -> Dict[str, Any]:
+        ident = cls.identity()
+        if ident is None:
+            return {}
+        pgid = ident["pgid"]
+        if sys.version_info >= (3, 11):
+            return {"process_group": pgid}
+        return {"preexec_fn": lambda: os.setpgid(0, pgid)}
+
+    @staticmethod
+    def members(pgid: int) -> List[int]:
+        """Live (not zombie) processes of process group pgid."""
+        return [pid for pid, fields in _proc_stats()
+                if len(fields) > 2 and fields[0] not in ("Z", "X") and fields[2] == str(pgid)]
+
+    @classmethod
+    def stop(cls, group: Any, timeout: float = 10.0) -> None:
+        """Make sure no process of a dead run's group is left (kill it, wait until gone).
+
+        group is {pgid, start_time} as ``identity`` gave it. The group is that run's only
+        while its number is: the leader (the watchdog) gone, or still the same process.
+        PodnetError when processes stay (e.g. stuck in the kernel) past timeout."""
+        try:
+            pgid, start = int(group["pgid"]), int(group["start_time"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if pgid <= 1 or pgid == os.getpgrp() or pgid == cls._pgid:
+            return
+        leader = _procs.process_identity(pgid)
+        if leader is not None and leader.start_time != start:
+            return  # the number was free and is someone else's now: not ours to signal
+        deadline = time.monotonic() + timeout
+        while True:
+            left = cls.members(pgid)
+            if not left:
+                return
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise PodnetError("processes %s of an interrupted run (process group %d) do not "
+                                  "go away" % (left, pgid), pgid=pgid)
+            time.sleep(0.01)
+
+
+def _new_group_kwargs() -> Dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=PluginGroup._forget_in_child)  # pylint: disable=protected-access
+atexit.register(PluginGroup.release)
+
+
 class PluginExecutor:
     """Runs plugin binaries found in plugin_dirs, each with a timeout."""
 
@@ -130,52 +316,66 @@ class PluginExecutor:
 
     def run(self, ptype: str, command: str, rt: Optional[RuntimeConf], stdin: bytes,
             network: str = "") -> Optional[Dict[str, Any]]:
+        """Run one plugin; its parsed JSON output for ADD and VERSION (None when it printed
+        nothing), None for DEL and CHECK (libcni ignores their output too)."""
         path = self.plugin_path(ptype, network)
         try:
-            # no start_new_session: it costs a full fork (~2 ms per exec) instead of vfork;
-            # a timeout kills the plugin's process tree instead (_kill_tree)
+            # no start_new_session/preexec_fn: they cost a full fork (~2-4 ms per exec)
+            # instead of vfork; joining the process group (Python 3.11+) does not
             proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=self.env(command, rt),
-                                    close_fds=True)
-        except OSError as exc:
-            raise CniPluginError("cannot execute %s: %s" % (path, exc.strerror), code=-1,
-                                 plugin=ptype, command=command, network=network)
+                                    close_fds=True, **PluginGroup.popen_kwargs())
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise CniPluginError("cannot execute %s: %s" % (path, getattr(exc, "strerror", None) or exc),
+                                 code=-1, plugin=ptype, command=command, network=network)
         try:
-            out, err = _exchange(proc, stdin, self.timeout)
+            (out, out_dropped), (err, err_dropped) = _exchange(proc, stdin, self.timeout)
         except BaseException as exc:
             _kill_tree(proc)
             if not isinstance(exc, subprocess.TimeoutExpired):
                 raise
             raise CniPluginError("timed out after %.0fs" % self.timeout, code=-1, plugin=ptype,
-                                 command=command, network=network,
-                                 stderr=(exc.stderr or b"").decode("utf-8", "replace"))
-        stderr = err.decode("utf-8", "replace")
+                                 command=command, network=network)
+        stderr = cut(err.decode("utf-8", "replace"), dropped=err_dropped)
         if proc.returncode != 0:
             code, msg, details = proc.returncode, "", ""
             try:
-                data = json.loads(out)
+                data = json.loads(out) if not out_dropped else None
                 code = int(data.get("code", code))
-                msg = str(data.get("msg", ""))
-                details = str(data.get("details", ""))
-            except (ValueError, AttributeError, TypeError):
-                msg = stderr.strip() or out.decode("utf-8", "replace").strip()
+                msg = cut(str(data.get("msg", "")))
+                details = cut(str(data.get("details", "")))
+            except (ValueError, AttributeError, TypeError, RecursionError):
+                msg = stderr.strip() or cut(out.decode("utf-8", "replace").strip(), dropped=out_dropped)
             raise CniPluginError(msg or "exit status %d" % proc.returncode, code=code,
                                  plugin=ptype, command=command, network=network,
                                  details=details, stderr=stderr)
-        if not out.strip():
+        if command not in ("ADD", "VERSION") or not out.strip():
             return None
+        if out_dropped:
+            raise CniPluginError("result larger than %d bytes" % RESULT_LIMIT, code=-1,
+                                 plugin=ptype, command=command, network=network, stderr=stderr)
         try:
-            return json.loads(out)
-        except ValueError:
+            data = json.loads(out)
+        except (ValueError, RecursionError):
             raise CniPluginError("invalid JSON result: %r" % out[:200], code=-1,
                                  plugin=ptype, command=command, network=network, stderr=stderr)
+        if not isinstance(data, dict):
+            raise CniPluginError("result is not a JSON object: %r" % out[:200], code=-1,
+                                 plugin=ptype, command=command, network=network, stderr=stderr)
+        return data
 
 
-def _exchange(proc: subprocess.Popen, data: bytes, timeout: float) -> Tuple[bytes, bytes]:
+def _exchange(proc: subprocess.Popen, data: bytes,
+              timeout: float) -> Tuple[Tuple[bytes, int], Tuple[bytes, int]]:
     """communicate() with a deadline, minus its cost: Popen.wait(timeout) polls with
-    sleeps (~1 ms per exec, more under load); here the exit is awaited on a pidfd."""
+    sleeps (~1 ms per exec, more under load); here the exit is awaited on a pidfd.
+
+    Keeps at most RESULT_LIMIT bytes of stdout and OUTPUT_LIMIT of stderr (the rest is
+    read and dropped, so the plugin never blocks); returns (kept, dropped count) of each."""
     deadline = time.monotonic() + timeout
     chunks: Dict[Any, List[bytes]] = {proc.stdout: [], proc.stderr: []}
+    room = {proc.stdout: RESULT_LIMIT, proc.stderr: OUTPUT_LIMIT}
+    dropped = {proc.stdout: 0, proc.stderr: 0}
     view = memoryview(data)
     with selectors.DefaultSelector() as sel:
         if view:
@@ -200,7 +400,11 @@ def _exchange(proc: subprocess.Popen, data: bytes, timeout: float) -> Tuple[byte
                 else:
                     chunk = os.read(key.fd, 65536)
                     if chunk:
-                        chunks[key.fileobj].append(chunk)
+                        keep = chunk[:room[key.fileobj]]
+                        room[key.fileobj] -= len(keep)
+                        dropped[key.fileobj] += len(chunk) - len(keep)
+                        if keep:
+                            chunks[key.fileobj].append(keep)
                     else:
                         sel.unregister(key.fileobj)
                         key.fileobj.close()  # type: ignore[union-attr]
@@ -219,12 +423,12 @@ def _exchange(proc: subprocess.Popen, data: bytes, timeout: float) -> Tuple[byte
         if not ready:
             raise subprocess.TimeoutExpired(proc.args, timeout)
     proc.wait(timeout=max(deadline - time.monotonic(), 0.001))
-    return b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr])
+    return ((b"".join(chunks[proc.stdout]), dropped[proc.stdout]),
+            (b"".join(chunks[proc.stderr]), dropped[proc.stderr]))
 
 
-def _descendants(pid: int) -> List[int]:
-    """Every process below pid (from /proc/*/stat), children before grandchildren."""
-    parents: Dict[int, List[int]] = {}
+def _proc_stats() -> Iterator[Tuple[int, List[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of every process."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -233,9 +437,15 @@ def _descendants(pid: int) -> List[int]:
                 stat = f.read().decode("utf-8", "replace")
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        yield int(name), stat[stat.rfind(")") + 2:].split()
+
+
+def _descendants(pid: int) -> List[int]:
+    """Every process below pid (from /proc/*/stat), children before grandchildren."""
+    parents: Dict[int, List[int]] = {}
+    for child, fields in _proc_stats():
         if len(fields) > 1 and fields[1].isdigit():
-            parents.setdefault(int(fields[1]), []).append(int(name))
+            parents.setdefault(int(fields[1]), []).append(child)
     out: List[int] = []
     todo = [pid]
     while todo:
@@ -259,24 +469,41 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def add_network_list(executor: PluginExecutor, conf: NetworkConfigList,
                      rt: RuntimeConf) -> Dict[str, Any]:
-    """ADD every plugin in order, chaining prevResult; the final result in the list's version."""
+    """ADD every plugin in order, chaining prevResult; the final result in the list's version.
+
+    Any failure (an error, a timeout, no output, output that is no valid result) is
+    raised with ``partial_result`` (the last valid result, which names the IPs the
+    firewall and portmap plugins keyed their rules on: the rollback DEL needs it) and
+    ``add_started`` (whether any plugin ran: if none did, there is nothing to undo)."""
     prev: Optional[Dict[str, Any]] = None
+    started = False
     for plugin in conf.plugins:
         stdin = plugin_stdin(conf, plugin, rt, prev)
         try:
+            started = True
             result = executor.run(plugin["type"], "ADD", rt, stdin, conf.name)
-        except CniPluginError as exc:
-            # the rollback DEL needs what the earlier plugins set up (firewall and
-            # portmap find their rules through prevResult's IPs)
-            exc.partial_result = prev
+            if result is None:
+                raise CniPluginError("no result on ADD", code=-1, plugin=plugin["type"],
+                                     command="ADD", network=conf.name)
+            why = cniresult.problem(result)
+            if why:
+                raise CniPluginError("invalid result on ADD: %s" % why, code=-1,
+                                     plugin=plugin["type"], command="ADD", network=conf.name)
+            if conf.cni_version and str(result.get("cniVersion")) != conf.cni_version:
+                result = convert(result, conf.cni_version)
+        except BaseException as exc:
+            _mark_progress(exc, prev, started)
             raise
-        if result is None:
-            raise CniPluginError("no result on ADD", code=-1, plugin=plugin["type"],
-                                 command="ADD", network=conf.name)
-        if conf.cni_version and str(result.get("cniVersion")) != conf.cni_version:
-            result = convert(result, conf.cni_version)
         prev = result
     return prev or {}
+
+
+def _mark_progress(exc: BaseException, prev: Optional[Dict[str, Any]], started: bool) -> None:
+    try:
+        exc.partial_result = prev  # type: ignore[attr-defined]
+        exc.add_started = started  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type without a __dict__: the rollback DELs all
+        pass
 
 
 def _cached_prev(conf: NetworkConfigList, cached: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

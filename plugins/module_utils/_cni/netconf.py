@@ -458,7 +458,7 @@ class Plan:
         self.path = path
         self.before: Optional[Any] = None       # parsed JSON, or the text when not JSON
         self.after: Optional[Dict[str, Any]] = None
-        self.in_use: List[Dict[str, str]] = []
+        self.in_use: List[Dict[str, Any]] = []
         self.remove_bridge: Optional[str] = None
         self.warnings: List[str] = []
 
@@ -525,10 +525,15 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     if spec.state == "present":
         result.after = _desired(spec, existing, others, plugin_dirs, host_links)
     if result.changed:
-        result.in_use = [{"container_id": e.container_id, "interface": e.ifname}
-                         for e in cnicache.list_entries(cache_dir, network=spec.name)]
+        entries, unreadable = cnicache.scan(cache_dir, network=spec.name)
+        result.in_use = [{"container_id": e.container_id, "interface": e.ifname} for e in entries]
+        # a cache file that cannot be used may be an attachment of this network
+        result.in_use += [{"container_id": None, "interface": None, "unreadable": str(u)}
+                          for u in unreadable]
         if result.in_use and result.before is not None and not spec.force:
-            users = ", ".join("%s (%s)" % (u["container_id"], u["interface"]) for u in result.in_use)
+            users = ", ".join("%s (%s)" % (u["container_id"], u["interface"]) if u["container_id"]
+                              else "an attachment whose cache file cannot be used: %s" % u["unreadable"]
+                              for u in result.in_use)
             raise ValidationError("network %s is in use by %s: %s it anyway with force=true "
                                   "(attachments keep the configuration they were made with and "
                                   "detach cleanly)" % (spec.name, users,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError
@@ -14,6 +15,118 @@ CURRENT = "1.0.0"
 V03 = ("0.3.0", "0.3.1", "0.4.0")
 V02 = ("0.1.0", "0.2.0")
 V1 = ("1.0.0", "1.1.0")
+
+
+# dotted-quad IPv4 (and a prefix) decided by a regex: ipaddress costs ~10 us a call, and a
+# scan of the cache validates every entry's addresses (others go to ipaddress)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(r"%s(?:\.%s){3}\Z" % (_OCTET, _OCTET))
+_IPV4_PREFIX = re.compile(r"%s(?:\.%s){3}/(?:3[0-2]|[12]?\d)\Z" % (_OCTET, _OCTET))
+
+
+def _is_cidr(value: Any) -> bool:
+    if not isinstance(value, str) or "/" not in value:
+        return False
+    if _IPV4_PREFIX.match(value):
+        return True
+    try:
+        return bool(ipaddress.ip_interface(value))
+    except ValueError:
+        return False
+
+
+def _is_ip(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if _IPV4.match(value):
+        return True
+    try:
+        return bool(ipaddress.ip_address(value))
+    except ValueError:
+        return False
+
+
+def _is_net(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if _IPV4_PREFIX.match(value):
+        return True
+    try:
+        return bool(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        return False
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _routes_problem(routes: Any, where: str) -> Optional[str]:
+    if not isinstance(routes, list):
+        return "%s is not a list" % where
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict) or not _is_net(route.get("dst")):
+            return "%s[%d] has no valid dst: %.200r" % (where, i, route)
+        if route.get("gw") not in (None, "") and not _is_ip(route.get("gw")):
+            return "%s[%d].gw is not an IP address: %.200r" % (where, i, route.get("gw"))
+    return None
+
+
+def problem(result: Any) -> Optional[str]:
+    """Why result is not a usable CNI result (of any version), or None.
+
+    Only what this collection reads is checked (interfaces, ips, routes, dns, the 0.2.0
+    ip4/ip6 blocks); other keys are the plugins' business."""
+    if not isinstance(result, dict):
+        return "not a JSON object: %.200r" % (result,)
+    if "cniVersion" in result and not isinstance(result["cniVersion"], str):
+        return "cniVersion is not a string: %.200r" % (result["cniVersion"],)
+    interfaces = result.get("interfaces", [])
+    if not isinstance(interfaces, list):
+        return "interfaces is not a list: %.200r" % (interfaces,)
+    for i, iface in enumerate(interfaces):
+        if not isinstance(iface, dict) or not isinstance(iface.get("name"), str):
+            return "interfaces[%d] is not an object with a name: %.200r" % (i, iface)
+        for key in ("mac", "sandbox"):
+            if not isinstance(iface.get(key, ""), str):
+                return "interfaces[%d].%s is not a string: %.200r" % (i, key, iface[key])
+    ips = result.get("ips", [])
+    if not isinstance(ips, list):
+        return "ips is not a list: %.200r" % (ips,)
+    for i, ip in enumerate(ips):
+        if not isinstance(ip, dict):
+            return "ips[%d] is not an object: %.200r" % (i, ip)
+        if not _is_cidr(ip.get("address")):
+            return "ips[%d].address is not an address/prefix: %.200r" % (i, ip.get("address"))
+        if ip.get("gateway") not in (None, "") and not _is_ip(ip.get("gateway")):
+            return "ips[%d].gateway is not an IP address: %.200r" % (i, ip.get("gateway"))
+        index = ip.get("interface")
+        # (an index past the list is tolerated: readers bound-check it)
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            return "ips[%d].interface is not an index: %.200r" % (i, index)
+    why = _routes_problem(result.get("routes", []), "routes")
+    if why:
+        return why
+    for key in ("ip4", "ip6"):  # 0.1.0/0.2.0
+        block = result.get(key)
+        if block is None:
+            continue
+        if not isinstance(block, dict) or not _is_cidr(block.get("ip")):
+            return "%s has no valid ip: %.200r" % (key, block)
+        if block.get("gateway") not in (None, "") and not _is_ip(block.get("gateway")):
+            return "%s.gateway is not an IP address: %.200r" % (key, block.get("gateway"))
+        why = _routes_problem(block.get("routes", []), key + ".routes")
+        if why:
+            return why
+    dns = result.get("dns", {})
+    if not isinstance(dns, dict):
+        return "dns is not an object: %.200r" % (dns,)
+    for key in ("nameservers", "search", "options"):
+        if not _str_list(dns.get(key, [])):
+            return "dns.%s is not a list of strings: %.200r" % (key, dns[key])
+    if not isinstance(dns.get("domain", ""), str):
+        return "dns.domain is not a string: %.200r" % (dns["domain"],)
+    return None
 
 
 def _ip_version(cidr: str) -> str:
