@@ -70,6 +70,8 @@ def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
         result = body(module)
     except PodnetError as exc:
         details = {k: v for k, v in exc.details.items() if k not in ("msg", "changed")}
+        if exc.details.get("changed") is True:  # a failure after a change says so
+            details["changed"] = True
         module.fail_json(msg=str(exc), **details)
     except Exception as exc:  # a bug: say so, with the traceback
         module.fail_json(msg="unexpected error: %s: %s" % (type(exc).__name__, exc),
