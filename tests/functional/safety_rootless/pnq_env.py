@@ -266,11 +266,14 @@ def snapshot_host(tokens: List[str]) -> Dict[str, List[str]]:
 
 def user_files(user: Any) -> Dict[str, Any]:
     """Every path under the user's runtime dir with its type, size, owner and mode (and
-    the content of small files): the on-disk state a failed run must leave as it was."""
+    the content of small files): the on-disk state a failed run must leave as it was.
+    Lock files do not count: they are empty and stay by design (flock dies with the run)."""
     out: Dict[str, Any] = {}
     for root, dirs, files in os.walk(user.runtime):
         for name in sorted(dirs + files):
             path = os.path.join(root, name)
+            if name.endswith(".lock") or name == "locks":
+                continue
             try:
                 st = os.lstat(path)
             except OSError:
