@@ -52,7 +52,14 @@ from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
 
 CNI_NETNS_NAME = "rootless-cni-ns"
 HOLDER_TAG = "podnet-pause"
-PAUSE_CODE = "import signal\nwhile True:\n    signal.pause()\n"
+# The holder is the init of a pid namespace of its own: whatever the modules start from
+# there (slirp4netns, dnsmasq) is reparented to it when its starter exits, and reaped at
+# once (SIGCHLD ignored: the kernel reaps). It waits for a stop signal, race-free.
+PAUSE_CODE = ("import signal\n"
+              "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+              "stop = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}\n"
+              "signal.pthread_sigmask(signal.SIG_BLOCK, stop)\n"
+              "signal.sigwaitinfo(stop)\n")
 PERSISTENT_CNI_DIR = "/var/lib/cni"
 LOCK_TIMEOUT = 120.0
 
@@ -262,8 +269,9 @@ def _make_shared_dir(path: str) -> None:
 
 
 def start_holder(layout: Layout) -> _procs.ProcessIdentity:
-    """Start the holder: a pause process in a new user+mount namespace, mapped by its
-    parent (the caller) while it waits, with the netns dir made rshared inside."""
+    """Start the holder: a pause process in a new user+mount+pid namespace (its init),
+    mapped by its parent (the caller) while it waits, with the netns dir made rshared
+    inside."""
     mapping = id_mapping()
     sync_r, sync_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -274,10 +282,9 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
             open_fds.discard(fd)
             os.close(fd)
 
-    def preexec() -> None:  # in the holder, before exec
+    def preexec() -> None:  # in the holder, before exec (the namespaces exist: see below)
         os.close(sync_r)
         os.close(go_w)
-        sc.unshare(sc.CLONE_NEWUSER | sc.CLONE_NEWNS)
         os.write(sync_w, b"u")
         if os.read(go_r, 1) != b"g":
             raise RootlessError("the parent did not map the user namespace")
@@ -295,7 +302,8 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
     try:
         ident = _procs.start_daemon(
             lambda fd: [sys.executable, "-I", "-S", "-c", PAUSE_CODE, HOLDER_TAG],
-            use_ready_fd=False, preexec=preexec, on_spawn=on_spawn, what="rootless holder")
+            use_ready_fd=False, preexec=preexec, on_spawn=on_spawn, what="rootless holder",
+            unshare_flags=sc.CLONE_NEWUSER | sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     except _procs.ChildFailure as exc:
         raise RootlessError(str(exc))
     finally:
@@ -595,6 +603,13 @@ class RootlessContext(HostContext):
         self.changes.append("holder")
         return True
 
+    def daemon_pid_ns(self) -> Optional[str]:
+        """The holder's pid namespace, when it has one of its own (older holders do not):
+        slirp4netns started there is the holder's to reap."""
+        if not self.joined or self.holder is None or _same_ns(self.holder.pid, "pid"):
+            return None
+        return "/proc/%d/ns/pid" % self.holder.pid
+
     # --- namespaces inside the holder ---
     def netns_status(self, path: str) -> str:
         if not self.joined and os.path.dirname(path) == os.path.realpath(self.layout.netns_dir):
@@ -788,7 +803,8 @@ class RootlessContext(HostContext):
             self._stop_slirps(state)
             features = features if features is not None else slirp.detect_features(binary)
             ident = slirp.start(binary, features, opts, layout.cni_netns, layout.api_socket,
-                                layout.slirp_log, preexec=_private_mount_ns)
+                                layout.slirp_log, preexec=_private_mount_ns,
+                                pid_ns=self.daemon_pid_ns())
             write_json(layout.slirp_file, dict(_procs.identity_to_dict(ident), binary=binary,
                                                netns_inode=self._netns_inode(),
                                                options=opts.to_dict(), features=features))
@@ -1079,7 +1095,9 @@ def _saved_options(ctx: RootlessContext) -> Optional[Dict[str, Any]]:
     try:
         return ctx.declared_options()
     except RootlessError as exc:
-        ctx.warnings.append("%s (it is replaced with the options of this task)" % exc.msg)
+        ctx.warnings.append("the rootless options file %s cannot be used (%s): it is replaced with "
+                            "the options of this task" % (ctx.layout.options_file,
+                                                          exc.details.get("reason")))
         return {"unusable": exc.details.get("reason")}
 
 

@@ -197,8 +197,9 @@ def build_args(binary: str, features: Dict[str, bool], opts: SlirpOptions, targe
 def start(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: str,
           api_socket: Optional[str], log_path: str, netns_type: str = "path",
           preexec: Optional[Callable[[], None]] = None,
-          timeout: float = READY_TIMEOUT) -> _procs.ProcessIdentity:
-    """Start slirp4netns for target (a netns path or a pid) and wait for its ready fd."""
+          timeout: float = READY_TIMEOUT, pid_ns: Optional[str] = None) -> _procs.ProcessIdentity:
+    """Start slirp4netns for target (a netns path or a pid) and wait for its ready fd;
+    with pid_ns (rootless: the holder's) it runs there and the holder reaps it."""
     if api_socket:
         try:
             os.unlink(api_socket)
@@ -208,7 +209,7 @@ def start(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: st
         return _procs.start_daemon(
             lambda fd: build_args(binary, features, opts, target, api_socket, fd, netns_type),
             use_ready_fd=True, preexec=preexec, log_path=log_path, timeout=timeout,
-            what="slirp4netns")
+            what="slirp4netns", pid_ns=pid_ns)
     except _procs.ChildFailure as exc:
         raise RootlessError(str(exc), log=log_path)
 

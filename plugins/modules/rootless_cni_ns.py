@@ -69,13 +69,18 @@ options:
     description: IPv4 address slirp4netns binds outbound connections to.
     type: str
   enable_sandbox:
-    description: Run slirp4netns in its own sandbox (mount namespace, dropped capabilities).
+    description:
+      - Run slirp4netns in its own sandbox (C(--enable-sandbox)) - a mount namespace of its
+        own with only what it needs, capabilities dropped.
+      - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
+        turns it off, C(true) fails when it is not supported.
     type: bool
-    default: false
   enable_seccomp:
-    description: Limit slirp4netns' syscalls with seccomp.
+    description:
+      - Limit slirp4netns' syscalls with seccomp (C(--enable-seccomp)).
+      - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
+        turns it off, C(true) fails when it is not supported.
     type: bool
-    default: false
 notes:
   - Changing an option restarts slirp4netns; forwarded ports are added again.
   - Host ports of rootless attachments are forwarded by slirp4netns to the namespace's
@@ -171,8 +176,8 @@ def main():
             enable_ipv6={"type": "bool", "default": False},
             disable_host_loopback={"type": "bool", "default": True},
             outbound_addr={"type": "str"},
-            enable_sandbox={"type": "bool", "default": False},
-            enable_seccomp={"type": "bool", "default": False},
+            enable_sandbox={"type": "bool"},
+            enable_seccomp={"type": "bool"},
         ),
         supports_check_mode=True,
     )

@@ -243,6 +243,12 @@ def tcp_get(host: str, number: int, tries: int = 20) -> str:
     return last
 
 
+def warnings_text(result: Dict[str, Any]) -> str:
+    """The warnings of a module result as one text (ansible-core 2.19 returns them as
+    structured summaries, earlier versions as strings)."""
+    return json.dumps(result.get("warnings") or [])
+
+
 def write_as(user: Any, path: str, content: bytes, mode: int = 0o600) -> None:
     """Write a file the way the user would have (owner and mode kept)."""
     with open(path, "wb") as f:
