@@ -20,7 +20,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
-from ansible_collections.podnet.cni.plugins.module_utils import _intent
+from ansible_collections.podnet.cni.plugins.module_utils import _hostports, _intent
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, ip_reservation_owner
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
@@ -142,29 +142,11 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
                                   "the portMappings capability (add portmap)" % conf.name,
                                   network=conf.name)
         ctx.check_port_mappings(spec.port_mappings)
-        check_port_conflicts(ctx, spec, container_id, other_entries)
-
-
-def _host_ports(mappings: Sequence[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
-    return [(m.get("hostIP", "") or "", int(m["hostPort"]), m.get("protocol", "tcp").lower())
-            for m in mappings if isinstance(m, dict) and "hostPort" in m]
-
-
-def check_port_conflicts(ctx: HostContext, spec: AttachmentSpec, container_id: str,
-                         entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> None:
-    wanted = _host_ports(_validate.cni_port_mappings(spec.port_mappings))
-    if entries is None:
-        entries = cnicache.list_entries(ctx.cache_dir)
-    for entry in entries:
-        if entry.container_id == container_id:
-            continue
-        for hip, hport, proto in _host_ports(entry.capability_args.get("portMappings") or []):
-            for whip, wport, wproto in wanted:
-                if hport == wport and proto == wproto and (not hip or not whip or hip == whip):
-                    raise ValidationError(
-                        "host port %d/%s is already mapped by container %s (network %s)"
-                        % (wport, wproto, entry.container_id, entry.network),
-                        value=wport, container=entry.container_id)
+        _hostports.check_conflicts(ctx.cache_dir, spec.port_mappings, container_id, other_entries)
+        if not ctx.rootless:
+            for warning in _hostports.listening_warnings(spec.port_mappings):
+                if warning not in ctx.warnings:
+                    ctx.warnings.append(warning)
 
 
 # --- comparing a live attachment with a spec ---
@@ -243,13 +225,15 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
     """ADD one attachment and cache it (only after the whole chain succeeded)."""
     ctx.refuse_host_netns(netns)  # planners refuse it already: the last line of defence
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
-    # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
-    intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
-                                                   conf.raw, rt.args, rt.capability_args))
-    try:
-        return _add_and_cache(ctx, conf, spec, rt, container_id, netns)
-    finally:
-        _intent.clear(intent)  # cached, or rolled back
+    # host ports: claimed for the host from the conflict check to the cache write (root)
+    with _hostports.claim(ctx, container_id, conf.name, rt.capability_args.get("portMappings")):
+        # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
+        intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
+                                                       conf.raw, rt.args, rt.capability_args))
+        try:
+            return _add_and_cache(ctx, conf, spec, rt, container_id, netns)
+        finally:
+            _intent.clear(intent)  # cached, or rolled back
 
 
 def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,

@@ -54,6 +54,7 @@ class ContainerRequest:
             # the host's namespace, asked here too: a rootless module cannot follow another
             # process's namespace link once it has joined the holder's user namespace
             if self.pid is not None:
+                ctx.check_pid(self.pid)  # rootless: whose process it is, said first
                 ctx.refuse_host_netns("/proc/%d/ns/net" % self.pid, pid=self.pid)
             if _netns.is_proc_link(self.netns):
                 ctx.refuse_host_netns(self.netns)

@@ -39,11 +39,11 @@ def ensure_private_dir(path: str, mode: int = 0o700) -> None:
                          % (path, st.st_uid, os.geteuid()), path=path)
 
 
-def denied(what: str, path: str, exc: OSError) -> StateError:
+def denied(what: str, path: str, exc: OSError, start: Optional[str] = None) -> StateError:
     """A StateError for an OSError on path that says whose the nearest parent is (a
     directory of another user is the usual cause of "Permission denied")."""
     hint = ""
-    parent = os.path.dirname(path.rstrip("/"))
+    parent = os.path.dirname((start or path).rstrip("/"))
     while parent and parent != "/":
         try:
             st = os.stat(parent)
@@ -55,6 +55,21 @@ def denied(what: str, path: str, exc: OSError) -> StateError:
                 parent, st.st_uid, stat.S_IMODE(st.st_mode))
         break
     return StateError("%s %s: %s%s" % (what, path, exc.strerror or exc, hint), path=path)
+
+
+def check_usable_dir(path: Optional[str], what: str = "directory") -> None:
+    """StateError when this user cannot read path (a state or cache location), or cannot
+    reach where it would be created: said before anything is read or changed, with whose
+    directory is in the way, instead of a "Permission denied" from deep inside."""
+    if not path:
+        return
+    probe = path.rstrip("/") or "/"
+    while probe != "/" and not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    need = os.R_OK | os.X_OK if probe == (path.rstrip("/") or "/") else os.W_OK | os.X_OK
+    if os.path.isdir(probe) and not os.access(probe, need):
+        raise denied("cannot use %s" % what, path,
+                     PermissionError(13, os.strerror(13)), start=probe + "/x")
 
 
 def refuse_symlink(path: Optional[str], what: str = "path") -> None:

@@ -103,6 +103,29 @@ def runtime_dir(uid: Optional[int] = None) -> str:
     return os.path.normpath(path)
 
 
+def _overflow_uid() -> int:
+    try:
+        with open("/proc/sys/kernel/overflowuid") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 65534
+
+
+def default_config_dir(uid: Optional[int] = None) -> str:
+    """podman's rootless CNI config dir: $XDG_CONFIG_HOME/cni/net.d, else
+    ~/.config/cni/net.d of the user (its home from the password database: under become,
+    HOME may still name the other user's)."""
+    uid = os.geteuid() if uid is None else uid
+    config_home = os.environ.get("XDG_CONFIG_HOME")
+    if not config_home or not os.path.isabs(config_home):
+        try:
+            home = pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            home = os.environ.get("HOME") or "/"
+        config_home = os.path.join(home, ".config")
+    return os.path.join(config_home, "cni", "net.d")
+
+
 def nearest_existing(path: str) -> str:
     """path, or its nearest existing parent (a bind mount needs an existing target)."""
     while path != "/" and not os.path.exists(path):
@@ -501,6 +524,7 @@ class RootlessContext(HostContext):
     rootless = True
 
     def __init__(self, layout: Layout, **kwargs: Any) -> None:
+        kwargs["config_dir"] = kwargs.get("config_dir") or default_config_dir()
         kwargs["netns_dir"] = layout.netns_dir
         kwargs["cache_dir"] = kwargs.get("cache_dir") or layout.cache_dir
         kwargs["state_dir"] = kwargs.get("state_dir") or layout.base
@@ -634,8 +658,43 @@ class RootlessContext(HostContext):
         super().create_netns(path)
 
     def pin_netns(self, pid: int, path: str) -> None:
+        self.check_pid(pid)
         self.ensure_holder()
         super().pin_netns(pid, path)
+
+    def check_pid(self, pid: int) -> None:
+        """A rootless module can pin only the namespace of a process of the user that runs
+        inside the rootless user namespace (a container's process): say which it is not,
+        rather than the kernel's "no such process" for a /proc/PID/ns/net it may not open."""
+        try:
+            owner = os.stat("/proc/%d" % pid).st_uid
+        except OSError:
+            return  # gone: pinning says "no such process"
+        mine = owner == os.geteuid()
+        if not mine and in_initial_userns():
+            ranges = subid_ranges("/etc/subuid", self.user, os.geteuid())
+            mine = any(start <= owner < start + count for start, count in ranges)
+        elif not mine:  # joined: whatever is mapped is the user's
+            mine = owner != _overflow_uid()
+        if not mine:
+            raise ValidationError("pid %d is not a process of %s (it belongs to uid %d): a rootless "
+                                  "module can only pin the network namespace of the user's own "
+                                  "processes" % (pid, self.user, owner), value=pid)
+        if in_initial_userns():
+            outside = _same_ns(pid, "user")
+        else:
+            try:
+                os.stat("/proc/%d/ns/net" % pid)
+                outside = False
+            except PermissionError:
+                outside = True
+            except OSError:
+                return
+        if outside:
+            raise ValidationError("pid %d runs in the host's user namespace, not in the rootless one: "
+                                  "its network namespace is not one %s may configure; pin the "
+                                  "process of a container started in the rootless namespace"
+                                  % (pid, self.user), value=pid)
 
     def remove_netns(self, path: str) -> bool:
         self._refuse("remove", path, self.not_removable(path))

@@ -114,7 +114,7 @@ containers:
     - Per container id, its netns, its networks and what happened to them.
     - C(networks.<name>.state) is C(healthy), C(would_reload) (check mode), C(reloaded),
       C(failed) or C(skipped) (detached while the module ran). A C(failed) network has
-      C(error) and C(changed) (true when its DEL had run: its attachment was taken down).
+      C(error) and C(changed) (true when its DEL had run, so its attachment was taken down).
   returned: always
   type: dict
   sample:

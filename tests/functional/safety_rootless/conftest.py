@@ -31,6 +31,15 @@ def quser():
 
 
 @pytest.fixture
+def root_env():
+    env = pnq_env.RootEnv()
+    try:
+        yield env
+    finally:
+        env.cleanup()
+
+
+@pytest.fixture
 def fresh_user():
     """A user of its own for one test."""
     with pnq_env.rootless_user() as user:

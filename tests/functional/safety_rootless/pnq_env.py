@@ -24,8 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -34,6 +33,10 @@ PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 PLUGIN_DIR = "/usr/lib/cni"
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
+LIB = os.path.join(REPO, "tests", "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+import podnet_testlib as T  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
     "pnq_rootless_helpers", os.path.join(os.path.dirname(HERE), "rootless", "conftest.py"))
@@ -57,39 +60,9 @@ def needs() -> Optional[str]:
     return R._needs()
 
 
-@contextmanager
-def rootless_user() -> Iterator[Any]:
-    """A real user pnq<random> (sub-ids, /run/user/UID 0700, /dev/net/tun 0666 while it
-    exists); everything of it is removed afterwards, its processes killed."""
-    name = "%s%s" % (PREFIX, secrets.token_hex(3))
-    tmp = tempfile.mkdtemp(prefix=name + "-", dir="/tmp")
-    os.chmod(tmp, 0o755)
-    tun_mode = stat.S_IMODE(os.stat("/dev/net/tun").st_mode)
-    made_run_user = not os.path.isdir("/run/user")
-    res = R._run(["useradd", "-M", "-d", tmp, "-s", "/bin/sh", name])
-    assert res.returncode == 0, res.stderr.decode()
-    user = None
-    try:
-        R._ensure_subids(name)
-        user = R.RootlessUser(name, tmp)
-        os.makedirs("/run/user", mode=0o755, exist_ok=True)
-        os.mkdir(user.runtime, 0o700)
-        os.chown(user.runtime, user.uid, user.gid)
-        os.chmod("/dev/net/tun", 0o666)
-        yield user
-    finally:
-        if user is not None:
-            R._kill_user_processes(user.uid)
-            shutil.rmtree(user.runtime, ignore_errors=True)
-        R._run(["userdel", name])
-        R._drop_subids(name)
-        os.chmod("/dev/net/tun", tun_mode)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if made_run_user:
-            try:
-                os.rmdir("/run/user")
-            except OSError:
-                pass
+def rootless_user() -> Any:
+    """A real user pnq<random> (the rootless suite's harness), removed afterwards."""
+    return R.rootless_user(PREFIX)
 
 
 def user_conflist(user: Any, name: str, third: int, directory: Optional[str] = None) -> str:
@@ -124,18 +97,8 @@ def rootless_paths(user: Any) -> Dict[str, str]:
 
 def api(sock: str, request: Dict[str, Any]) -> Dict[str, Any]:
     """One request on a slirp4netns API socket (root may use the user's socket)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        s.connect(sock)
-        s.sendall(json.dumps(request).encode())
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data or b"{}")
+    from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns
+    return _slirp4netns.api_call(sock, request)
 
 
 def hostfwds(user: Any) -> List[Dict[str, Any]]:
@@ -143,9 +106,10 @@ def hostfwds(user: Any) -> List[Dict[str, Any]]:
     sock = rootless_paths(user)["sock"]
     if not os.path.exists(sock):
         return []
+    from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError
     try:
         return api(sock, {"execute": "list_hostfwd"}).get("entries") or []
-    except OSError:
+    except RootlessError:
         return []
 
 
@@ -229,18 +193,13 @@ def kill(pid: int) -> None:
 
 
 def tcp_get(host: str, number: int, tries: int = 20) -> str:
-    last = ""
+    """What the server at host:port says ('' when unreachable); retried while it starts."""
     for _attempt in range(tries):
-        try:
-            with socket.create_connection((host, number), timeout=2) as s:
-                s.settimeout(2)
-                data = s.recv(100).decode().strip()
-            if data:
-                return data
-        except OSError as exc:
-            last = str(exc)
+        text = T.tcp_get(host, number, timeout=2.0)
+        if text:
+            return text
         time.sleep(0.2)
-    return last
+    return ""
 
 
 def warnings_text(result: Dict[str, Any]) -> str:
@@ -290,3 +249,86 @@ def user_files(user: Any) -> Dict[str, Any]:
                     item["data"] = f.read()
             out[os.path.relpath(path, user.runtime)] = item
     return out
+
+
+# --- root side: a private world of config, cache and state dirs, networks, namespaces ---
+
+def run_module_root(module: str, args: Dict[str, Any], check: bool = False) -> Dict[str, Any]:
+    """plugins/modules/<module>.py as root, the way Ansible runs it (args file, JSON out)."""
+    return T.run_module_file(module, args, check, prefix=PREFIX)
+
+
+class RootEnv:
+    """Root test world: pnq<rand> names, private dirs; cleanup DELs what is cached, removes
+    namespaces and bridges, and drops rules naming the prefix."""
+
+    def __init__(self) -> None:
+        self.prefix = PREFIX + secrets.token_hex(2)
+        self.tmp = tempfile.mkdtemp(prefix=self.prefix + "-")
+        self.config_dir = os.path.join(self.tmp, "net.d")
+        self.cache_dir = os.path.join(self.tmp, "cache")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.ipam_dir = os.path.join(self.tmp, "ipam")
+        os.makedirs(self.config_dir)
+        self.netns: List[str] = []
+        self.bridges: List[str] = []
+
+    @property
+    def common(self) -> Dict[str, Any]:
+        return {"cni_config_dir": self.config_dir, "cni_cache_dir": self.cache_dir,
+                "state_dir": self.state_dir, "cni_plugin_dirs": [PLUGIN_DIR]}
+
+    def name(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def network(self, suffix: str, third: int) -> str:
+        name = self.name(suffix)
+        bridge = (self.prefix + "b" + suffix)[:15]
+        conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+             "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir,
+                      "ranges": [[{"subnet": subnet(third)}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            {"type": "firewall"}, {"type": "tuning"}]}
+        with open(os.path.join(self.config_dir, name + ".conflist"), "w") as f:
+            json.dump(conf, f)
+        self.bridges.append(bridge)
+        return name
+
+    def add_netns(self, suffix: str) -> str:
+        name = self.name(suffix)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.netns.append(name)
+        return name
+
+    def dnat_rules(self, number: int) -> List[str]:
+        """portmap's DNAT rules for a host port (any container)."""
+        out = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE, check=True)
+        return [l for l in out.stdout.decode().splitlines()
+                if "-j DNAT" in l and "--dport %d " % number in l + " "]
+
+    def cleanup(self) -> None:
+        from ansible_collections.podnet.cni.plugins.module_utils import _attach
+        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
+        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+        ctx = HostContext(self.config_dir, [PLUGIN_DIR], self.cache_dir, self.state_dir)
+        for entry in cache.list_entries(self.cache_dir):
+            try:
+                _attach.remove(ctx, entry, netns=entry.netns if os.path.exists(entry.netns) else "",
+                               tolerate=lambda e: True)
+            except Exception:  # noqa: BLE001 - best effort, the rest still goes
+                pass
+        for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+            table = ""
+            for line in subprocess.run([save], stdout=subprocess.PIPE, check=False).stdout.decode().splitlines():
+                if line.startswith("*"):
+                    table = line[1:]
+                elif line.startswith("-A ") and self.prefix in line:
+                    import shlex
+                    subprocess.run([tool, "-t", table, "-D"] + shlex.split(line)[1:], check=False,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for ns in self.netns:
+            subprocess.run(["ip", "netns", "del", ns], check=False, stderr=subprocess.DEVNULL)
+        for br in self.bridges:
+            subprocess.run(["ip", "link", "del", br], check=False, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -45,7 +45,7 @@ def test_failed_container_does_not_hide_the_reloaded_one(quser):
     try:
         for cid in (GOOD, BAD):
             res = quser.direct("container_netns", dict(args, container_id=cid, networks=[NET]))
-            assert res["changed"] is True, res
+            assert res.get("changed") is True, res
         _break_cached_config(quser, BAD)
         res = quser.direct("container_net_reload", dict(args, containers=[GOOD, BAD], force=True))
         assert res.get("failed") is True, res
@@ -54,11 +54,11 @@ def test_failed_container_does_not_hide_the_reloaded_one(quser):
         assert res["containers"][GOOD]["networks"][NET]["state"] == "reloaded"
         assert res["containers"][BAD]["networks"][NET]["state"] == "failed"
         # GOOD was reloaded (and BAD's attachment deleted and rolled back): a change
-        assert res["changed"] is True, res
+        assert res.get("changed") is True, res
         # only the failing container: its DEL ran before the ADD failed (it lost its
         # attachment), a change too
         res = quser.direct("container_netns", dict(args, container_id=BAD, networks=[NET]))
-        assert res["changed"] is True, res
+        assert res.get("changed") is True, res
         _break_cached_config(quser, BAD)
         res = quser.direct("container_net_reload", dict(args, containers=[BAD], force=True))
         assert res.get("failed") is True and res["changed"] is True, res

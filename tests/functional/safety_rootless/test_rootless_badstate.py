@@ -29,11 +29,11 @@ PORT = E.port(10)
 def world(quser):
     conf_dir = E.user_conflist(quser, NET, 20)
     res = quser.direct("rootless_cni_ns", {"cidr": CIDR})
-    assert res["changed"] is True, res
+    assert res.get("changed") is True, res
     res = quser.direct("container_netns", {"container_id": CID, "networks": [NET],
                                            "cni_config_dir": conf_dir,
                                            "port_mappings": [{"host_port": PORT, "container_port": 80}]})
-    assert res["changed"] is True, res
+    assert res.get("changed") is True, res
     yield {"conf": conf_dir}
     quser.direct("container_netns", {"container_id": CID, "state": "absent", "cni_config_dir": conf_dir})
 
@@ -118,6 +118,7 @@ def test_bad_pid_file_is_named_and_nothing_changes(quser, world, which, case, ma
         procs = sorted((p["pid"], p["cmdline"]) for p in quser.processes())
         files = E.user_files(quser)
         fwds = E.hostfwds(quser)
+        host = E.snapshot_host(["pnq" + TAG, "10.232.20.", "10.232.21.", "tap0"])
         runs = [
             ("rootless_cni_ns", {"cidr": CIDR}),
             ("rootless_cni_ns", {"state": "absent", "force": True}),
@@ -131,6 +132,7 @@ def test_bad_pid_file_is_named_and_nothing_changes(quser, world, which, case, ma
             assert sorted((p["pid"], p["cmdline"]) for p in quser.processes()) == procs, module
             assert E.user_files(quser) == files, module
             assert E.hostfwds(quser) == fwds, module
+            assert E.snapshot_host(["pnq" + TAG, "10.232.20.", "10.232.21.", "tap0"]) == host
         check = quser.direct("rootless_cni_ns", {"cidr": CIDR}, check=True)
         assert check.get("failed") is True and path in check["msg"], check
     finally:
