@@ -663,13 +663,14 @@ class RootlessContext(HostContext):
         super().pin_netns(pid, path)
 
     def check_pid(self, pid: int) -> None:
-        """A rootless module can pin only the namespace of a process of the user that runs
-        inside the rootless user namespace (a container's process): say which it is not,
-        rather than the kernel's "no such process" for a /proc/PID/ns/net it may not open."""
+        """A rootless module can pin only the namespace of the user's own processes (its
+        sub-ids included: the processes of its containers): say whose a pid is, rather
+        than the kernel's refusal to open another user's /proc/PID/ns/net. (The user's own
+        process in the host's namespace is refused by refuse_host_netns.)"""
         try:
             owner = os.stat("/proc/%d" % pid).st_uid
         except OSError:
-            return  # gone: pinning says "no such process"
+            return  # gone: pid_netns says "no such process"
         mine = owner == os.geteuid()
         if not mine and in_initial_userns():
             ranges = subid_ranges("/etc/subuid", self.user, os.geteuid())
@@ -680,21 +681,6 @@ class RootlessContext(HostContext):
             raise ValidationError("pid %d is not a process of %s (it belongs to uid %d): a rootless "
                                   "module can only pin the network namespace of the user's own "
                                   "processes" % (pid, self.user, owner), value=pid)
-        if in_initial_userns():
-            outside = _same_ns(pid, "user")
-        else:
-            try:
-                os.stat("/proc/%d/ns/net" % pid)
-                outside = False
-            except PermissionError:
-                outside = True
-            except OSError:
-                return
-        if outside:
-            raise ValidationError("pid %d runs in the host's user namespace, not in the rootless one: "
-                                  "its network namespace is not one %s may configure; pin the "
-                                  "process of a container started in the rootless namespace"
-                                  % (pid, self.user), value=pid)
 
     def remove_netns(self, path: str) -> bool:
         self._refuse("remove", path, self.not_removable(path))

@@ -59,9 +59,9 @@ options:
       - Pin the network namespace of this running process (C(/proc/PID/ns/net)) instead of
         creating a fresh one. The process must exist (check mode refuses it too), and its
         namespace must not be the module's own or the host's.
-      - Rootless, the process must be the user's and run in the rootless user namespace (a
-        container's process); another user's pid, or the user's own outside it (whose
-        network namespace is the host's), is refused with the reason.
+      - Rootless, the process must be the user's (its sub-ids included) and run in the
+        rootless user namespace (a container's process); another user's pid is refused
+        naming its owner, the user's own process in the host's namespace as the host's.
     type: int
   network_mode:
     description:

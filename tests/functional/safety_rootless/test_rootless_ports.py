@@ -169,7 +169,7 @@ def test_a_pid_of_another_user_is_named_as_such(quser, conf):
         mine = quser.spawn_as_user(["sleep", "300"])
         try:
             res = quser.direct("container_netns", _args(conf, "p", pid=mine.pid))
-            assert res.get("failed") is True and "host's user namespace" in res["msg"], res
+            assert res.get("failed") is True and "never a container's" in res["msg"], res
         finally:
             mine.kill()
             mine.wait()
