@@ -225,18 +225,13 @@ def _live_claims(directory: str, warnings: List[str]) -> List[Dict[str, Any]]:
             warnings.append("dropped the unusable host port claim %s: %s" % (path, why))
             remove_file(path)
             continue
-        if not _procs.is_same_process(_claim_owner(data)):
+        owner = _procs.identity_from_dict(data)  # checked by _claim_problem: not None
+        if owner is None or not _procs.is_same_process(
+                _procs.ProcessIdentity(owner.pid, os.geteuid(), owner.start_time, owner.cmdline)):
             remove_file(path)  # its run was killed: nothing holds these ports any more
             continue
         out.append(data)
     return out
-
-
-def _claim_owner(data: Dict[str, Any]) -> _procs.ProcessIdentity:
-    ident = _procs.identity_from_dict(data)
-    assert ident is not None
-    ident.uid = os.geteuid()
-    return ident
 
 
 @contextmanager
