@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """N containers attached in one batch task (cni_attachment ``attachments:``) against N
 sequential raw plugin chains and ``podman network connect`` ×N, on the same conflist,
-in one run. No port mappings here: ``podman network connect`` cannot add any, so all
-three do the same work (portmap runs, with nothing to map).
+in one run. No port mappings by default: ``podman network connect`` cannot add any, so all
+three do the same work (portmap runs, with nothing to map). ``--ports`` gives every
+container one host port (raw chains and batch alike, podman left out): the batch then
+claims its ports for the host (_hostports) around each ADD.
 
 Rows are totals for the N containers (ms). The module runs twice: as the module file
 executed directly (the code Ansible runs, without Ansible's start-up) and through
@@ -13,7 +15,7 @@ an idempotent re-run < 5% of the first run.
 
 Runs in a network namespace of its own acting as the host (bench-phostb).
 
-Usage: bench/batch.py [-n 50] [--workers 8] [--no-podman]
+Usage: bench/batch.py [-n 50] [--workers 8] [--no-podman] [--ports]
 """
 from __future__ import annotations
 
@@ -45,12 +47,25 @@ def ns(kind: str, i: int) -> str:
     return os.path.join("/run/netns", "%s%s-%04d" % (NS_PREFIX, kind, i))
 
 
-def entries(n: int, state: str = "present") -> list:
-    return [{"container_id": "benchpb-b-%04d" % i, "netns": ns("b", i), "network": NET["name"],
-             "state": state} for i in range(n)]
+PORT_BASE = 30000  # inside the bench's own "host" netns: no real host port is taken
 
 
-def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
+def entries(n: int, state: str = "present", ports: bool = False) -> list:
+    out = [{"container_id": "benchpb-b-%04d" % i, "netns": ns("b", i), "network": NET["name"],
+            "state": state} for i in range(n)]
+    if ports and state == "present":
+        for i, e in enumerate(out):
+            e["port_mappings"] = [{"host_port": PORT_BASE + i, "container_port": 80}]
+    return out
+
+
+def raw_caps(i: int, ports: bool) -> dict:
+    if not ports:
+        return {}
+    return {"portMappings": [{"hostPort": PORT_BASE + i, "containerPort": 80, "protocol": "tcp"}]}
+
+
+def run(n: int, workers: int, with_podman: bool, res: B.Results, ports: bool = False) -> None:
     B.write_conflist(P["netconf"], NET)
     raw = B.RawDriver(B.conflist(NET))
     for i in range(n):
@@ -62,7 +77,8 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
         t0 = B.now()
         for i in range(n):
             cid = "benchpb-r-%04d" % i
-            dt, rawres[i] = B.timed(raw.add, cid, ns("r", i), {}, args=B.cni_args_for(cid, cid))
+            dt, rawres[i] = B.timed(raw.add, cid, ns("r", i), raw_caps(i, ports),
+                                    args=B.cni_args_for(cid, cid))
             res.rec("raw", "ADD chain (each)", dt)
         res.rec("raw", "ADD chain ×N sequential (total)", (B.now() - t0) / 1e6)
         # raw, sequential DEL: before the batch, so both start from the same (empty) ruleset
@@ -70,11 +86,12 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
         t0 = B.now()
         for i in range(n):
             cid = "benchpb-r-%04d" % i
-            dt, dummy = B.timed(raw.delete, cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
+            dt, dummy = B.timed(raw.delete, cid, ns("r", i), raw_caps(i, ports), rawres.pop(i),
+                                args=B.cni_args_for(cid, cid))
             res.rec("raw", "DEL chain (each)", dt)
         res.rec("raw", "DEL chain ×N sequential (total)", (B.now() - t0) / 1e6)
         # 2. the batch, module run directly
-        args = dict(common(), attachments=entries(n), workers=workers)
+        args = dict(common(), attachments=entries(n, ports=ports), workers=workers)
         dt, r = B.run_module_direct("cni_attachment", args)
         if r.get("failed") or not r.get("changed"):
             raise RuntimeError("batch failed: %s" % json.dumps(r)[:3000])
@@ -98,13 +115,13 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
         empty = B.run_playbook("    - ansible.builtin.meta: noop\n", {}, "batch-empty")
         res.rec("module", "ansible-playbook empty play (start-up)", empty)
         res.rec("module", "ansible-playbook batch task present (total)",
-                B.run_playbook(task, {"items": entries(n)}, "batch-present"))
+                B.run_playbook(task, {"items": entries(n, ports=ports)}, "batch-present"))
         res.rec("module", "ansible-playbook batch task present again (total)",
-                B.run_playbook(task, {"items": entries(n)}, "batch-again"))
+                B.run_playbook(task, {"items": entries(n, ports=ports)}, "batch-again"))
         res.rec("module", "ansible-playbook batch task absent (total)",
                 B.run_playbook(task, {"items": entries(n, "absent")}, "batch-absent"))
         # 5. podman network connect / disconnect ×N
-        if with_podman and B.Podman.available():
+        if with_podman and not ports and B.Podman.available():
             pod = B.Podman(NET, "batch")
             try:
                 pod.setup()
@@ -130,7 +147,8 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results) -> None:
         for i in list(rawres):
             cid = "benchpb-r-%04d" % i
             try:
-                raw.delete(cid, ns("r", i), {}, rawres.pop(i), args=B.cni_args_for(cid, cid))
+                raw.delete(cid, ns("r", i), raw_caps(i, ports), rawres.pop(i),
+                           args=B.cni_args_for(cid, cid))
             except Exception as exc:  # noqa: BLE001
                 B.log("cleanup raw %s: %s" % (cid, exc))
         cleanup()
@@ -184,6 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--out", default="batch")
+    ap.add_argument("--ports", action="store_true", help="one host port per container")
     args = ap.parse_args(argv)
     if os.geteuid() == 0:
         rc = B.run_isolated("b", __file__, sys.argv[1:] if argv is None else argv)
@@ -194,11 +213,13 @@ def main(argv=None) -> int:
         return 2
     res = B.Results()
     res.meta.update(B.host_meta())
-    res.meta.update({"N": args.n, "workers": args.workers, "ports": False})
+    res.meta.update({"N": args.n, "workers": args.workers, "ports": args.ports})
     cleanup()
     B.log("batch: N=%d workers=%d" % (args.n, args.workers))
-    run(args.n, args.workers, not args.no_podman, res)
-    B.write_report("%s-n%d" % (args.out, args.n), "batch attach, N=%d (totals)" % args.n, res)
+    run(args.n, args.workers, not args.no_podman, res, args.ports)
+    B.write_report("%s-n%d%s" % (args.out, args.n, "-ports" if args.ports else ""),
+                   "batch attach, N=%d%s (totals)" % (args.n, ", a host port each" if args.ports else ""),
+                   res)
     bad = B.leftovers(NS_PREFIX)
     if bad:
         B.log("LEFTOVERS: %s" % bad)

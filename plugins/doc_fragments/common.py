@@ -12,8 +12,10 @@ options:
       - Directory of the CNI network configurations (C(.conflist), C(.conf), C(.json)).
       - Files are read in sorted order; the first file defining a network name wins,
         invalid files are skipped with a warning (libcni/ocicni rules).
+      - Default C(/etc/cni/net.d) as root; rootless C($XDG_CONFIG_HOME/cni/net.d), else
+        C(~/.config/cni/net.d) of the user (podman's rootless default; the home directory
+        comes from the password database, as C(HOME) may still be another user's under become).
     type: path
-    default: /etc/cni/net.d
   cni_plugin_dirs:
     description:
       - Directories searched, in order, for CNI plugin binaries.

@@ -21,7 +21,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import config as c
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._cni import rules as cnirules
-from ansible_collections.podnet.cni.plugins.module_utils import _intent
+from ansible_collections.podnet.cni.plugins.module_utils import _hostports, _intent
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, ip_reservation_owner
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
@@ -144,35 +144,17 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
         ctx.check_port_mappings(spec.port_mappings)
         if other_entries is None:
             other_entries, unreadable = cnicache.scan(ctx.cache_dir)
-        check_port_conflicts(ctx, spec, container_id, other_entries)
+        _hostports.check_conflicts(ctx.cache_dir, spec.port_mappings, container_id, other_entries)
+        if not ctx.rootless:
+            for warning in _hostports.listening_warnings(spec.port_mappings):
+                if warning not in ctx.warnings:
+                    ctx.warnings.append(warning)
         if unreadable:
             for item in unreadable:
                 warning = "cannot be used (left alone): %s" % item
                 if warning not in ctx.warnings:
                     ctx.warnings.append(warning)
             check_ports_in_rules(ctx, conf, spec, container_id, other_entries, unreadable)
-
-
-def _host_ports(mappings: Sequence[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
-    return [(m.get("hostIP", "") or "", int(m["hostPort"]), m.get("protocol", "tcp").lower())
-            for m in mappings if isinstance(m, dict) and "hostPort" in m]
-
-
-def check_port_conflicts(ctx: HostContext, spec: AttachmentSpec, container_id: str,
-                         entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> None:
-    wanted = _host_ports(_validate.cni_port_mappings(spec.port_mappings))
-    if entries is None:
-        entries = cnicache.list_entries(ctx.cache_dir)
-    for entry in entries:
-        if entry.container_id == container_id:
-            continue
-        for hip, hport, proto in _host_ports(entry.capability_args.get("portMappings") or []):
-            for whip, wport, wproto in wanted:
-                if hport == wport and proto == wproto and (not hip or not whip or hip == whip):
-                    raise ValidationError(
-                        "host port %d/%s is already mapped by container %s (network %s)"
-                        % (wport, wproto, entry.container_id, entry.network),
-                        value=wport, container=entry.container_id)
 
 
 def check_ports_in_rules(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
@@ -183,17 +165,17 @@ def check_ports_in_rules(ctx: HostContext, conf: cniconf.NetworkConfigList, spec
     not this container) owns is taken by an attachment we cannot read."""
     known = {cnirules.dnat_chain(e.network, e.container_id) for e in entries}
     known.add(cnirules.dnat_chain(conf.name, container_id))
-    wanted = _host_ports(_validate.cni_port_mappings(spec.port_mappings))
+    wanted = _hostports.host_ports(_validate.cni_port_mappings(spec.port_mappings))
     for chain, hip, hport, proto in ctx.call_cni(cnirules.mapped_host_ports, ctx.executor):
         if chain in known:
             continue
-        for whip, wport, wproto in wanted:
-            if hport == wport and proto == wproto and (not hip or not whip or hip == whip):
+        for want in wanted:
+            if _hostports.clash((hip, hport, proto), want):
                 raise ValidationError(
                     "host port %d/%s is already mapped (iptables chain %s) by an attachment no "
                     "usable cache entry describes; the cache holds files that cannot be used: %s"
-                    % (wport, wproto, chain, "; ".join(str(u) for u in unreadable)),
-                    value=wport, chain=chain)
+                    % (want[1], want[2], chain, "; ".join(str(u) for u in unreadable)),
+                    value=want[1], chain=chain)
 
 
 # --- comparing a live attachment with a spec ---
@@ -310,21 +292,23 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
     (or this process dies): the next run of the container finishes the undo."""
     ctx.refuse_host_netns(netns)  # planners refuse it already: the last line of defence
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
-    # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
-    intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
-                                                   conf.raw, rt.args, rt.capability_args))
-    try:
-        entry = _add_and_cache(ctx, conf, spec, rt, container_id, netns)
-    except BaseException as exc:
-        if getattr(exc, "rollback_complete", False):
-            _intent.clear(intent)
-        elif isinstance(exc, PodnetError):
-            exc.details["intent"] = intent
-            exc.msg += (" (its undo is incomplete: the next run of this container retries it, "
-                        "from %s)" % intent)
-        raise
-    _intent.clear(intent)  # cached
-    return entry
+    # host ports: claimed for the host from the conflict check to the cache write (root)
+    with _hostports.claim(ctx, container_id, conf.name, rt.capability_args.get("portMappings")):
+        # an intent first: if this process dies mid-chain, the next run undoes the rest (_intent)
+        intent = _intent.mark(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns,
+                                                       conf.raw, rt.args, rt.capability_args))
+        try:
+            entry = _add_and_cache(ctx, conf, spec, rt, container_id, netns)
+        except BaseException as exc:
+            if getattr(exc, "rollback_complete", False):
+                _intent.clear(intent)
+            elif isinstance(exc, PodnetError):
+                exc.details["intent"] = intent
+                exc.msg += (" (its undo is incomplete: the next run of this container retries it, "
+                            "from %s)" % intent)
+            raise
+        _intent.clear(intent)  # cached
+        return entry
 
 
 def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 
 COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
-    "cni_config_dir": {"type": "path", "default": "/etc/cni/net.d"},
+    "cni_config_dir": {"type": "path"},
     "cni_plugin_dirs": {"type": "list", "elements": "path"},
     "cni_cache_dir": {"type": "path"},
     "state_dir": {"type": "path"},
@@ -44,9 +44,10 @@ def is_rootless(params: Dict[str, Any]) -> bool:
 
 def build_context(params: Dict[str, Any]):
     """The HostContext for these module params (rootless when asked or not uid 0)."""
-    from ansible_collections.podnet.cni.plugins.module_utils._fsutil import refuse_symlink
+    from ansible_collections.podnet.cni.plugins.module_utils._fsutil import check_usable_dir, refuse_symlink
     for key in ("state_dir", "cni_cache_dir"):  # refused in check mode too, before any read
         refuse_symlink(params.get(key), key)
+        check_usable_dir(params.get(key), key)
     timeout = params.get("plugin_timeout")
     if timeout is not None and not timeout > 0:  # the run would fail on it: check mode too
         from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
@@ -70,6 +71,8 @@ def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
         result = body(module)
     except PodnetError as exc:
         details = {k: v for k, v in exc.details.items() if k not in ("msg", "changed")}
+        if exc.details.get("changed") is True:  # a failure after a change says so
+            details["changed"] = True
         module.fail_json(msg=str(exc), **details)
     except Exception as exc:  # a bug: say so, with the traceback
         module.fail_json(msg="unexpected error: %s: %s" % (type(exc).__name__, exc),

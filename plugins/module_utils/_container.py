@@ -32,7 +32,8 @@ class ContainerRequest:
                  netns: Optional[str] = None, pid: Optional[int] = None,
                  network_mode: str = "bridge", networks: Sequence[Any] = (),
                  port_mappings: Sequence[Dict[str, Any]] = (), static_ip: Optional[str] = None,
-                 static_mac: Optional[str] = None, state: str = "present") -> None:
+                 static_mac: Optional[str] = None, state: str = "present",
+                 slirp4netns_options: Optional[Dict[str, Any]] = None) -> None:
         self.container_id = _validate.container_id(container_id)
         self.name = _validate.container_id(name, "name") if name else self.container_id
         recorded = None
@@ -54,6 +55,7 @@ class ContainerRequest:
             # the host's namespace, asked here too: a rootless module cannot follow another
             # process's namespace link once it has joined the holder's user namespace
             if self.pid is not None:
+                ctx.check_pid(self.pid)  # rootless: whose process it is, said first
                 ctx.refuse_host_netns("/proc/%d/ns/net" % self.pid, pid=self.pid)
             if _netns.is_proc_link(self.netns):
                 ctx.refuse_host_netns(self.netns)
@@ -62,6 +64,7 @@ class ContainerRequest:
                                   % (network_mode, ", ".join(NETWORK_MODES)), value=network_mode)
         self.network_mode = network_mode
         self.state = state
+        self.slirp4netns_options = _slirpmode.declared_options(slirp4netns_options)
         self.port_mappings = _validate.port_mappings(port_mappings)
         self.static_ip = _validate.ip(static_ip, "static_ip") if static_ip else None
         self.static_mac = _validate.mac(static_mac) if static_mac else None
@@ -251,7 +254,7 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
     if req.network_mode == "slirp4netns" or (record or {}).get("network_mode") == "slirp4netns":
         for action, kw in _slirpmode.plan_steps(ctx.state_dir, req.container_id, req.netns,
                                                 req.port_mappings, req.network_mode == "slirp4netns",
-                                                netns_state != "mounted"):
+                                                netns_state != "mounted", req.slirp4netns_options):
             p.add(action, **kw)
     after = {"netns": req.netns, "name": req.name, "network_mode": req.network_mode,
              "networks": after_networks}
@@ -369,7 +372,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             elif action == "remove_netns":
                 ctx.remove_netns(step.get("netns") or req.netns)
             elif action == "start_slirp4netns":
-                _slirpmode.start(ctx.state_dir, req.container_id, req.netns, req.port_mappings)
+                _slirpmode.start(ctx.state_dir, req.container_id, req.netns, req.port_mappings,
+                                 options=req.slirp4netns_options, pid_ns=ctx.daemon_pid_ns())
             elif action == "update_hostfwds":
                 _slirpmode.update_hostfwds(ctx.state_dir, req.container_id, req.port_mappings)
             elif action == "stop_slirp4netns":

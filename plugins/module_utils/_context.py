@@ -167,6 +167,14 @@ class HostContext:
     def attachment_removed(self, entry: Any) -> None:
         """Called after a DEL (rootless: remove its forwarded ports)."""
 
+    def check_pid(self, pid: int) -> None:
+        """Raise ValidationError when this context cannot use pid's namespace (root: any)."""
+
+    def daemon_pid_ns(self) -> Optional[str]:
+        """The pid namespace daemons started now should run in (whose init reaps them):
+        root, none (the caller's)."""
+        return None
+
     def container_lock(self, cid: str):
         return container_lock(self.state_dir, cid)
 

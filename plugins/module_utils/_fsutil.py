@@ -26,7 +26,11 @@ def ensure_private_dir(path: str, mode: int = 0o700) -> None:
             os.mkdir(path, mode)
         except FileExistsError:
             pass
+        except OSError as exc:
+            raise denied("cannot create directory", path, exc)
         st = os.lstat(path)
+    except OSError as exc:
+        raise denied("cannot use directory", path, exc)
     if stat.S_ISLNK(st.st_mode):
         raise StateError("refusing state directory %s: it is a symlink" % path, path=path)
     if not stat.S_ISDIR(st.st_mode):
@@ -34,6 +38,39 @@ def ensure_private_dir(path: str, mode: int = 0o700) -> None:
     if st.st_uid != os.geteuid():
         raise StateError("refusing state directory %s: owned by uid %d, not %d"
                          % (path, st.st_uid, os.geteuid()), path=path)
+
+
+def denied(what: str, path: str, exc: OSError, start: Optional[str] = None) -> StateError:
+    """A StateError for an OSError on path that says whose the nearest parent is (a
+    directory of another user is the usual cause of "Permission denied")."""
+    hint = ""
+    parent = os.path.dirname((start or path).rstrip("/"))
+    while parent and parent != "/":
+        try:
+            st = os.stat(parent)
+        except OSError:
+            parent = os.path.dirname(parent)
+            continue
+        if st.st_uid != os.geteuid() and not os.access(parent, os.W_OK | os.X_OK):
+            hint = " (%s belongs to uid %d, mode %04o: use a directory of your own)" % (
+                parent, st.st_uid, stat.S_IMODE(st.st_mode))
+        break
+    return StateError("%s %s: %s%s" % (what, path, exc.strerror or exc, hint), path=path)
+
+
+def check_usable_dir(path: Optional[str], what: str = "directory") -> None:
+    """StateError when this user cannot read path (a state or cache location), or cannot
+    reach where it would be created: said before anything is read or changed, with whose
+    directory is in the way, instead of a "Permission denied" from deep inside."""
+    if not path:
+        return
+    probe = path.rstrip("/") or "/"
+    while probe != "/" and not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    need = os.R_OK | os.X_OK if probe == (path.rstrip("/") or "/") else os.W_OK | os.X_OK
+    if os.path.isdir(probe) and not os.access(probe, need):
+        raise denied("cannot use %s" % what, path,
+                     PermissionError(13, os.strerror(13)), start=probe + "/x")
 
 
 def refuse_symlink(path: Optional[str], what: str = "path") -> None:
@@ -175,16 +212,21 @@ def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
     if os.path.islink(path):
         raise StateError("refusing to write %s: it is a symlink" % path, path=path)
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        raise StateError("cannot write %s: %s" % (path, exc.strerror or exc), path=path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise StateError("cannot write %s: %s" % (path, exc.strerror or exc), path=path)
         raise
 
 

@@ -161,7 +161,8 @@ def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd
                  preexec: Optional[Callable[[], None]] = None, log_path: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, timeout: float = 10.0,
                  on_spawn: Optional[Callable[[int], None]] = None,
-                 what: str = "daemon") -> ProcessIdentity:
+                 what: str = "daemon", unshare_flags: int = 0,
+                 pid_ns: Optional[str] = None) -> ProcessIdentity:
     """Start a detached daemon (double fork, own session) and wait until it is ready.
 
     ``argv_for_fd(fd)`` builds the argv given the number of the ready fd the daemon
@@ -170,7 +171,14 @@ def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd
     namespace setup); ``on_spawn(pid)`` runs in the caller after the fork and before the
     daemon execs, so it can e.g. write the daemon's uid_map while preexec waits for it.
     stdout/stderr go to log_path; on failure the daemon is killed and the log tail is
-    the error. The daemon is not our child (reparented), so nothing has to reap it.
+    the error. The daemon is not our child: it is reparented to the init of its pid
+    namespace (the rootless holder reaps what is started from its namespaces).
+    ``unshare_flags`` are unshared by the intermediate child before it forks the daemon
+    (CLONE_NEWPID makes the daemon the init of a new pid namespace); with ``pid_ns`` (a
+    /proc/PID/ns/pid path) the daemon is started in that pid namespace instead, and its
+    init reaps it. Only the daemon goes there: the caller's other children stay in the
+    caller's pid namespace (CNI plugins find their /proc/PID paths by their own pid). The
+    daemon reports its own pid as /proc (the host) sees it.
     """
     ready_r = ready_w = None
     if use_ready_fd:
@@ -186,12 +194,30 @@ def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd
             if ready_r is not None:
                 os.close(ready_r)
             os.setsid()
+            try:
+                if unshare_flags:
+                    sc.unshare(unshare_flags)
+                if pid_ns:
+                    fd = os.open(pid_ns, os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        sc.setns(fd, sc.CLONE_NEWPID)
+                    finally:
+                        os.close(fd)
+                    # an orphan goes to the reaper of its dead parent's pid namespace: so the
+                    # parent of the daemon must live in pid_ns too (one more fork)
+                    inner = os.fork()
+                    if inner:
+                        code = os.waitstatus_to_exitcode(os.waitpid(inner, 0)[1])
+                        os._exit(code if code >= 0 else 127)
+            except OSError as exc:
+                os.write(info_w, ("err %s\n" % exc).encode())
+                os._exit(127)
             pid = os.fork()
             if pid:
-                os.write(info_w, b"pid %d\n" % pid)
                 code = 0
             else:  # the daemon
                 try:
+                    os.write(info_w, b"pid %d\n" % _host_pid())
                     null = os.open(os.devnull, os.O_RDWR)
                     os.dup2(null, 0)
                     if log_path:
@@ -230,6 +256,8 @@ def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd
         if pid and on_spawn is not None:
             on_spawn(pid)
         rest = _read_all(info_r).decode("utf-8", "replace").strip()
+        if not pid:
+            rest = (line.decode("utf-8", "replace").strip() + " " + rest).strip()
         if not pid or rest.startswith("err "):
             raise ChildFailure("cannot start %s %s: %s" % (what, argv[0], rest[4:] or "fork failed"))
         if ready_r is not None:
@@ -246,6 +274,15 @@ def start_daemon(argv_for_fd: Callable[[Optional[int]], List[str]], use_ready_fd
     if ident is None:
         raise ChildFailure("%s exited right after it was ready%s" % (what, _log_tail(log_path)))
     return ident
+
+
+def _host_pid() -> int:
+    """This process's pid in the pid namespace of /proc (the host's), whatever pid
+    namespace the process itself is in."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
 
 
 def _wait_ready(fd: int, pid: int, timeout: float, what: str, log_path: Optional[str]) -> None:

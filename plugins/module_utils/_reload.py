@@ -409,15 +409,17 @@ def reload_container(ctx: HostContext, target: Target, keys: Sequence[Tuple[str,
                 nets[label] = {"state": "skipped", "reason": "detached meanwhile"}
                 continue
             old = _net_report(entry)
+            touched = False  # once the DEL starts, the host changes whatever happens next
             try:
                 conf = _attach.conf_of_entry(ctx, entry)
                 spec = _attach.spec_from_entry(entry)
+                touched = True
                 tolerated = _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
                 new = _attach.add(ctx, conf, spec, entry.container_id,
                                   _attach.container_name_of(entry), entry.netns)
             except PodnetError as exc:
                 errors.append("network %s: %s" % (network, exc))
-                nets[label] = {"state": "failed", "error": str(exc)}
+                nets[label] = {"state": "failed", "error": str(exc), "changed": touched}
                 continue
             now = _net_report(new)
             nets[label] = {"state": "reloaded", "ips": now["ips"], "mac": now["mac"],

@@ -7,6 +7,8 @@ port forwarding through the slirp4netns API, and cleanup when nothing uses it.
 
 Layout (R = $XDG_RUNTIME_DIR, default /run/user/UID):
   R/podnet/pause.pid              the holder's identity (pid, start time, cmdline; JSON)
+  R/podnet/rootless-options.json  the options declared with rootless_cni_ns (every rebuild
+                                  of the namespace uses them; they outlive the teardown)
   R/podnet/rootless.lock          serialises every change of the rootless namespaces
   R/netns/                        the user's named netns (rshared inside the holder)
   R/netns/rootless-cni-ns         the rootless CNI netns (slirp4netns, bridges, portmap)
@@ -18,7 +20,8 @@ Layout (R = $XDG_RUNTIME_DIR, default /run/user/UID):
       slirp4netns.json|.sock|.log its identity and options, API socket, log
       attachments.json            attachments made in the rootless netns and their
                                   forwarded host ports (re-added when slirp4netns restarts)
-Everything is on the user's tmpfs, so it has the lifetime of the namespaces.
+Everything is on the user's tmpfs, so it has the lifetime of the namespaces. Every
+state file is checked when read (_rootless_state): one that is not ours stops the run.
 """
 from __future__ import annotations
 
@@ -36,19 +39,27 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procs, _resolvconf
+from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    LockError, PodnetError, RootlessError, StateError, ValidationError)
+    LockError, PodnetError, RootlessError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    ensure_private_dir, read_json, remove_file, write_json, write_private)
+    ensure_private_dir, remove_file, write_json, write_private)
 
 CNI_NETNS_NAME = "rootless-cni-ns"
 HOLDER_TAG = "podnet-pause"
-PAUSE_CODE = "import signal\nwhile True:\n    signal.pause()\n"
+# The holder is the init of a pid namespace of its own: whatever the modules start from
+# there (slirp4netns, dnsmasq) is reparented to it when its starter exits, and reaped at
+# once (SIGCHLD ignored: the kernel reaps). It waits for a stop signal, race-free.
+PAUSE_CODE = ("import signal\n"
+              "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+              "stop = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}\n"
+              "signal.pthread_sigmask(signal.SIG_BLOCK, stop)\n"
+              "signal.sigwaitinfo(stop)\n")
 PERSISTENT_CNI_DIR = "/var/lib/cni"
 LOCK_TIMEOUT = 120.0
 
@@ -92,6 +103,29 @@ def runtime_dir(uid: Optional[int] = None) -> str:
     return os.path.normpath(path)
 
 
+def _overflow_uid() -> int:
+    try:
+        with open("/proc/sys/kernel/overflowuid") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 65534
+
+
+def default_config_dir(uid: Optional[int] = None) -> str:
+    """podman's rootless CNI config dir: $XDG_CONFIG_HOME/cni/net.d, else
+    ~/.config/cni/net.d of the user (its home from the password database: under become,
+    HOME may still name the other user's)."""
+    uid = os.geteuid() if uid is None else uid
+    config_home = os.environ.get("XDG_CONFIG_HOME")
+    if not config_home or not os.path.isabs(config_home):
+        try:
+            home = pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            home = os.environ.get("HOME") or "/"
+        config_home = os.path.join(home, ".config")
+    return os.path.join(config_home, "cni", "net.d")
+
+
 def nearest_existing(path: str) -> str:
     """path, or its nearest existing parent (a bind mount needs an existing target)."""
     while path != "/" and not os.path.exists(path):
@@ -106,6 +140,7 @@ class Layout:
         self.runtime = runtime
         self.base = os.path.join(runtime, "podnet")
         self.pid_file = os.path.join(self.base, "pause.pid")
+        self.options_file = os.path.join(self.base, "rootless-options.json")
         self.lock_file = os.path.join(self.base, "rootless.lock")
         self.netns_dir = os.path.join(runtime, "netns")
         self.cni_netns = os.path.join(self.netns_dir, CNI_NETNS_NAME)
@@ -126,12 +161,55 @@ class Layout:
 
 # --- process identity (uids compared in the caller's current view) ---
 
-def _read_state(path: str) -> Optional[Dict[str, Any]]:
+def _own_processes() -> Iterator[_procs.ProcessIdentity]:
+    """Live processes of this user (uid in the current view), zombies excluded."""
     try:
-        data = read_json(path)
-    except StateError:
-        return None
-    return data if isinstance(data, dict) else None
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    uid = os.geteuid()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        ident = _procs.process_identity(int(entry))
+        if ident is not None and ident.uid == uid:
+            yield ident
+
+
+def _mount_points(pid: int) -> List[str]:
+    try:
+        with open("/proc/%d/mountinfo" % pid, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    return [line.split()[4] for line in lines if len(line.split()) > 4]
+
+
+def find_holders(layout: "Layout") -> List[_procs.ProcessIdentity]:
+    """Holders of this runtime dir that run, found by what they are rather than by the pid
+    file: a podnet-pause of this user whose mount namespace has the netns dir mounted."""
+    return [p for p in _own_processes()
+            if p.cmdline[-1:] == [HOLDER_TAG] and "-c" in p.cmdline
+            and layout.netns_dir in _mount_points(p.pid)]
+
+
+def find_slirps(netns: str) -> List[_procs.ProcessIdentity]:
+    """slirp4netns processes of this user serving netns (their command line names it)."""
+    return [p for p in _own_processes() if slirp.is_slirp_of(p, netns)]
+
+
+HOLDER_ADVICE = ("It records the holder process (podnet-pause) of this user; if none runs "
+                 "(pgrep -u USER -f podnet-pause), remove the file, else restore it.")
+SLIRP_ADVICE = ("It records the slirp4netns of the rootless CNI namespace; if none runs "
+                "(pgrep -u USER slirp4netns), remove the file, else restore it.")
+ATTACHMENTS_ADVICE = ("It lists the host ports slirp4netns forwards for each attachment; remove it "
+                      "once the forwarded ports are gone (rootless_cni_ns state=absent force=true "
+                      "stops slirp4netns), or restore it.")
 
 
 # --- uid/gid maps of the holder ---
@@ -214,8 +292,9 @@ def _make_shared_dir(path: str) -> None:
 
 
 def start_holder(layout: Layout) -> _procs.ProcessIdentity:
-    """Start the holder: a pause process in a new user+mount namespace, mapped by its
-    parent (the caller) while it waits, with the netns dir made rshared inside."""
+    """Start the holder: a pause process in a new user+mount+pid namespace (its init),
+    mapped by its parent (the caller) while it waits, with the netns dir made rshared
+    inside."""
     mapping = id_mapping()
     sync_r, sync_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -226,10 +305,9 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
             open_fds.discard(fd)
             os.close(fd)
 
-    def preexec() -> None:  # in the holder, before exec
+    def preexec() -> None:  # in the holder, before exec (the namespaces exist: see below)
         os.close(sync_r)
         os.close(go_w)
-        sc.unshare(sc.CLONE_NEWUSER | sc.CLONE_NEWNS)
         os.write(sync_w, b"u")
         if os.read(go_r, 1) != b"g":
             raise RootlessError("the parent did not map the user namespace")
@@ -247,7 +325,8 @@ def start_holder(layout: Layout) -> _procs.ProcessIdentity:
     try:
         ident = _procs.start_daemon(
             lambda fd: [sys.executable, "-I", "-S", "-c", PAUSE_CODE, HOLDER_TAG],
-            use_ready_fd=False, preexec=preexec, on_spawn=on_spawn, what="rootless holder")
+            use_ready_fd=False, preexec=preexec, on_spawn=on_spawn, what="rootless holder",
+            unshare_flags=sc.CLONE_NEWUSER | sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     except _procs.ChildFailure as exc:
         raise RootlessError(str(exc))
     finally:
@@ -445,6 +524,7 @@ class RootlessContext(HostContext):
     rootless = True
 
     def __init__(self, layout: Layout, **kwargs: Any) -> None:
+        kwargs["config_dir"] = kwargs.get("config_dir") or default_config_dir()
         kwargs["netns_dir"] = layout.netns_dir
         kwargs["cache_dir"] = kwargs.get("cache_dir") or layout.cache_dir
         kwargs["state_dir"] = kwargs.get("state_dir") or layout.base
@@ -458,6 +538,10 @@ class RootlessContext(HostContext):
         self.built_cni_ns = False
         self.cni_ready = False
         self.changes: List[str] = []
+        try:
+            self.user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            self.user = str(os.geteuid())
 
     @classmethod
     def from_params(cls, params: Dict[str, Any], **kwargs: Any) -> "RootlessContext":
@@ -506,9 +590,25 @@ class RootlessContext(HostContext):
                         self.warnings.append("rootless cleanup: %s" % exc)
 
     def live_holder(self) -> Optional[_procs.ProcessIdentity]:
-        stored = _procs.identity_from_dict(_read_state(self.layout.pid_file))
+        """The holder recorded in the pid file if it runs; None when none runs. A pid file
+        that is not ours, or a holder of this runtime dir that runs although the pid file
+        does not name it, stops the run: starting a second holder would orphan the first
+        with every namespace in it."""
+        path = self.layout.pid_file
+        stored = _procs.identity_from_dict(rstate.load(path, rstate.holder_problem,
+                                                       "the rootless holder's pid file",
+                                                       HOLDER_ADVICE.replace("USER", self.user)))
         if stored is not None and _procs.is_ours(stored) and HOLDER_TAG in stored.cmdline:
             return stored
+        running = find_holders(self.layout)
+        if running:
+            raise RootlessError(
+                "the rootless holder's pid file %s %s, but the holder of %s runs as pid %s: "
+                "restore the pid file, or stop that holder (its namespaces go with it). "
+                "Nothing was changed." % (
+                    path, "names pid %d, which is not the holder" % stored.pid if stored else "is missing",
+                    self.layout.runtime, ", ".join(str(p.pid) for p in running)),
+                path=path, pids=[p.pid for p in running])
         return None
 
     def ensure_holder(self) -> bool:
@@ -526,6 +626,13 @@ class RootlessContext(HostContext):
         self.joined = True
         self.changes.append("holder")
         return True
+
+    def daemon_pid_ns(self) -> Optional[str]:
+        """The holder's pid namespace, when it has one of its own (older holders do not):
+        slirp4netns started there is the holder's to reap."""
+        if not self.joined or self.holder is None or _same_ns(self.holder.pid, "pid"):
+            return None
+        return "/proc/%d/ns/pid" % self.holder.pid
 
     # --- namespaces inside the holder ---
     def netns_status(self, path: str) -> str:
@@ -551,8 +658,29 @@ class RootlessContext(HostContext):
         super().create_netns(path)
 
     def pin_netns(self, pid: int, path: str) -> None:
+        self.check_pid(pid)
         self.ensure_holder()
         super().pin_netns(pid, path)
+
+    def check_pid(self, pid: int) -> None:
+        """A rootless module can pin only the namespace of the user's own processes (its
+        sub-ids included: the processes of its containers): say whose a pid is, rather
+        than the kernel's refusal to open another user's /proc/PID/ns/net. (The user's own
+        process in the host's namespace is refused by refuse_host_netns.)"""
+        try:
+            owner = os.stat("/proc/%d" % pid).st_uid
+        except OSError:
+            return  # gone: pid_netns says "no such process"
+        mine = owner == os.geteuid()
+        if not mine and in_initial_userns():
+            ranges = subid_ranges("/etc/subuid", self.user, os.geteuid())
+            mine = any(start <= owner < start + count for start, count in ranges)
+        elif not mine:  # joined: whatever is mapped is the user's
+            mine = owner != _overflow_uid()
+        if not mine:
+            raise ValidationError("pid %d is not a process of %s (it belongs to uid %d): a rootless "
+                                  "module can only pin the network namespace of the user's own "
+                                  "processes" % (pid, self.user, owner), value=pid)
 
     def remove_netns(self, path: str) -> bool:
         self._refuse("remove", path, self.not_removable(path))
@@ -573,14 +701,32 @@ class RootlessContext(HostContext):
 
     # --- the rootless CNI netns and slirp4netns ---
     def slirp_state(self) -> Optional[Dict[str, Any]]:
-        return _read_state(self.layout.slirp_file)
+        return rstate.load(self.layout.slirp_file, rstate.slirp_problem, "the slirp4netns state file",
+                           SLIRP_ADVICE.replace("USER", self.user))
 
-    def slirp_options(self) -> slirp.SlirpOptions:
+    def running_options(self) -> slirp.SlirpOptions:
+        """The options the running slirp4netns was started with (its addresses)."""
         recorded = (self.slirp_state() or {}).get("options") or {}
         try:
             return slirp.SlirpOptions(**{k: recorded[k] for k in slirp.SlirpOptions.FIELDS if k in recorded})
         except (TypeError, ValidationError):
             return slirp.SlirpOptions()
+
+    def declared_options(self) -> Optional[Dict[str, Any]]:
+        """What rootless_cni_ns declared last (None: nothing, the defaults)."""
+        return rstate.load_options(self.layout.options_file)
+
+    def wanted_slirp(self, declared: Optional[Dict[str, Any]] = None,
+                     binary: Optional[str] = None) -> Tuple[str, Dict[str, bool], slirp.SlirpOptions]:
+        """binary, features and options of the slirp4netns to start: the declared options
+        (rootless_cni_ns; on every rebuild, also on demand), else the defaults."""
+        if declared is None:
+            declared = self.declared_options() or {}
+        state = self.slirp_state() or {}
+        binary = slirp.find_binary(binary or declared.get("path") or state.get("binary")
+                                   or self.slirp_path)
+        features = slirp.detect_features(binary)
+        return binary, features, rstate.slirp_options(declared, features)
 
     def _netns_inode(self) -> Optional[int]:
         if not self.joined or _netns.status(self.layout.cni_netns) != "mounted":
@@ -619,12 +765,12 @@ class RootlessContext(HostContext):
         if not holder or _netns.status(self.layout.cni_netns) != "mounted":
             actions.append({"action": "create_netns", "netns": self.layout.cni_netns})
             health = "dead"
-            state = self.slirp_state()
+            self.slirp_state()  # an unusable state file stops check mode as it stops the run
         else:
-            health, state = self.slirp_health(opts, binary)
+            health = self.slirp_health(opts, binary)[0]
         if self.recipe_dirs_missing():
             actions.append({"action": "create_dirs", "paths": self.recipe_dirs_missing()})
-        wanted = self.resolv_conf_text(opts or self.slirp_options())
+        wanted = self.resolv_conf_text(self._dns_options(opts, health))
         try:
             with open(self.layout.resolv_conf) as f:
                 current = f.read()
@@ -638,6 +784,15 @@ class RootlessContext(HostContext):
             actions.append({"action": "start_slirp4netns", "reason": reason})
         return actions
 
+    def _dns_options(self, opts: Optional[slirp.SlirpOptions], health: str) -> slirp.SlirpOptions:
+        """The options whose addresses resolv.conf names: those asked for, else those of
+        the running slirp4netns, else those it would be started with (declared)."""
+        if opts is not None:
+            return opts
+        if health == "ok":
+            return self.running_options()
+        return rstate.slirp_options(self.declared_options() or {}, {})
+
     def recipe_dirs_missing(self) -> List[str]:
         """The private run dir and /var/lib/cni stand-in of the CNI mount recipe, if absent."""
         return [p for p in (self.layout.inner("/run"), self.layout.inner(self.layout.var_target))
@@ -647,9 +802,12 @@ class RootlessContext(HostContext):
         return _resolvconf.build(_resolvconf.read_host(), opts.net.dns, opts.enable_ipv6)
 
     def ensure_cni_ns(self, opts: Optional[slirp.SlirpOptions] = None,
-                      binary: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Make sure of holder, CNI netns, slirp4netns (restarted when dead, stale, on other
-        options or deaf) and resolv.conf. Returns the actions taken."""
+                      binary: Optional[str] = None,
+                      features: Optional[Dict[str, bool]] = None) -> List[Dict[str, Any]]:
+        """Make sure of holder, CNI netns, slirp4netns (restarted when dead, stale, deaf, or
+        on other options when opts are given) and resolv.conf. Without opts (a namespace
+        built on demand) a running slirp4netns is kept as it is, and a new one gets the
+        options declared with rootless_cni_ns. Returns the actions taken."""
         if self.check_mode:
             actions = self.plan_cni_ns(opts, binary)
             if actions:
@@ -661,10 +819,6 @@ class RootlessContext(HostContext):
             actions.append({"action": "start_holder"})
         layout = self.layout
         ensure_private_dir(layout.rdir)
-        if opts is None:
-            opts = self.slirp_options()
-        binary = binary or (self.slirp_state() or {}).get("binary") or self.slirp_path
-        binary = slirp.find_binary(binary)
         status = _netns.status(layout.cni_netns)
         if status != "mounted":
             if status == "stale":
@@ -678,7 +832,8 @@ class RootlessContext(HostContext):
             for path in missing:
                 os.makedirs(path, mode=0o700, exist_ok=True)
             actions.append({"action": "create_dirs", "paths": missing})
-        text = self.resolv_conf_text(opts)
+        health, state = self.slirp_health(opts, binary)
+        text = self.resolv_conf_text(self._dns_options(opts, health))
         try:
             with open(layout.resolv_conf) as f:
                 current: Optional[str] = f.read()
@@ -687,15 +842,14 @@ class RootlessContext(HostContext):
         if current != text:
             write_private(layout.resolv_conf, text.encode(), 0o644)
             actions.append({"action": "write_resolv_conf", "path": layout.resolv_conf})
-        health, state = self.slirp_health(opts, binary)
         if health != "ok":
-            if state is not None:
-                ident = _procs.identity_from_dict(state)
-                if _procs.is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
-                    _procs.terminate(ident, same=_procs.is_ours)
-            features = slirp.detect_features(binary)
+            if opts is None or binary is None:
+                binary, features, opts = self.wanted_slirp(binary=binary)
+            self._stop_slirps(state)
+            features = features if features is not None else slirp.detect_features(binary)
             ident = slirp.start(binary, features, opts, layout.cni_netns, layout.api_socket,
-                                layout.slirp_log, preexec=_private_mount_ns)
+                                layout.slirp_log, preexec=_private_mount_ns,
+                                pid_ns=self.daemon_pid_ns())
             write_json(layout.slirp_file, dict(_procs.identity_to_dict(ident), binary=binary,
                                                netns_inode=self._netns_inode(),
                                                options=opts.to_dict(), features=features))
@@ -703,9 +857,23 @@ class RootlessContext(HostContext):
             self.restore_hostfwds(opts)
         return actions
 
+    def _stop_slirps(self, state: Optional[Dict[str, Any]]) -> List[int]:
+        """Stop the recorded slirp4netns of the CNI netns and any other of ours serving it
+        (its record lost): only processes of this user whose command line names the
+        namespace. Returns their pids."""
+        stopped = []
+        idents = [_procs.identity_from_dict(state)] + find_slirps(self.layout.cni_netns)
+        for ident in idents:
+            if ident is None or ident.pid in stopped:
+                continue
+            if _procs.is_ours(ident) and slirp.is_slirp_of(ident, self.layout.cni_netns):
+                _procs.terminate(ident, same=_procs.is_ours)
+                stopped.append(ident.pid)
+        return stopped
+
     def restore_hostfwds(self, opts: Optional[slirp.SlirpOptions] = None) -> None:
         """Re-add the forwarded ports of every recorded attachment (after a restart)."""
-        opts = opts or self.slirp_options()
+        opts = opts or self.running_options()
         existing = slirp.list_hostfwd(self.layout.api_socket)
         for fwds in self._attachments().values():
             for proto, host_addr, host_port in fwds.get("hostfwds", []):
@@ -734,7 +902,8 @@ class RootlessContext(HostContext):
 
     # --- attachments: host ports through slirp4netns ---
     def _attachments(self) -> Dict[str, Any]:
-        data = _read_state(self.layout.attachments)
+        data = rstate.load(self.layout.attachments, rstate.attachments_problem,
+                           "the rootless attachments file", ATTACHMENTS_ADVICE)
         return data if data is not None else {}
 
     @staticmethod
@@ -755,23 +924,33 @@ class RootlessContext(HostContext):
                                       value=pm.get("host_ip"))
 
     def attachment_added(self, entry: cnicache.CacheEntry) -> None:
+        """Forward the attachment's host ports through slirp4netns and record them; on any
+        failure the forwards added here are removed again (the port stays free)."""
         fwds = hostfwds_of(entry.capability_args.get("portMappings"))
-        guest = self.slirp_options().net.guest
+        data = self._attachments()  # an unusable file stops this before any forward
         added: List[List[Any]] = []
         try:
-            existing = slirp.list_hostfwd(self.layout.api_socket) if fwds else []
-            for proto, host_addr, host_port in fwds:
-                if slirp.find_hostfwd(existing, proto, host_addr, host_port) is not None:
-                    continue
-                slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port, guest,
-                                  host_port)
-                added.append([proto, host_addr, host_port])
-        except PodnetError:
-            self._remove_fwds(added)
+            if fwds:
+                guest = self.running_options().net.guest
+                existing = slirp.list_hostfwd(self.layout.api_socket)
+                for proto, host_addr, host_port in fwds:
+                    if slirp.find_hostfwd(existing, proto, host_addr, host_port) is not None:
+                        continue
+                    shadowed = slirp.dnat_shadowed(proto, host_addr, host_port)
+                    slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port, guest,
+                                      host_port)
+                    added.append([proto, host_addr, host_port])
+                    if shadowed:
+                        self.warnings.append(slirp.shadow_warning(proto, host_addr, host_port))
+            data[self._key(entry)] = {"netns": entry.netns, "hostfwds": fwds}
+            write_json(self.layout.attachments, data)
+        except BaseException:
+            try:
+                self._remove_fwds(added)
+            except PodnetError as exc:
+                self.warnings.append("could not remove the ports just forwarded for %s: %s"
+                                     % (entry.container_id, exc))
             raise
-        data = self._attachments()
-        data[self._key(entry)] = {"netns": entry.netns, "hostfwds": fwds}
-        write_json(self.layout.attachments, data)
 
     def attachment_removed(self, entry: cnicache.CacheEntry) -> None:
         self.removed_something = True
@@ -820,20 +999,29 @@ class RootlessContext(HostContext):
             return []
         return self.teardown()
 
-    def teardown(self, keep_holder: Optional[bool] = None, dry_run: bool = False) -> List[Dict[str, Any]]:
-        """Stop slirp4netns (only if the pid still is it), remove the CNI netns and the
-        rootless dir; stop the holder unless other namespaces live in it.
-        With dry_run, only say what would be done."""
+    def teardown(self, keep_holder: Optional[bool] = None, dry_run: bool = False,
+                 force: bool = False) -> List[Dict[str, Any]]:
+        """Stop slirp4netns (only processes that still are ours), remove the CNI netns and
+        the rootless dir; stop the holder unless other namespaces live in it.
+
+        With force (attachments remain): every slirp4netns of the user's namespaces and
+        the holder stop too, with every namespace in it; the libcni cache and host-local's
+        reservations (rdir/var) stay, so a later detach releases the addresses and
+        ``container_netns state=present`` builds a container again. With dry_run, only say
+        what would be done."""
         actions: List[Dict[str, Any]] = []
         layout = self.layout
         if not dry_run:
             self.cni_ready = False
         state = self.slirp_state()
-        ident = _procs.identity_from_dict(state)
-        if ident is not None and _procs.is_ours(ident) and slirp.is_slirp_of(ident, layout.cni_netns):
-            if not dry_run:
-                _procs.terminate(ident, same=_procs.is_ours)
-            actions.append({"action": "stop_slirp4netns", "pid": ident.pid})
+        if dry_run:
+            ident = _procs.identity_from_dict(state)
+            pids = [p.pid for p in [ident] + find_slirps(layout.cni_netns)
+                    if p is not None and _procs.is_ours(p) and slirp.is_slirp_of(p, layout.cni_netns)]
+        else:
+            pids = self._stop_slirps(state)
+        for pid in sorted(set(pids)):
+            actions.append({"action": "stop_slirp4netns", "pid": pid})
         if os.path.lexists(layout.cni_netns):
             if not dry_run:
                 if self.joined:
@@ -841,24 +1029,48 @@ class RootlessContext(HostContext):
                 else:
                     remove_file(layout.cni_netns)
             actions.append({"action": "remove_netns", "netns": layout.cni_netns})
+        keep = layout.inner("/var") if force and os.path.isdir(layout.inner("/var")) else None
         if os.path.isdir(layout.rdir):
             if not dry_run:
-                shutil.rmtree(layout.rdir, ignore_errors=True)
-            actions.append({"action": "remove_dir", "path": layout.rdir})
+                _remove_tree_except(layout.rdir, keep)
+            action: Dict[str, Any] = {"action": "remove_dir", "path": layout.rdir}
+            if keep:
+                action["kept"] = keep
+            actions.append(action)
         if keep_holder is None:
-            keep_holder = bool(self.other_namespaces())
+            keep_holder = bool(self.other_namespaces()) and not force
         if not keep_holder:
+            if force:
+                for ident in self.namespace_slirps():
+                    if not dry_run:
+                        _procs.terminate(ident, same=_procs.is_ours)
+                    actions.append({"action": "stop_slirp4netns", "pid": ident.pid,
+                                    "netns": next(a for a in ident.cmdline
+                                                  if a.startswith(layout.netns_dir + "/"))})
+            gone = self.other_namespaces()
             holder = self.holder if self.joined else self.live_holder()
             if holder is not None and _procs.is_ours(holder):
                 if not dry_run:
                     _procs.terminate(holder, same=_procs.is_ours)
-                actions.append({"action": "stop_holder", "pid": holder.pid})
+                action = {"action": "stop_holder", "pid": holder.pid}
+                if gone:
+                    action["namespaces"] = gone
+                actions.append(action)
             elif os.path.lexists(layout.pid_file):
                 actions.append({"action": "remove_pid_file", "path": layout.pid_file})
             if not dry_run:
                 remove_file(layout.pid_file)
                 self._remove_leftovers()
         return actions
+
+    def namespace_slirps(self) -> List[_procs.ProcessIdentity]:
+        """slirp4netns of this user serving a container namespace in the holder
+        (network_mode slirp4netns), the rootless CNI netns' own excluded."""
+        prefix = self.layout.netns_dir + "/"
+        return [p for p in _own_processes()
+                if p.cmdline and os.path.basename(p.cmdline[0]) == "slirp4netns"
+                and self.layout.cni_netns not in p.cmdline
+                and any(a.startswith(prefix) for a in p.cmdline)]
 
     def _remove_leftovers(self) -> None:
         layout = self.layout
@@ -879,6 +1091,28 @@ class RootlessContext(HostContext):
             pass
 
 
+def _remove_tree_except(path: str, keep: Optional[str]) -> None:
+    """rmtree path, but leave keep (a directory inside it) and its parents in place."""
+    if not keep:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            if not full.startswith(keep + "/"):
+                remove_file(full)
+        for name in list(dirs):
+            full = os.path.join(root, name)
+            if full == keep or full.startswith(keep + "/"):
+                dirs.remove(name)
+            elif os.path.islink(full):
+                remove_file(full)
+                dirs.remove(name)
+            elif not keep.startswith(full + "/"):
+                shutil.rmtree(full, ignore_errors=True)
+                dirs.remove(name)
+
+
 def _private_mount_ns() -> None:
     """slirp4netns gets its own mount namespace, private: with --enable-sandbox it
     remounts / and would otherwise take the netns mounts of the holder with it."""
@@ -888,7 +1122,7 @@ def _private_mount_ns() -> None:
 
 # --- the rootless_cni_ns module ---
 
-def _view(ctx: RootlessContext) -> Dict[str, Any]:
+def _view(ctx: RootlessContext, declared: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """What exists now, for the diff."""
     joined = ctx.joined
     netns_up = joined and _netns.status(ctx.layout.cni_netns) == "mounted"
@@ -900,44 +1134,65 @@ def _view(ctx: RootlessContext) -> Dict[str, Any]:
         resolv = None
     return {"holder": joined, "netns": ctx.layout.cni_netns if netns_up else None,
             "slirp4netns": (state or {}).get("options") if health in ("ok", "options") else None,
-            "resolv_conf": resolv}
+            "resolv_conf": resolv, "options": declared}
+
+
+def _saved_options(ctx: RootlessContext) -> Optional[Dict[str, Any]]:
+    """The declared options on disk; an unusable file is replaced (said in a warning)."""
+    try:
+        return ctx.declared_options()
+    except RootlessError as exc:
+        ctx.warnings.append("the rootless options file %s cannot be used (%s): it is replaced with "
+                            "the options of this task" % (ctx.layout.options_file,
+                                                          exc.details.get("reason")))
+        return {"unusable": exc.details.get("reason")}
 
 
 def manage(ctx: HostContext, params: Dict[str, Any], check_mode: bool, diff: bool) -> Dict[str, Any]:
-    """rootless_cni_ns: plan, then (outside check mode) make it so."""
+    """rootless_cni_ns: plan, then (outside check mode) make it so.
+
+    present also declares the options: they are saved (0600, validated when read) and
+    every later rebuild of the namespace uses them, on demand too."""
     if not isinstance(ctx, RootlessContext):
         raise ValidationError("rootless_cni_ns manages the namespace of an unprivileged user: run it "
                               "as that user (become_user) and do not set rootless: false")
     state = params.get("state") or "present"
-    opts = slirp.SlirpOptions(params.get("mtu"), params.get("cidr"), params.get("enable_ipv6", False),
-                              params.get("disable_host_loopback", True), params.get("outbound_addr"),
-                              params.get("enable_sandbox", False), params.get("enable_seccomp", False))
-    binary = slirp.find_binary(params.get("path")) if state == "present" else None
-    features = slirp.detect_features(binary) if binary else {}
-    if binary:  # unsupported options fail here, before anything changes
+    declared = rstate.declared_options(params)
+    binary: Optional[str] = None
+    features: Dict[str, bool] = {}
+    opts = rstate.slirp_options(declared, features)
+    if state == "present":
+        binary = slirp.find_binary(declared["path"])
+        features = slirp.detect_features(binary)
+        opts = rstate.slirp_options(declared, features)
+        # unsupported options fail here, before anything changes
         slirp.build_args(binary, features, opts, ctx.layout.cni_netns, ctx.layout.api_socket, 3)
     with ctx.session(check_mode=check_mode):
-        before = _view(ctx)
+        saved = _saved_options(ctx) if state == "present" else None
+        before = _view(ctx, saved)
         attachments = ctx.attachment_count()
         if state == "present":
             if check_mode:
                 actions = ctx.plan_cni_ns(opts, binary)
             else:
-                actions = ctx.ensure_cni_ns(opts, binary)
+                actions = ctx.ensure_cni_ns(opts, binary, features)
+            if saved != declared:
+                if not check_mode:
+                    rstate.save_options(ctx.layout.options_file, declared)
+                actions.append({"action": "save_options", "path": ctx.layout.options_file})
             after = {"holder": True, "netns": ctx.layout.cni_netns, "slirp4netns": opts.to_dict(),
-                     "resolv_conf": ctx.resolv_conf_text(opts)}
+                     "resolv_conf": ctx.resolv_conf_text(opts), "options": declared}
         else:
-            if attachments and not params.get("force"):
+            force = bool(params.get("force"))
+            if attachments and not force:
                 raise RootlessError("the rootless CNI namespace still has %d attachment(s): detach "
                                     "them first or set force: true" % attachments,
                                     attachments=attachments)
-            actions = ctx.teardown(dry_run=check_mode)
+            actions = ctx.teardown(dry_run=check_mode, force=bool(attachments))
             if attachments and actions:
-                ctx.warnings.append("%d attachment(s) were torn down with the namespace; their "
-                                    "cache entries remain for a later detach" % attachments)
-            after = {"holder": before["holder"] and bool(ctx.other_namespaces()) and not
-                     any(a["action"] == "stop_holder" for a in actions),
-                     "netns": None, "slirp4netns": None, "resolv_conf": None}
+                ctx.warnings.append(_forced_warning(ctx, attachments, actions))
+            after = {"holder": before["holder"] and not any(a["action"] == "stop_holder" for a in actions),
+                     "netns": None, "slirp4netns": None, "resolv_conf": None, "options": None}
         present = state == "present"
         pid = ctx.slirp_pid() if present else None
         result: Dict[str, Any] = {
@@ -948,9 +1203,21 @@ def manage(ctx: HostContext, params: Dict[str, Any], check_mode: bool, diff: boo
             "addresses": opts.net.to_dict(),
             "resolv_conf": ctx.layout.resolv_conf if present else None,
             "features": features,
+            "options": declared if present else None,
             "attachments": attachments,
             "warnings": ctx.warnings,
         }
     if diff:
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+def _forced_warning(ctx: RootlessContext, attachments: int, actions: List[Dict[str, Any]]) -> str:
+    gone = [ns for a in actions if a["action"] == "stop_holder" for ns in a.get("namespaces", [])]
+    text = ("%d attachment(s) lost their interfaces with the rootless CNI namespace; their libcni "
+            "cache entries and IP reservations remain in %s: container_netns state=present builds "
+            "such a container again, state=absent (or cni_attachment state=absent) releases it"
+            % (attachments, ctx.layout.inner("/var")))
+    if gone:
+        text += "; the holder was stopped, with the namespaces %s" % ", ".join(gone)
+    return text

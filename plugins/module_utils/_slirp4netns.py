@@ -10,6 +10,7 @@ a tap device. With ``--configure`` it gives the tap ``network+100``, the gateway
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
@@ -196,8 +197,9 @@ def build_args(binary: str, features: Dict[str, bool], opts: SlirpOptions, targe
 def start(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: str,
           api_socket: Optional[str], log_path: str, netns_type: str = "path",
           preexec: Optional[Callable[[], None]] = None,
-          timeout: float = READY_TIMEOUT) -> _procs.ProcessIdentity:
-    """Start slirp4netns for target (a netns path or a pid) and wait for its ready fd."""
+          timeout: float = READY_TIMEOUT, pid_ns: Optional[str] = None) -> _procs.ProcessIdentity:
+    """Start slirp4netns for target (a netns path or a pid) and wait for its ready fd;
+    with pid_ns (rootless: the holder's) it runs there and the holder reaps it."""
     if api_socket:
         try:
             os.unlink(api_socket)
@@ -207,7 +209,7 @@ def start(binary: str, features: Dict[str, bool], opts: SlirpOptions, target: st
         return _procs.start_daemon(
             lambda fd: build_args(binary, features, opts, target, api_socket, fd, netns_type),
             use_ready_fd=True, preexec=preexec, log_path=log_path, timeout=timeout,
-            what="slirp4netns")
+            what="slirp4netns", pid_ns=pid_ns)
     except _procs.ChildFailure as exc:
         raise RootlessError(str(exc), log=log_path)
 
@@ -265,13 +267,96 @@ def hostfwd_host_addr(host_ip: Optional[str]) -> str:
 
 def add_hostfwd(api_socket: str, proto: str, host_addr: str, host_port: int, guest_addr: str,
                 guest_port: int) -> int:
+    """Forward host_addr:host_port to guest_addr:guest_port; the error says why a port
+    could not be forwarded (slirp4netns itself answers only "bad request")."""
     if proto not in ("tcp", "udp"):
         raise ValidationError("rootless port forwarding supports tcp and udp, not %s" % proto,
                               value=proto)
-    ret = api_call(api_socket, {"execute": "add_hostfwd", "arguments": {
-        "proto": proto, "host_addr": host_addr, "host_port": int(host_port),
-        "guest_addr": guest_addr, "guest_port": int(guest_port)}})
+    try:
+        ret = api_call(api_socket, {"execute": "add_hostfwd", "arguments": {
+            "proto": proto, "host_addr": host_addr, "host_port": int(host_port),
+            "guest_addr": guest_addr, "guest_port": int(guest_port)}})
+    except RootlessError as exc:
+        why = bind_error(proto, host_addr, host_port)
+        if why is None or "add_hostfwd failed" not in exc.msg:
+            raise
+        raise RootlessError("cannot forward host port %d/%s on %s: %s" % (
+            host_port, proto, host_addr, why), host_port=host_port, protocol=proto,
+            host_ip=host_addr, socket=api_socket) from None
     return int(ret.get("id", -1))
+
+
+def bind_error(proto: str, host_addr: str, host_port: int) -> Optional[str]:
+    """Why this process cannot bind the host port (what slirp4netns meets), or None."""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    try:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            if proto == "tcp":  # as slirp4netns: TIME_WAIT does not count, a listener does
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host_addr, int(host_port)))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return ("the port is already in use on this host (another process or user holds "
+                    "it); choose another host_port")
+        if exc.errno == errno.EACCES:
+            return ("ports below net.ipv4.ip_unprivileged_port_start need privileges; use a "
+                    "higher host_port or lower that sysctl")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return "%s is not an address of this host" % host_addr
+        return exc.strerror or str(exc)
+    return None
+
+
+SHADOW_PROBE_TIMEOUT = 0.3
+
+
+def dnat_shadowed(proto: str, host_addr: str, host_port: int,
+                  timeout: float = SHADOW_PROBE_TIMEOUT) -> bool:
+    """True when traffic to the host port on this host does not reach a socket bound to
+    it here: a DNAT rule (a root container's port mapping: portmap's CNI-HOSTPORT-DNAT,
+    also for 127.0.0.1) takes it first, so slirp4netns would never see it. Probed before
+    slirp4netns binds: a listener of our own, and a connection (a datagram) to it through
+    the host's rules. False when it cannot be told (the port cannot be bound)."""
+    target = "127.0.0.1" if host_addr in ("", "0.0.0.0") else host_addr
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    try:
+        server = socket.socket(socket.AF_INET, kind)
+    except OSError:
+        return False
+    with server:
+        try:
+            if proto == "tcp":
+                server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind((host_addr or "0.0.0.0", int(host_port)))
+            if proto == "tcp":
+                server.listen(1)
+        except OSError:
+            return False  # in use or privileged: add_hostfwd will say so
+        server.settimeout(timeout)
+        with socket.socket(socket.AF_INET, kind) as client:
+            client.settimeout(timeout)
+            token = os.urandom(8)
+            try:
+                if proto == "tcp":
+                    client.connect((target, int(host_port)))
+                    conn, peer = server.accept()
+                    conn.close()
+                    return peer != client.getsockname()
+                client.sendto(token, (target, int(host_port)))
+                while True:
+                    data, peer = server.recvfrom(64)
+                    if data == token:
+                        return False
+            except OSError:  # refused or nothing: the traffic went elsewhere
+                return True
+
+
+def shadow_warning(proto: str, host_addr: str, host_port: int) -> str:
+    return ("host port %d/%s (%s): a DNAT rule on this host takes its traffic before "
+            "slirp4netns sees it (a root container's port mapping: podman or podnet.cni as "
+            "root), so this rootless mapping cannot be reached, not even on 127.0.0.1; "
+            "choose another host_port or remove the other mapping"
+            % (host_port, proto, host_addr or "0.0.0.0"))
 
 
 def list_hostfwd(api_socket: str) -> List[Dict[str, Any]]:

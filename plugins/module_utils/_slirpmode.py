@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procs, _validate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
-from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, RootlessError, StateError
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    PodnetError, RootlessError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     Unreadable, ensure_private_dir, read_json, remove_file, unreadable_error, write_json)
 
@@ -80,8 +81,28 @@ def running(state: Optional[Dict[str, Any]], netns: str) -> bool:
         return False
 
 
+OPTIONS = ("enable_sandbox", "enable_seccomp")
+
+
+def declared_options(options: Optional[Dict[str, Any]]) -> Dict[str, Optional[bool]]:
+    """slirp4netns_options of container_netns: each None (on when supported) or a bool."""
+    options = options or {}
+    if not isinstance(options, dict) or set(options) - set(OPTIONS):
+        raise ValidationError("invalid slirp4netns_options %r: only %s" % (options, ", ".join(OPTIONS)),
+                              value=options)
+    out = {}
+    for key in OPTIONS:
+        value = options.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ValidationError("invalid slirp4netns_options.%s %r: true, false or unset"
+                                  % (key, value), value=value)
+        out[key] = value
+    return out
+
+
 def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
-               wanted: bool, netns_new: bool) -> List[Tuple[str, Dict[str, Any]]]:
+               wanted: bool, netns_new: bool,
+               options: Optional[Dict[str, Any]] = None) -> List[Tuple[str, Dict[str, Any]]]:
     """Steps for the container's slirp4netns: start, restart, update its ports, stop."""
     state = load(state_dir, cid)
     alive = state is not None and not netns_new and running(state, netns)
@@ -90,6 +111,9 @@ def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dic
     fwds = wanted_hostfwds(port_mappings)
     if not alive:
         return [("start_slirp4netns", {"netns": netns})]
+    # a record from before the options existed ran with the defaults
+    if ((state or {}).get("options") or declared_options(None)) != declared_options(options):
+        return [("start_slirp4netns", {"netns": netns, "reason": "options changed"})]
     sock = _paths(state_dir, cid)[1]
     try:
         slirp.list_hostfwd(sock)
@@ -106,20 +130,27 @@ def _private_mount_ns() -> None:
 
 
 def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
-          binary: Optional[str] = None) -> _procs.ProcessIdentity:
+          binary: Optional[str] = None, options: Optional[Dict[str, Any]] = None,
+          pid_ns: Optional[str] = None) -> _procs.ProcessIdentity:
     """(Re)start the container's slirp4netns and forward its ports; all or nothing."""
     stop(state_dir, cid)
     path, sock, log = _paths(state_dir, cid)
     ensure_private_dir(os.path.dirname(path))
     binary = slirp.find_binary(binary)
     features = slirp.detect_features(binary)
-    # podman's defaults for slirp4netns mode (sandbox and seccomp when available)
-    opts = slirp.SlirpOptions(enable_sandbox=features.get("sandbox", False),
-                              enable_seccomp=features.get("seccomp", False))
-    ident = slirp.start(binary, features, opts, netns, sock, log, preexec=_private_mount_ns)
+    # podman's defaults for slirp4netns mode (sandbox and seccomp when available), unless
+    # slirp4netns_options turns them off (or on: then an old slirp4netns fails clearly)
+    declared = declared_options(options)
+    opts = slirp.SlirpOptions(
+        enable_sandbox=features.get("sandbox", False) if declared["enable_sandbox"] is None
+        else declared["enable_sandbox"],
+        enable_seccomp=features.get("seccomp", False) if declared["enable_seccomp"] is None
+        else declared["enable_seccomp"])
+    ident = slirp.start(binary, features, opts, netns, sock, log, preexec=_private_mount_ns,
+                        pid_ns=pid_ns)
     record = {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline,
               "container_id": cid, "netns": netns, "netns_inode": os.stat(netns).st_ino,
-              "hostfwds": []}
+              "hostfwds": [], "options": declared}
     try:
         write_json(path, record)
         record["hostfwds"] = _set_hostfwds(sock, opts.net.guest, [], wanted_hostfwds(port_mappings))

@@ -33,6 +33,12 @@ description:
   - With I(state=absent) the file is removed and, for a bridge network, the bridge device
     too when no other network names it and no interface is attached to it, as
     C(podman network rm) does.
+  - As root, a file under a directory that belongs to another user (a rootless user's
+    C(~/.config/cni/net.d) under the user's home) is written and removed as that user (the
+    innermost such owner of the directories above it). The directories made and the file
+    belong to the user, so no root-owned directory is left in a home; a symlink the user
+    planted there cannot send root's write anywhere the user could not write, and a
+    directory root made there earlier is refused. The task then fails, naming the path.
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common

@@ -52,6 +52,9 @@ description:
     of their result. See C(docs/state-and-trust.md).
   - Check mode touches nothing. It still runs the CNI CHECKs and lists the iptables
     rules, both read-only, so it reports exactly what would be reloaded and pruned.
+  - When a container fails, the task fails with the per-container results, and
+    C(changed) is true whenever anything was changed (another container reloaded, or
+    the failed attachment deleted before its ADD failed).
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
@@ -117,7 +120,8 @@ containers:
   description:
     - Per container id, its netns, its networks and what happened to them.
     - C(networks.<name>.state) is C(healthy), C(would_reload) (check mode), C(reloaded),
-      C(failed) or C(skipped) (detached while the module ran).
+      C(failed) or C(skipped) (detached while the module ran). A C(failed) network has
+      C(error) and C(changed) (true when its DEL had run, so its attachment was taken down).
   returned: always
   type: dict
   sample:
@@ -189,8 +193,12 @@ def _run(module):
     containers = _reload.report(plan, outcome["containers"], module.check_mode)
     reloaded = sum(len(c["reloaded"]) for c in containers.values())
     pruned = outcome["pruned"]
-    changed = bool(reloaded) or bool(pruned and any(pruned[k] for k in ("attachments", "records",
-                                                                        "reservations")))
+    # a failed network whose DEL ran changed the host too: changed is true whenever anything
+    # changed, also when the module fails (the per-container results say what)
+    touched = any(n.get("changed") for c in outcome["containers"].values()
+                  for n in c.get("networks", {}).values())
+    changed = bool(reloaded) or touched or bool(pruned and any(pruned[k] for k in (
+        "attachments", "records", "reservations")))
     if module.check_mode:
         changed = plan.changed
     result = {"changed": changed, "containers": containers, "reloaded": reloaded,

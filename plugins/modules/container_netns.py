@@ -65,6 +65,9 @@ options:
       - Pin the network namespace of this running process (C(/proc/PID/ns/net)) instead of
         creating a fresh one. The process must exist (check mode refuses it too), and its
         namespace must not be the module's own or the host's.
+      - Rootless, the process must be the user's (its sub-ids included) and run in the
+        rootless user namespace (a container's process); another user's pid is refused
+        naming its owner, the user's own process in the host's namespace as the host's.
     type: int
   network_mode:
     description:
@@ -73,6 +76,19 @@ options:
     type: str
     choices: [bridge, none, slirp4netns]
     default: bridge
+  slirp4netns_options:
+    description:
+      - With I(network_mode=slirp4netns), how the container's slirp4netns is hardened. Each
+        option, when unset, is on when this slirp4netns supports it (podman's default).
+        Changing one restarts the container's slirp4netns.
+    type: dict
+    suboptions:
+      enable_sandbox:
+        description: C(--enable-sandbox) (a mount namespace of its own, capabilities dropped).
+        type: bool
+      enable_seccomp:
+        description: C(--enable-seccomp) (a seccomp filter on its syscalls).
+        type: bool
   networks:
     description:
       - The CNI networks, in order; names, or dicts with C(name), C(interface), C(ips),
@@ -196,7 +212,8 @@ def _run(module):
     p = module.params
     req = _container.ContainerRequest(
         ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
-        p["port_mappings"], p["static_ip"], p["static_mac"], p["state"])
+        p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
+        slirp4netns_options=p["slirp4netns_options"])
     with ctx.session(check_mode=module.check_mode):
         if module.check_mode:
             plan = _container.plan(ctx, req)
@@ -223,6 +240,8 @@ def main():
             name={"type": "str"},
             netns={"type": "str"},
             pid={"type": "int"},
+            slirp4netns_options={"type": "dict", "options": {
+                "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
             network_mode={"type": "str", "choices": ["bridge", "none", "slirp4netns"],
                           "default": "bridge"},
             networks={"type": "list", "elements": "raw", "default": []},

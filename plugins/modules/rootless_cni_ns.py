@@ -22,9 +22,21 @@ description:
     then the host's nameservers (localhost resolvers filtered out), search domains and options.
   - I(state=present) repairs what died; a killed slirp4netns or holder is restarted (a change),
     and the forwarded ports of existing attachments are added again.
+  - I(state=present) also declares the options (I(path), I(mtu), I(cidr), I(enable_ipv6),
+    I(disable_host_loopback), I(outbound_addr), I(enable_sandbox), I(enable_seccomp)). They are
+    saved in C($XDG_RUNTIME_DIR/podnet/rootless-options.json) (0600, checked when read; a file
+    that is not what this module wrote stops the other modules with its name) and every later
+    rebuild uses them, also the one another module does on demand after the last container
+    left. The same options again are no change. I(state=absent) keeps them.
   - I(state=absent) stops slirp4netns, removes the namespace and the private directory, and
     stops the holder unless other namespaces of the user still live in it. It refuses while
     CNI attachments exist unless I(force).
+  - The holder is the init of a pid namespace of its own; slirp4netns runs in it, so the
+    holder reaps it when it exits (no defunct slirp4netns stays behind).
+  - The state files (C(pause.pid), C(slirp4netns.json), C(attachments.json)) are checked when
+    read. A corrupt, wrong-typed, foreign (another owner, a symlink, not a regular file) one
+    stops the task with its name and changes nothing; a holder of this runtime directory
+    that runs while the pid file does not name it is never doubled.
   - C(XDG_RUNTIME_DIR) (default C(/run/user/UID), as it is unset under become) must exist,
     belong to the user and have mode 0700. C(/dev/net/tun) must be usable by the user (mode 0666).
   - Other modules build the namespace on demand and remove it again, as podman does, once the
@@ -41,8 +53,12 @@ options:
     default: present
   force:
     description:
-      - With I(state=absent), tear the namespace down even though CNI attachments exist
-        (their interfaces go with it; their cache entries remain for a later detach).
+      - With I(state=absent), tear everything down even though CNI attachments exist - the
+        rootless CNI namespace, every slirp4netns of the user's namespaces, and the holder with
+        every namespace in it (the containers' interfaces go with them).
+      - The libcni cache entries and the IP reservations of the attachments remain (in the
+        rootless directory's C(var/lib/cni)). C(container_netns) I(state=present) builds such
+        a container again, I(state=absent) (or C(cni_attachment) I(state=absent)) releases it.
     type: bool
     default: false
   path:
@@ -69,15 +85,22 @@ options:
     description: IPv4 address slirp4netns binds outbound connections to.
     type: str
   enable_sandbox:
-    description: Run slirp4netns in its own sandbox (mount namespace, dropped capabilities).
+    description:
+      - Run slirp4netns in its own sandbox (C(--enable-sandbox)) - a mount namespace of its
+        own with only what it needs, capabilities dropped.
+      - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
+        turns it off, C(true) fails when it is not supported.
     type: bool
-    default: false
   enable_seccomp:
-    description: Limit slirp4netns' syscalls with seccomp.
+    description:
+      - Limit slirp4netns' syscalls with seccomp (C(--enable-seccomp)).
+      - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
+        turns it off, C(true) fails when it is not supported.
     type: bool
-    default: false
 notes:
   - Changing an option restarts slirp4netns; forwarded ports are added again.
+  - A namespace built on demand by another module keeps a running slirp4netns as it is; only
+    this module restarts it for other options.
   - Host ports of rootless attachments are forwarded by slirp4netns to the namespace's
     address (network + 100), where the C(portmap) plugin DNATs them to the container.
     slirp4netns forwards IPv4 TCP and UDP only.
@@ -89,12 +112,26 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The rootless CNI namespace of the app user
+- name: The rootless CNI namespace of the app user (every rebuild keeps these options)
   become: true
   become_user: app
   podnet.cni.rootless_cni_ns:
     cidr: 10.41.0.0/24
-    enable_sandbox: true
+    mtu: 1500
+
+- name: Without the seccomp filter (sandbox and seccomp are on by default when supported)
+  become: true
+  become_user: app
+  podnet.cni.rootless_cni_ns:
+    cidr: 10.41.0.0/24
+    enable_seccomp: false
+
+- name: Tear it all down although containers are attached (they detach or come back later)
+  become: true
+  become_user: app
+  podnet.cni.rootless_cni_ns:
+    state: absent
+    force: true
 
 - name: Remove it (refused while containers are attached, unless forced)
   become: true
@@ -134,6 +171,13 @@ features:
   returned: always
   type: dict
   sample: {"api_socket": true, "cidr": true, "ipv6": true, "netns_type": true, "sandbox": true, "seccomp": true}
+options:
+  description: The options declared (and saved) by this task; null with I(state=absent).
+  returned: always
+  type: dict
+  sample: {"path": null, "mtu": 65520, "cidr": "10.41.0.0/24", "enable_ipv6": false,
+           "disable_host_loopback": true, "outbound_addr": null, "enable_sandbox": null,
+           "enable_seccomp": false}
 attachments:
   description: Number of CNI attachments in the namespace.
   returned: always
@@ -144,7 +188,8 @@ actions:
   returned: always
   type: list
   elements: dict
-  sample: [{"action": "start_holder"}, {"action": "start_slirp4netns", "pid": 4242}]
+  sample: [{"action": "start_holder"}, {"action": "start_slirp4netns", "pid": 4242},
+           {"action": "save_options", "path": "/run/user/1000/podnet/rootless-options.json"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -171,8 +216,8 @@ def main():
             enable_ipv6={"type": "bool", "default": False},
             disable_host_loopback={"type": "bool", "default": True},
             outbound_addr={"type": "str"},
-            enable_sandbox={"type": "bool", "default": False},
-            enable_seccomp={"type": "bool", "default": False},
+            enable_sandbox={"type": "bool"},
+            enable_seccomp={"type": "bool"},
         ),
         supports_check_mode=True,
     )

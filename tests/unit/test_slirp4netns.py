@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _rootless as rl
+from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as s
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
@@ -89,11 +90,45 @@ def test_bad_options(kwargs, needle):
 
 
 def test_args_default_like_podman():
-    argv = s.build_args("/usr/bin/slirp4netns", ALL, s.SlirpOptions(), "/run/user/1/netns/ns",
+    """podman hardens slirp4netns with --enable-sandbox and --enable-seccomp whenever the
+    binary supports them: so do the declared defaults (unset = when supported)."""
+    opts = rstate.slirp_options({}, ALL)
+    argv = s.build_args("/usr/bin/slirp4netns", ALL, opts, "/run/user/1/netns/ns",
                         "/run/user/1/api.sock", 5)
     assert argv == ["/usr/bin/slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                    "--api-socket=/run/user/1/api.sock", "--ready-fd=5", "--netns-type=path",
-                    "/run/user/1/netns/ns", "tap0"]
+                    "--enable-sandbox", "--enable-seccomp", "--api-socket=/run/user/1/api.sock",
+                    "--ready-fd=5", "--netns-type=path", "/run/user/1/netns/ns", "tap0"]
+
+
+@pytest.mark.parametrize("declared,features,sandbox,seccomp", [
+    ({}, HELP_1_2, True, True),
+    ({}, HELP_0_3, False, False),  # an old slirp4netns: left out, not an error
+    ({"enable_sandbox": False}, HELP_1_2, False, True),
+    ({"enable_sandbox": False, "enable_seccomp": False}, HELP_1_2, False, False),
+    ({"enable_seccomp": True}, HELP_0_3, False, True),  # asked for: build_args refuses it
+])
+def test_sandbox_and_seccomp_default_when_supported(declared, features, sandbox, seccomp):
+    opts = rstate.slirp_options(declared, s.parse_features(features))
+    assert (opts.enable_sandbox, opts.enable_seccomp) == (sandbox, seccomp)
+
+
+def test_declared_options_round_trip_and_validation(tmp_path):
+    path = str(tmp_path / "rootless-options.json")
+    declared = rstate.declared_options({"mtu": 1500, "cidr": "10.41.0.0/24", "enable_sandbox": False})
+    rstate.save_options(path, declared)
+    assert rstate.load_options(path) == declared
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    for bad in ({"mtu": "1500"}, {"cidr": "10.41.0.0/29"}, {"enable_sandbox": "yes"},
+                {"outbound_addr": "::1"}, {"path": "relative/slirp4netns"}, {"other": 1}):
+        with open(path, "w") as f:
+            json.dump(dict(declared, version=1, **bad), f)
+        with pytest.raises(RootlessError) as info:
+            rstate.load_options(path)
+        assert path in str(info.value)
+    with open(path, "w") as f:
+        f.write("{truncated")
+    with pytest.raises(RootlessError, match="rootless-options.json"):
+        rstate.load_options(path)
 
 
 def test_args_all_options():

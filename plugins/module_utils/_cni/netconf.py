@@ -15,12 +15,13 @@ import ipaddress
 import json
 import os
 import subprocess
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _procs, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file
 
 DRIVERS = ("bridge", "macvlan", "ipvlan")
 MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
@@ -600,8 +601,66 @@ def _bridge_to_remove(existing: cniconf.NetworkConfigList,
     return bridge
 
 
+def foreign_owner(path: str) -> Optional[Tuple[int, int]]:
+    """(uid, gid) to write path as: as root, the innermost owner other than root of the
+    existing directories above it (a user's home, or a symlink the user made there), so
+    nothing root-owned is left in a user's directory; None to write as root."""
+    if os.geteuid() != 0:
+        return None
+    probe = os.path.dirname(os.path.abspath(path))
+    while True:
+        try:
+            st = os.lstat(probe)  # a symlink counts as its owner's, never followed here
+        except OSError:
+            st = None
+        if st is not None and st.st_uid != 0:
+            return st.st_uid, st.st_gid
+        if probe == "/":
+            return None
+        probe = os.path.dirname(probe)
+
+
+def _become(owner: Tuple[int, int]) -> Callable[[], None]:
+    def prepare() -> None:  # in a forked child: from here on, the user's rights only
+        os.setgroups([])
+        os.setgid(owner[1])
+        os.setuid(owner[0])
+    return prepare
+
+
+def _file_error(what: str, path: str, exc: OSError, owner: Optional[Tuple[int, int]]) -> ConfigError:
+    who = " (as uid %d, the owner of the directory)" % owner[0] if owner else ""
+    return ConfigError("cannot %s %s%s: %s" % (what, path, who, exc.strerror or exc), path=path)
+
+
 def write_conflist(path: str, data: bytes) -> None:
-    """Atomically write a config file, 0644 (a network definition is not secret)."""
+    """Atomically write a config file, 0644 (a network definition is not secret).
+
+    Under a directory of another user (root writing into a user's home), the directories
+    made and the file belong to that user: the write runs as that user, in a forked child,
+    so a symlink planted there cannot send it anywhere the user could not write."""
+    owner = foreign_owner(path)
+    try:
+        if owner:
+            _procs.run_in_child(_write_conflist, path, data, prepare=_become(owner))
+        else:
+            _write_conflist(path, data)
+    except OSError as exc:
+        raise _file_error("write", path, exc, owner)
+
+
+def remove_conflist(path: str) -> bool:
+    """Remove a config file (as the owner of its directory, see write_conflist)."""
+    owner = foreign_owner(path)
+    try:
+        if owner:
+            return bool(_procs.run_in_child(remove_file, path, prepare=_become(owner)))
+        return remove_file(path)
+    except OSError as exc:
+        raise _file_error("remove", path, exc, owner)
+
+
+def _write_conflist(path: str, data: bytes) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     tmp = os.path.join(directory, ".%s.tmp.%d" % (os.path.basename(path), os.getpid()))
@@ -645,11 +704,8 @@ def apply(result: Plan) -> List[str]:
         write_conflist(result.path, render(result.after))
         done.append("written %s" % result.path)
         return done
-    try:
-        os.unlink(result.path)
+    if remove_conflist(result.path):
         done.append("removed %s" % result.path)
-    except FileNotFoundError:
-        pass
     if result.remove_bridge and is_bridge(result.remove_bridge) and not bridge_ports(result.remove_bridge):
         proc = subprocess.run(["ip", "link", "delete", result.remove_bridge, "type", "bridge"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)

@@ -22,10 +22,13 @@ from typing import Any, Dict, List, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
-VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 PLUGIN_DIR = "/usr/lib/cni"
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
+LIB = os.path.join(REPO, "tests", "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+import podnet_testlib as T  # noqa: E402
 
 
 def sh(argv: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
@@ -50,22 +53,7 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False,
 
     Direct execution keeps the suite fast; the integration targets run the same modules
     through ansible-playbook."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    fd, path = tempfile.mkstemp(prefix="pna-args-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
-    try:
-        proc = subprocess.run([VENV_PYTHON, os.path.join(REPO, "plugins", "modules", module + ".py"),
-                               path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=BUILD), check=False)
-    finally:
-        os.unlink(path)
-    out = proc.stdout.decode()
-    try:
-        return json.loads(out[out.index("{"):])
-    except ValueError:
-        raise AssertionError("module %s printed no JSON (rc=%d):\n%s\n%s"
-                             % (module, proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+    return T.run_module_file(module, args, check, diff, prefix="pna")
 
 
 def bridge_conflist(name: str, bridge: str, subnet: str, data_dir: str, portmap: bool = True,

@@ -13,11 +13,8 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
 import socket
-import stat
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -42,35 +39,8 @@ def user(user_tree):
     why = R._needs()
     if why:
         pytest.skip(why)
-    name = "pnl%s" % secrets.token_hex(3)
-    tmp = tempfile.mkdtemp(prefix=name + "-", dir="/tmp")
-    os.chmod(tmp, 0o755)
-    tun_mode = stat.S_IMODE(os.stat("/dev/net/tun").st_mode)
-    made_run_user = not os.path.isdir("/run/user")
-    res = R._run(["useradd", "-M", "-d", tmp, "-s", "/bin/sh", name])
-    assert res.returncode == 0, res.stderr.decode()
-    u = None
-    try:
-        R._ensure_subids(name)
-        u = R.RootlessUser(name, tmp, user_tree)
-        os.makedirs("/run/user", mode=0o755, exist_ok=True)
-        os.mkdir(u.runtime, 0o700)
-        os.chown(u.runtime, u.uid, u.gid)
-        os.chmod("/dev/net/tun", 0o666)
+    with R.rootless_user("pnl", user_tree) as u:
         yield u
-    finally:
-        if u is not None:
-            R._kill_user_processes(u.uid)
-            shutil.rmtree(u.runtime, ignore_errors=True)
-        R._run(["userdel", name])
-        R._drop_subids(name)
-        os.chmod("/dev/net/tun", tun_mode)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if made_run_user:
-            try:
-                os.rmdir("/run/user")
-            except OSError:
-                pass
 
 
 def tcp_get(port, tries=10):

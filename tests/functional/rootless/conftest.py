@@ -19,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -233,12 +234,12 @@ def _drop_subids(name: str) -> None:
                 f.writelines(keep)
 
 
-@pytest.fixture(scope="module")
-def ruser(user_tree):
-    why = _needs()
-    if why:
-        pytest.skip(why)
-    name = "%s%s" % (PREFIX, secrets.token_hex(3))
+@contextmanager
+def rootless_user(prefix: str, tree: UserTree) -> Iterator[RootlessUser]:
+    """A real user <prefix><random> (sub-ids, /run/user/UID 0700, /dev/net/tun 0666 while
+    it exists), running modules from ``tree``; afterwards its processes are killed and
+    everything of it removed."""
+    name = "%s%s" % (prefix, secrets.token_hex(3))
     tmp = tempfile.mkdtemp(prefix=name + "-", dir="/tmp")
     os.chmod(tmp, 0o755)  # the user reads its config files here
     tun_mode = stat.S_IMODE(os.stat("/dev/net/tun").st_mode)
@@ -267,3 +268,12 @@ def ruser(user_tree):
                 os.rmdir("/run/user")
             except OSError:
                 pass
+
+
+@pytest.fixture(scope="module")
+def ruser(user_tree):
+    why = _needs()
+    if why:
+        pytest.skip(why)
+    with rootless_user(PREFIX, user_tree) as user:
+        yield user

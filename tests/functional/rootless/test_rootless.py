@@ -144,7 +144,8 @@ def test_check_mode_builds_nothing(ruser):
     res = ruser.direct("rootless_cni_ns", {"cidr": SLIRP_CIDR}, check=True, diff=True)
     assert res["changed"] is True, res
     assert [a["action"] for a in res["actions"]] == ["start_holder", "create_netns", "create_dirs",
-                                                     "write_resolv_conf", "start_slirp4netns"]
+                                                     "write_resolv_conf", "start_slirp4netns",
+                                                     "save_options"]
     assert res["diff"]["before"]["holder"] is False and res["diff"]["after"]["holder"] is True
     assert res["dns"] == "10.224.%d.3" % (SUBNET_OCTET + 1)
     assert ruser.processes() == []
@@ -155,7 +156,8 @@ def test_present_then_idempotent(ruser):
     res = ruser.ansible("rootless_cni_ns", {"cidr": SLIRP_CIDR})
     assert res["changed"] is True, res
     assert [a["action"] for a in res["actions"]] == ["start_holder", "create_netns", "create_dirs",
-                                                     "write_resolv_conf", "start_slirp4netns"]
+                                                     "write_resolv_conf", "start_slirp4netns",
+                                                     "save_options"]
     pid = res["slirp4netns_pid"]
     assert pid and os.path.exists("/proc/%d" % pid)
     assert res["features"]["api_socket"] and res["features"]["netns_type"]
@@ -238,11 +240,18 @@ def test_stale_slirp_pid_file_leaves_other_process_alone(ruser, env):
 
 
 def test_sandbox_keeps_the_namespaces(ruser, env):
-    """--enable-sandbox remounts / in slirp4netns' own mount namespace: the holder's
-    netns mounts must survive it (slirp4netns runs in a private copy)."""
+    """--enable-sandbox (the default, as podman's, when slirp4netns supports it) remounts /
+    in slirp4netns' own mount namespace: the holder's netns mounts must survive it
+    (slirp4netns runs in a private copy). Turned off and on again, it restarts."""
+    off = {"cidr": SLIRP_CIDR, "enable_sandbox": False, "enable_seccomp": False}
+    res = ruser.ansible("rootless_cni_ns", off)
+    assert res["changed"] is True and "start_slirp4netns" in [a["action"] for a in res["actions"]]
+    assert "--enable-sandbox" not in open("/proc/%d/cmdline" % res["slirp4netns_pid"]).read()
     args = {"cidr": SLIRP_CIDR, "enable_sandbox": True, "enable_seccomp": True}
     res = ruser.ansible("rootless_cni_ns", args)
     assert res["changed"] is True and "start_slirp4netns" in [a["action"] for a in res["actions"]]
+    cmdline = open("/proc/%d/cmdline" % res["slirp4netns_pid"]).read().split("\0")
+    assert "--enable-sandbox" in cmdline and "--enable-seccomp" in cmdline
     assert ruser.ansible("rootless_cni_ns", args)["changed"] is False
     assert tcp_get("127.0.0.1", PORT1) == TEXT
     out = ruser.run_in_netns(ruser.netns_path("podnet-%s" % C2),

@@ -1,0 +1,334 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers of the rootless-safety tests (issue 15: host ports, rootless namespace options,
+forced teardown, pid files, messages, config dirs). Fixtures are in conftest.py.
+
+Area: prefix ``pnq`` (users ``pnq<random>``, networks, bridges, namespaces, container ids),
+subnets in 10.232.0.0/16, host ports 21200-21299. Real components only: a real
+unprivileged user (useradd, removed afterwards), real slirp4netns, real CNI plugins and
+iptables; root tests run in private config/cache/state dirs and clean up what they made.
+The user and its helpers come from tests/functional/rootless/conftest.py (RootlessUser).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+BUILD = os.path.join(REPO, ".build")
+PLUGIN_DIR = "/usr/lib/cni"
+if BUILD not in sys.path:
+    sys.path.insert(0, BUILD)
+LIB = os.path.join(REPO, "tests", "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+import podnet_testlib as T  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "pnq_rootless_helpers", os.path.join(os.path.dirname(HERE), "rootless", "conftest.py"))
+R = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(R)
+
+PREFIX = "pnq"
+PORT_BASE = 21200  # .. 21299
+
+
+def port(offset: int) -> int:
+    assert 0 <= offset < 100
+    return PORT_BASE + offset
+
+
+def subnet(third: int) -> str:
+    return "10.232.%d.0/24" % third
+
+
+def needs() -> Optional[str]:
+    return R._needs()
+
+
+def rootless_user(tree: Any) -> Any:
+    """A real user pnq<random> (the rootless suite's harness) running modules from
+    ``tree`` (the session's user_tree), removed afterwards."""
+    return R.rootless_user(PREFIX, tree)
+
+
+def user_conflist(user: Any, name: str, third: int, directory: Optional[str] = None) -> str:
+    """A bridge network (podman v3's chain) in the user's config dir; returns the dir."""
+    conf_dir = directory or os.path.join(user.tmp, "net.d")
+    os.makedirs(conf_dir, mode=0o755, exist_ok=True)
+    conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
+        {"type": "bridge", "bridge": name[:13] + "br", "isGateway": True, "ipMasq": True,
+         "hairpinMode": True,
+         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+                  "ranges": [[{"subnet": subnet(third)}]]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+        {"type": "firewall"}, {"type": "tuning"}]}
+    path = os.path.join(conf_dir, name + ".conflist")
+    with open(path, "w") as f:
+        json.dump(conf, f)
+    os.chmod(path, 0o644)
+    return conf_dir
+
+
+def rootless_paths(user: Any) -> Dict[str, str]:
+    base = os.path.join(user.runtime, "podnet")
+    rdir = os.path.join(base, "rootless-cni")
+    return {"base": base, "rdir": rdir, "pid": os.path.join(base, "pause.pid"),
+            "slirp": os.path.join(rdir, "slirp4netns.json"),
+            "sock": os.path.join(rdir, "slirp4netns.sock"),
+            "attachments": os.path.join(rdir, "attachments.json"),
+            "cache": os.path.join(rdir, "var", "lib", "cni"),
+            "options": os.path.join(base, "rootless-options.json"),
+            "cni_ns": os.path.join(user.runtime, "netns", "rootless-cni-ns")}
+
+
+def api(sock: str, request: Dict[str, Any]) -> Dict[str, Any]:
+    """One request on a slirp4netns API socket (root may use the user's socket)."""
+    from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns
+    return _slirp4netns.api_call(sock, request)
+
+
+def hostfwds(user: Any) -> List[Dict[str, Any]]:
+    """What the rootless slirp4netns forwards now ([] when it is not running)."""
+    sock = rootless_paths(user)["sock"]
+    if not os.path.exists(sock):
+        return []
+    from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError
+    try:
+        return api(sock, {"execute": "list_hostfwd"}).get("entries") or []
+    except RootlessError:
+        return []
+
+
+def port_free(number: int, proto: str = "tcp") -> bool:
+    """Can the port be bound on all host addresses right now?"""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if proto == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", number))
+        except OSError:
+            return False
+    return True
+
+
+def listen(number: int, host: str = "0.0.0.0") -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, number))
+    s.listen(4)
+    return s
+
+
+def proc_stat(pid: int) -> Optional[List[str]]:
+    """Fields of /proc/PID/stat after the comm (state first, then ppid); None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def user_slirps(user: Any, netns_part: str = "rootless-cni-ns",
+                zombies: bool = True) -> List[Dict[str, Any]]:
+    """slirp4netns processes of the user (live and, with zombies, defunct): pid, state, ppid.
+    A zombie has no cmdline: it counts when its comm is slirp4netns."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.stat("/proc/%d" % pid).st_uid != user.uid:
+                continue
+            with open("/proc/%d/comm" % pid) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = proc_stat(pid)
+        if comm != "slirp4netns" or fields is None:
+            continue
+        if fields[0] == "Z":
+            if zombies:
+                out.append({"pid": pid, "state": "Z", "ppid": int(fields[1]), "cmdline": ""})
+        elif netns_part in cmd:
+            out.append({"pid": pid, "state": fields[0], "ppid": int(fields[1]), "cmdline": cmd})
+    return out
+
+
+def wait_for(predicate: Any, timeout: float = 5.0, step: float = 0.05) -> bool:
+    """Poll predicate until true or timeout (a bound for slow machines, never an assertion
+    on speed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+
+
+def kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        return
+    wait_for(lambda: (proc_stat(pid) or ["X"])[0] in ("Z", "X"))
+
+
+def tcp_get(host: str, number: int, tries: int = 20) -> str:
+    """What the server at host:port says ('' when unreachable); retried while it starts."""
+    for _attempt in range(tries):
+        text = T.tcp_get(host, number, timeout=2.0)
+        if text:
+            return text
+        time.sleep(0.2)
+    return ""
+
+
+def warnings_text(result: Dict[str, Any]) -> str:
+    """The warnings of a module result as one text (ansible-core 2.19 returns them as
+    structured summaries, earlier versions as strings)."""
+    return json.dumps(result.get("warnings") or [])
+
+
+def write_as(user: Any, path: str, content: bytes, mode: int = 0o600) -> None:
+    """Write a file the way the user would have (owner and mode kept)."""
+    with open(path, "wb") as f:
+        f.write(content)
+    os.chown(path, user.uid, user.gid)
+    os.chmod(path, mode)
+
+
+def snapshot_host(tokens: List[str]) -> Dict[str, List[str]]:
+    """Lines of the host's links, addresses, routes, rules and netns naming a token."""
+    def lines(argv: List[str]) -> List[str]:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+        return sorted(l for l in proc.stdout.decode().splitlines()
+                      if any(t in l for t in tokens) and not l.startswith("#"))
+    return {"links": lines(["ip", "-o", "link", "show"]),
+            "addrs": lines(["ip", "-o", "addr", "show"]),
+            "routes": lines(["ip", "route", "show", "table", "all"]),
+            "iptables": lines(["iptables-save"]), "ip6tables": lines(["ip6tables-save"]),
+            "nft": lines(["nft", "list", "ruleset"]), "netns": lines(["ip", "netns", "list"])}
+
+
+def user_files(user: Any) -> Dict[str, Any]:
+    """Every path under the user's runtime dir with its type, size, owner and mode (and
+    the content of small files): the on-disk state a failed run must leave as it was.
+    Lock files do not count: they are empty and stay by design (flock dies with the run)."""
+    out: Dict[str, Any] = {}
+    for root, dirs, files in os.walk(user.runtime):
+        for name in sorted(dirs + files):
+            path = os.path.join(root, name)
+            if name.endswith(".lock") or name == "locks":
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            item: Dict[str, Any] = {"mode": oct(st.st_mode), "uid": st.st_uid}
+            if stat.S_ISREG(st.st_mode) and st.st_size < 65536 and not name.endswith(".log"):
+                with open(path, "rb") as f:
+                    item["data"] = f.read()
+            out[os.path.relpath(path, user.runtime)] = item
+    return out
+
+
+# --- root side: a private world of config, cache and state dirs, networks, namespaces ---
+
+def run_module_root(module: str, args: Dict[str, Any], check: bool = False) -> Dict[str, Any]:
+    """plugins/modules/<module>.py as root, the way Ansible runs it (args file, JSON out)."""
+    return T.run_module_file(module, args, check, prefix=PREFIX)
+
+
+class RootEnv:
+    """Root test world: pnq<rand> names, private dirs; cleanup DELs what is cached, removes
+    namespaces and bridges, and drops rules naming the prefix."""
+
+    def __init__(self) -> None:
+        self.prefix = PREFIX + secrets.token_hex(2)
+        self.tmp = tempfile.mkdtemp(prefix=self.prefix + "-")
+        self.config_dir = os.path.join(self.tmp, "net.d")
+        self.cache_dir = os.path.join(self.tmp, "cache")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.ipam_dir = os.path.join(self.tmp, "ipam")
+        os.makedirs(self.config_dir)
+        self.netns: List[str] = []
+        self.bridges: List[str] = []
+
+    @property
+    def common(self) -> Dict[str, Any]:
+        return {"cni_config_dir": self.config_dir, "cni_cache_dir": self.cache_dir,
+                "state_dir": self.state_dir, "cni_plugin_dirs": [PLUGIN_DIR]}
+
+    def name(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def network(self, suffix: str, third: int) -> str:
+        name = self.name(suffix)
+        bridge = (self.prefix + "b" + suffix)[:15]
+        conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+             "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir,
+                      "ranges": [[{"subnet": subnet(third)}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            {"type": "firewall"}, {"type": "tuning"}]}
+        with open(os.path.join(self.config_dir, name + ".conflist"), "w") as f:
+            json.dump(conf, f)
+        self.bridges.append(bridge)
+        return name
+
+    def add_netns(self, suffix: str) -> str:
+        name = self.name(suffix)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.netns.append(name)
+        return name
+
+    def dnat_rules(self, number: int) -> List[str]:
+        """portmap's DNAT rules for a host port (any container)."""
+        out = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE, check=True)
+        return [l for l in out.stdout.decode().splitlines()
+                if "-j DNAT" in l and "--dport %d " % number in l + " "]
+
+    def cleanup(self) -> None:
+        from ansible_collections.podnet.cni.plugins.module_utils import _attach
+        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
+        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+        ctx = HostContext(self.config_dir, [PLUGIN_DIR], self.cache_dir, self.state_dir)
+        for entry in cache.list_entries(self.cache_dir):
+            try:
+                _attach.remove(ctx, entry, netns=entry.netns if os.path.exists(entry.netns) else "",
+                               tolerate=lambda e: True)
+            except Exception:  # noqa: BLE001 - best effort, the rest still goes
+                pass
+        for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+            table = ""
+            for line in subprocess.run([save], stdout=subprocess.PIPE, check=False).stdout.decode().splitlines():
+                if line.startswith("*"):
+                    table = line[1:]
+                elif line.startswith("-A ") and self.prefix in line:
+                    import shlex
+                    subprocess.run([tool, "-t", table, "-D"] + shlex.split(line)[1:], check=False,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for ns in self.netns:
+            subprocess.run(["ip", "netns", "del", ns], check=False, stderr=subprocess.DEVNULL)
+        for br in self.bridges:
+            subprocess.run(["ip", "link", "del", br], check=False, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
