@@ -13,6 +13,9 @@ if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   # the firewalld reload tests run a real firewalld on a private dbus-daemon
   APT_PACKAGES+=(dbus-daemon dbus-bin python3-dbus python3-gi)
   APT_PACKAGES+=(shellcheck)  # ansible-test sanity runs its shellcheck test only when installed
+  # molecule's fleet scenario: managed hosts are podman containers (CNI backend, runc,
+  # catatonit as PID 1) from Debian root file systems built by mmdebstrap, reached over SSH
+  APT_PACKAGES+=(podman runc catatonit mmdebstrap openssh-client)
 fi
 
 missing=()
