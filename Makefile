@@ -63,8 +63,9 @@ lint: test-deps
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
-# molecule on localhost (default: root, rootless: an unprivileged user it creates) and the
-# vagrant scenario's syntax (it needs Vagrant and VMs to run: see docs/molecule.md)
+# molecule on localhost (default: root, rootless: an unprivileged user it creates), on managed
+# hosts over SSH (fleet: podman containers from Debian root file systems) and the vagrant
+# scenario's syntax (it needs Vagrant and VMs to run: see docs/molecule.md)
 MOLECULE := cd $(ROOT) && NO_COLOR=1 $(BIN)/molecule
 
 docs-check: test-deps
@@ -82,6 +83,7 @@ docs: test-deps
 molecule: test-deps
 	$(MOLECULE) test -s default
 	$(MOLECULE) test -s rootless
+	$(MOLECULE) test -s fleet
 	cd $(ROOT) && NO_COLOR=1 molecule/vagrant/syntax.sh
 
 # BENCH_ARGS=--quick for a ~3-minute smoke run; results in bench/results/summary.md

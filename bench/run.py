@@ -9,6 +9,8 @@ cleans up after itself), then one summary (markdown + JSON) in bench/results/.
   reload   N = 50: container_net_reload vs podman network reload --all, after a wipe (in
            an isolated "host" netns) and with nothing broken
   rootless bench/rootless_start.py, when it exists
+  fleet    1, 2, 4 managed hosts (podman containers from a Debian root fs, over SSH) x 25
+           containers each through one playbook (bench/fleet.py; --quick: 1, 2 hosts x 5)
 
 Usage: bench/run.py [--quick] [--only attach,batch,...]
   --quick  N = 10 everywhere (a smoke run, ~3 minutes)
@@ -36,6 +38,7 @@ def scenarios(quick: bool):
     out = [("attach", attach, ["attach-n%s" % x for x in ns]),
            ("batch", ["batch.py", "-n", n], ["batch-n%s" % n]),
            ("reload", ["reload.py", "-n", n], ["reload-n%s" % n])]
+    out.append(("fleet", ["fleet.py"] + (["--sizes", "1,2", "-n", "5"] if quick else []), ["fleet"]))
     if os.path.exists(os.path.join(HERE, "rootless_start.py")):
         out.append(("rootless", ["rootless_start.py", "--json", os.path.join(B.RESULTS, "rootless_start.json")],
                     ["rootless_start"]))

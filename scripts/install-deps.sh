@@ -16,9 +16,11 @@ if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   # the rootless tests' unprivileged user runs the distribution's python (it may not reach
   # this checkout's .venv): pyroute2 gives it netlink statistics, as on a managed host
   APT_PACKAGES+=(python3-pyroute2)
-  # podman interop tests (tests/functional/trust/test_podman_interop.py): Debian's podman with
-  # its CNI backend, and runc (crun 1.8 refuses this kind of host's hybrid cgroups); ~13 MB
-  APT_PACKAGES+=(podman runc)
+  # podman (CNI backend) with runc (crun 1.8 refuses this kind of host's hybrid cgroups):
+  # the interop tests (tests/functional/trust/test_podman_interop.py) run it beside us, and
+  # molecule's fleet scenario runs its managed hosts with it (catatonit as PID 1) from Debian
+  # root file systems built by mmdebstrap, reached over SSH
+  APT_PACKAGES+=(podman runc catatonit mmdebstrap openssh-client)
 fi
 
 missing=()
