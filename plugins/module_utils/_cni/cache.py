@@ -138,3 +138,31 @@ def list_entries(cache_dir: str, container_id: Optional[str] = None,
             continue
         entries.append(entry)
     return entries
+
+
+class CacheView:
+    """The cache read once for a batch: each container's entries, and every entry of the
+    host when asked (port conflicts). One container alone reads only its own files."""
+
+    def __init__(self, cache_dir: str, container_ids: Sequence[str]) -> None:
+        self.cache_dir = cache_dir
+        ids = set(container_ids)
+        self._all: Optional[List[CacheEntry]] = None
+        if len(ids) == 1:
+            entries = list_entries(cache_dir, container_id=next(iter(ids)))
+        else:
+            self._all = list_entries(cache_dir)
+            entries = [e for e in self._all if e.container_id in ids]
+        self.by_container: Dict[str, List[CacheEntry]] = {cid: [] for cid in ids}
+        for e in entries:
+            self.by_container.setdefault(e.container_id, []).append(e)
+
+    def container_entries(self, container_id: str) -> List[CacheEntry]:
+        if container_id not in self.by_container:  # not one of the batch: read it now
+            return list_entries(self.cache_dir, container_id=container_id)
+        return list(self.by_container[container_id])
+
+    def all_entries(self) -> List[CacheEntry]:
+        if self._all is None:
+            self._all = list_entries(self.cache_dir)
+        return self._all
