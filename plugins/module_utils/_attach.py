@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
@@ -182,14 +183,14 @@ class BatchClaims:
             other = self.ips.get((network, ip))
             if other and other != owner:
                 raise ValidationError("IP %s in network %s is requested for both %s and %s"
-                                      % (ip, network, other, owner), value=ip)
+                                      % (ip, network, other, owner), value=ip, owner=other)
             self.ips[(network, ip)] = owner
         for hip, port, proto in _host_ports(_validate.cni_port_mappings(port_mappings)):
             holders = self.ports.setdefault((port, proto), {})
             for ohip, other in holders.items():
                 if other != owner and (not ohip or not hip or ohip == hip):
                     raise ValidationError("host port %d/%s is requested for both %s and %s"
-                                          % (port, proto, other, owner), value=port)
+                                          % (port, proto, other, owner), value=port, owner=other)
             holders[hip] = owner
 
 
@@ -383,7 +384,8 @@ def remove_gone(ctx: HostContext, entry: cnicache.CacheEntry,
     addresses = _cached_addresses(entry)
     if ctx.rootless or not addresses:
         return remove(ctx, entry, netns="", tolerate=tolerate)
-    tmp = ctx.netns_path("podnet-del-%d" % os.getpid())
+    # one per thread: a batch releases several containers' attachments at once
+    tmp = ctx.netns_path("podnet-del-%d-%d" % (os.getpid(), threading.get_native_id()))
     try:
         if ctx.netns_status(tmp) != "absent":
             ctx.remove_netns(tmp)

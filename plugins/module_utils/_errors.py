@@ -83,12 +83,15 @@ class CniPluginError(PodnetError):
         self.stderr = stderr
 
 
-def batch_invalid(noun: str, problems: Sequence[str], total: int) -> ValidationError:
-    """One error naming every invalid entry of a batch (raised before anything changes)."""
+def batch_invalid(noun: str, problems: Sequence[str], total: int,
+                  invalid: Optional[int] = None) -> ValidationError:
+    """One error naming every problem of a batch (raised before anything changes);
+    ``invalid``: how many entries they concern (default one each)."""
     if len(problems) == 1 and total == 1:
         return ValidationError(problems[0])
     return ValidationError("%d of %d %s are invalid, nothing was changed: %s"
-                           % (len(problems), total, noun, "; ".join(problems)),
+                           % (len(problems) if invalid is None else invalid, total, noun,
+                              "; ".join(problems)),
                            problems=list(problems))
 
 

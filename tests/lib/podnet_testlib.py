@@ -106,6 +106,33 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: boo
                              % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
 
 
+def run_module_file(module: str, args: Dict[str, Any], check: bool = False,
+                    diff: bool = False, prefix: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run plugins/modules/<module>.py the way Ansible does (args file, JSON on stdout),
+    optionally under ``prefix`` (e.g. nsenter into another network namespace).
+
+    Direct execution keeps the suite fast; the integration targets and run_module run
+    the same modules through Ansible."""
+    import tempfile
+    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    fd, path = tempfile.mkstemp(prefix="podnet-args-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
+    try:
+        proc = subprocess.run(list(prefix) + [VENV_PYTHON, os.path.join(REPO, "plugins", "modules",
+                                                                        module + ".py"), path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=dict(os.environ, PYTHONPATH=BUILD), check=False)
+    finally:
+        os.unlink(path)
+    out = proc.stdout.decode()
+    try:
+        return json.loads(out[out.index("{"):])
+    except ValueError:
+        raise AssertionError("module %s printed no JSON (rc=%d):\n%s\n%s"
+                             % (module, proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+
+
 def run(argv: Sequence[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), check=check, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, **kw)

@@ -26,6 +26,8 @@ VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 PLUGIN_DIR = "/usr/lib/cni"
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import podnet_testlib as tl  # noqa: E402
 
 
 def sh(argv: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
@@ -46,26 +48,8 @@ def _rules_with(needle: str, save: str) -> List[List[str]]:
 
 def run_module(module: str, args: Dict[str, Any], check: bool = False,
                diff: bool = False) -> Dict[str, Any]:
-    """Run plugins/modules/<module>.py the way Ansible does (args file, JSON on stdout).
-
-    Direct execution keeps the suite fast; the integration targets run the same modules
-    through ansible-playbook."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    fd, path = tempfile.mkstemp(prefix="pna-args-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
-    try:
-        proc = subprocess.run([VENV_PYTHON, os.path.join(REPO, "plugins", "modules", module + ".py"),
-                               path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=BUILD), check=False)
-    finally:
-        os.unlink(path)
-    out = proc.stdout.decode()
-    try:
-        return json.loads(out[out.index("{"):])
-    except ValueError:
-        raise AssertionError("module %s printed no JSON (rc=%d):\n%s\n%s"
-                             % (module, proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+    """Run plugins/modules/<module>.py the way Ansible does (tests/lib: run_module_file)."""
+    return tl.run_module_file(module, args, check=check, diff=diff)
 
 
 def bridge_conflist(name: str, bridge: str, subnet: str, data_dir: str, portmap: bool = True,
