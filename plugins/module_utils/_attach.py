@@ -146,20 +146,15 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
         check_port_conflicts(ctx, spec, container_id, other_entries)
 
 
-def _host_ports(mappings: Sequence[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
-    return [(m.get("hostIP", "") or "", int(m["hostPort"]), m.get("protocol", "tcp").lower())
-            for m in mappings if isinstance(m, dict) and "hostPort" in m]
-
-
 def check_port_conflicts(ctx: HostContext, spec: AttachmentSpec, container_id: str,
                          entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> None:
-    wanted = _host_ports(_validate.cni_port_mappings(spec.port_mappings))
+    wanted = cnicache.host_ports(_validate.cni_port_mappings(spec.port_mappings))
     if entries is None:
         entries = cnicache.list_entries(ctx.cache_dir)
     for entry in entries:
         if entry.container_id == container_id:
             continue
-        for hip, hport, proto in _host_ports(entry.capability_args.get("portMappings") or []):
+        for hip, hport, proto in cnicache.host_ports(entry.capability_args.get("portMappings") or []):
             for whip, wport, wproto in wanted:
                 if hport == wport and proto == wproto and (not hip or not whip or hip == whip):
                     raise ValidationError(
@@ -185,7 +180,7 @@ class BatchClaims:
                 raise ValidationError("IP %s in network %s is requested for both %s and %s"
                                       % (ip, network, other, owner), value=ip, owner=other)
             self.ips[(network, ip)] = owner
-        for hip, port, proto in _host_ports(_validate.cni_port_mappings(port_mappings)):
+        for hip, port, proto in cnicache.host_ports(_validate.cni_port_mappings(port_mappings)):
             holders = self.ports.setdefault((port, proto), {})
             for ohip, other in holders.items():
                 if other != owner and (not ohip or not hip or ohip == hip):

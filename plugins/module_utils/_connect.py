@@ -143,9 +143,6 @@ class _Snapshot:
         self.records = {cid: _state.load(ctx.state_dir, cid) for cid in set(container_ids)}
         self._netns_status: Dict[str, str] = {}
 
-    def all_entries(self) -> List[cnicache.CacheEntry]:
-        return self.cache.all_entries()
-
     def netns_status(self, path: str) -> str:
         if path not in self._netns_status:
             self._netns_status[path] = self.ctx.netns_status(path) if path else "absent"
@@ -379,7 +376,8 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
                 p.old = [existing]
         p.after = _attach.spec_view(p.spec, p.before) if p.spec else p.before
     if p.spec is not None and p.action != "none":
-        others = snap.all_entries() if p.spec.port_mappings else None
+        others = snap.cache.port_holders(_validate.cni_port_mappings(p.spec.port_mappings)) \
+            if p.spec.port_mappings else None
         _attach.preflight(ctx, conf, p.spec, req.container_id, others)
 
 

@@ -228,9 +228,10 @@ def plan(ctx: HostContext, req: ContainerRequest,
             raise ValidationError("interface %s of container %s is already used by network %s"
                                   % (spec.ifname, req.container_id, owner), value=spec.ifname)
         entry = live_by_key.get((spec.network, spec.ifname))
-        if spec.port_mappings and other_entries is None:
-            other_entries = view.all_entries() if view is not None else \
-                cnicache.list_entries(ctx.cache_dir)
+        if spec.port_mappings and view is not None:  # only who holds these ports
+            other_entries = view.port_holders(_validate.cni_port_mappings(spec.port_mappings))
+        elif spec.port_mappings and other_entries is None:
+            other_entries = cnicache.list_entries(ctx.cache_dir)
         _attach.preflight(ctx, conf, spec, req.container_id, other_entries)
         if entry is None:
             p.add("attach", network=spec.network, interface=spec.ifname)

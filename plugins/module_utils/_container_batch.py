@@ -251,6 +251,12 @@ def run(ctx: HostContext, raws: Sequence[Dict[str, Any]], check_mode: bool,
     (``msg`` set when a container failed). Raises ValidationError for bad input or a
     plan that cannot be made, before anything changes."""
     items = build_requests(ctx, raws)
+    if not items:
+        out: Dict[str, Any] = {"changed": False, "containers": {}, "actions": [],
+                               "failed_containers": 0, "warnings": list(ctx.warnings)}
+        if with_diff:
+            out["diff"] = {"before": {}, "after": {}}
+        return out
     if check_mode:
         view = plan_all(ctx, items)
     else:

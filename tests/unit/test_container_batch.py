@@ -174,3 +174,10 @@ def test_results_name_failed_containers_and_keep_the_others(ctx):
     assert out["containers"]["new1"]["changed"] is True and out["containers"]["new1"]["failed"] is False
     assert out["containers"]["new1"]["network_settings"]["IPAddress"] == "10.220.1.2"
     assert out["containers"]["gone"]["netns"] is None
+
+
+def test_an_empty_batch_reads_nothing(ctx, monkeypatch):
+    monkeypatch.setattr(cnicache, "list_entries", lambda *a, **kw: pytest.fail("read the cache"))
+    out = _container_batch.run(ctx, [], check_mode=False, with_diff=True)
+    assert out == {"changed": False, "containers": {}, "actions": [], "failed_containers": 0,
+                   "warnings": [], "diff": {"before": {}, "after": {}}}

@@ -80,6 +80,12 @@ class CacheEntry:
                    data.get("result") or {}, path)
 
 
+def host_ports(mappings: Any) -> List[Tuple[str, int, str]]:
+    """(host IP, host port, protocol) of CNI ``portMappings`` (as cached in capabilityArgs)."""
+    return [(m.get("hostIP", "") or "", int(m["hostPort"]), m.get("protocol", "tcp").lower())
+            for m in mappings or [] if isinstance(m, dict) and "hostPort" in m]
+
+
 def results_dir(cache_dir: str) -> str:
     return os.path.join(cache_dir, "results")
 
@@ -148,6 +154,7 @@ class CacheView:
         self.cache_dir = cache_dir
         ids = set(container_ids)
         self._all: Optional[List[CacheEntry]] = None
+        self._by_port: Optional[Dict[Tuple[int, str], List[CacheEntry]]] = None
         if len(ids) == 1:
             entries = list_entries(cache_dir, container_id=next(iter(ids)))
         else:
@@ -166,3 +173,16 @@ class CacheView:
         if self._all is None:
             self._all = list_entries(self.cache_dir)
         return self._all
+
+    def port_holders(self, mappings: Sequence[Dict[str, Any]]) -> List[CacheEntry]:
+        """The entries mapping any host port (and protocol) of these CNI ``portMappings``:
+        what a port conflict check must look at (an index: no scan of every entry)."""
+        if self._by_port is None:
+            self._by_port = {}
+            for entry in self.all_entries():
+                for dummy, port, proto in host_ports(entry.capability_args.get("portMappings")):
+                    self._by_port.setdefault((port, proto), []).append(entry)
+        out: List[CacheEntry] = []
+        for dummy, port, proto in host_ports(mappings):
+            out.extend(e for e in self._by_port.get((port, proto), []) if not any(e is o for o in out))
+        return out
