@@ -155,7 +155,8 @@ class HostContext:
     def create_netns(self, path: str) -> None:
         self._refuse("create", path, self.not_creatable(path))
         with self._netns_lock:
-            _netns.create(path)
+            # root: in this thread, no fork; rootless cannot enter its own netns again
+            _netns.create(path, in_thread=not self.rootless)
 
     def pin_netns(self, pid: int, path: str) -> None:
         self._refuse("pin a namespace at", path, self.not_creatable(path))
@@ -168,7 +169,7 @@ class HostContext:
         return _netns.remove(path)
 
     def bring_lo_up(self, path: str) -> bool:
-        return _netns.bring_lo_up(path)
+        return _netns.bring_lo_up(path, in_thread=not self.rootless)
 
     def check_port_mappings(self, mappings: Any) -> None:
         """Raise ValidationError for port mappings this context cannot forward (root: any

@@ -271,3 +271,35 @@ def test_check_mode_predicts_a_mixed_change_exactly(env):
     assert env.batch(change, check=True)["changed"] is False
     env.batch(change, state="absent")
     env.assert_nothing_left()
+
+
+def test_namespaces_made_and_entered_from_worker_threads(env):
+    """Root makes namespaces and brings lo up in the calling thread (no fork): from 8
+    threads at once each gets a namespace of its own, and every thread is back in the
+    host's namespace afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+    from ansible_collections.podnet.cni.plugins.module_utils import _netns
+    ctx = env.ctx()
+    paths = ["/run/netns/%s" % env.name("t") for dummy in range(16)]
+    host = os.stat("/proc/self/ns/net").st_ino
+
+    def make(path):
+        ctx.create_netns(path)
+        up = ctx.bring_lo_up(path)
+        return up, os.stat("/proc/thread-self/ns/net").st_ino
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            done = list(pool.map(make, paths))
+        assert all(up is True for up, dummy in done)  # lo was down in each fresh namespace
+        assert all(ino == host for dummy, ino in done)  # every thread came back
+        inodes = {os.stat(p).st_ino for p in paths}
+        assert len(inodes) == 16 and host not in inodes
+        assert all(_netns.status(p) == "mounted" for p in paths)
+        for p in paths:
+            out = sh("ip", "-n", os.path.basename(p), "-o", "link", "show", "lo")
+            assert "UP" in out.split("<", 1)[1].split(">", 1)[0]
+            assert ctx.bring_lo_up(p) is False  # already up
+    finally:
+        for p in paths:
+            _netns.remove(p)
