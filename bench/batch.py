@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -190,10 +189,7 @@ def run(n: int, workers: int, with_podman: bool, res: B.Results, ports: bool = F
 
 
 def cleanup() -> None:
-    B.cleanup_network(NET, P["cache"])
-    B.remove_netns_prefixed(NS_PREFIX)
-    B.ipt_sweep()
-    shutil.rmtree(BASE, ignore_errors=True)
+    B.cleanup_scenario(NET, P["cache"], NS_PREFIX, BASE)
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,8 @@ floor), statistics, cleanup and the markdown/JSON report.
 
 Everything a benchmark creates is named ``bench-p…`` / ``benchp…`` (netns, networks,
 bridges, container ids) and lies in 10.213.64.0/18 (10.213.0.0/16 is the benchmarks'
-range; baseline.sh uses the lower quarter). Host ports start at 46000.
+range; baseline.sh uses the lower quarter), the role scenario's network in 10.213.128.0/20.
+Host ports start at 46000.
 """
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ NETWORKS = {
     "batch": dict(name="bench-pbatch", bridge="benchpbr1", subnet="10.213.80.0/20", gw="10.213.80.1"),
     "reload": dict(name="bench-preload", bridge="benchpbr2", subnet="10.213.96.0/20", gw="10.213.96.1"),
     "podman": dict(name="bench-ppod", bridge="benchpbr3", subnet="10.213.112.0/20", gw="10.213.112.1"),
+    "role": dict(name="bench-prole", bridge="benchpbr4", subnet="10.213.128.0/20", gw="10.213.128.1"),
 }
-MARK = re.compile(r"10\.213\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|bench-p(attach|batch|reload|pod)")
+MARK = re.compile(r"10\.213\.(6[4-9]|[7-9][0-9]|1[0-3][0-9]|14[0-3])\.|bench-p(attach|batch|reload|pod|role)")
 SHARED_CHAINS = {"CNI-FORWARD", "CNI-ADMIN", "CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK",
                  "CNI-HOSTPORT-MASQ", "CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2"}
 
@@ -368,6 +370,14 @@ def cleanup_network(net: Dict[str, str], cache_dir: Optional[str] = None) -> Non
         os.unlink(f)
 
 
+def cleanup_scenario(net: Dict[str, str], cache_dir: str, ns_prefix: str, base: str) -> None:
+    """Everything one scenario made: its network's attachments, namespaces, rules, files."""
+    cleanup_network(net, cache_dir)
+    remove_netns_prefixed(ns_prefix)
+    ipt_sweep()
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def leftovers(ns_prefix: str = "bench-p") -> List[str]:
     bad = []
     if os.path.isdir("/run/netns"):
@@ -406,13 +416,15 @@ def run_module_direct(module: str, args: Dict[str, Any], check: bool = False) ->
     return dt, res
 
 
-def run_playbook(tasks_yaml: str, extra: Dict[str, Any], name: str) -> float:
-    """One play on localhost with the given tasks; wall ms. Raises on failure."""
+def run_playbook(tasks_yaml: str, extra: Dict[str, Any], name: str, section: str = "tasks") -> float:
+    """One play on localhost with the given tasks (or roles: ``section="roles"``); wall ms.
+    Raises on failure."""
     os.makedirs(WORK, exist_ok=True)
     pb = os.path.join(WORK, "%s.yml" % name)
     with open(pb, "w") as f:
         f.write("- hosts: localhost\n  gather_facts: false\n  vars:\n"
-                "    ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n  tasks:\n" + tasks_yaml)
+                "    ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n  %s:\n"
+                % section + tasks_yaml)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=BUILD, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_PIPELINING="1")

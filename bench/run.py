@@ -8,6 +8,8 @@ cleans up after itself), then one summary (markdown + JSON) in bench/results/.
   batch    N = 50: one cni_attachment batch task vs sequential raw chains vs podman connect
   reload   N = 50: container_net_reload vs podman network reload --all, after a wipe (in
            an isolated "host" netns) and with nothing broken
+  role     N = 50 and 200: the container_network role through ansible-playbook (first
+           converge, re-run, absent, each minus an empty play) vs sequential raw chains
   rootless bench/rootless_start.py, when it exists
   fleet    1, 2, 4 managed hosts (podman containers from a Debian root fs, over SSH) x 25
            containers each through one playbook (bench/fleet.py; --quick: 1, 2 hosts x 5)
@@ -37,7 +39,9 @@ def scenarios(quick: bool):
         attach += ["-n", x]
     out = [("attach", attach, ["attach-n%s" % x for x in ns]),
            ("batch", ["batch.py", "-n", n], ["batch-n%s" % n]),
-           ("reload", ["reload.py", "-n", n], ["reload-n%s" % n])]
+           ("reload", ["reload.py", "-n", n], ["reload-n%s" % n]),
+           ("role", ["role.py"] + [a for x in (["10"] if quick else ["50", "200"]) for a in ("-n", x)],
+            ["role"])]
     out.append(("fleet", ["fleet.py"] + (["--sizes", "1,2", "-n", "5"] if quick else []), ["fleet"]))
     if os.path.exists(os.path.join(HERE, "rootless_start.py")):
         out.append(("rootless", ["rootless_start.py", "--json", os.path.join(B.RESULTS, "rootless_start.json")],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
@@ -178,6 +179,32 @@ def check_ports_in_rules(ctx: HostContext, conf: cniconf.NetworkConfigList, spec
                     value=want[1], chain=chain)
 
 
+class BatchClaims:
+    """What the entries of one batch ask for, so that two of them never get the same
+    static IP of a network or the same host port (checked before anything changes)."""
+
+    def __init__(self) -> None:
+        self.ips: Dict[Tuple[str, str], str] = {}  # (network, ip) -> owner
+        self.ports: Dict[Tuple[int, str], Dict[str, str]] = {}  # (port, proto) -> host ip -> owner
+
+    def claim(self, owner: str, network: str, ips: Sequence[str],
+              port_mappings: Sequence[Dict[str, Any]]) -> None:
+        """Raise ValidationError naming both owners when another one has claimed the same."""
+        for ip in ips:
+            other = self.ips.get((network, ip))
+            if other and other != owner:
+                raise ValidationError("IP %s in network %s is requested for both %s and %s"
+                                      % (ip, network, other, owner), value=ip, owner=other)
+            self.ips[(network, ip)] = owner
+        for hip, port, proto in cnicache.host_ports(_validate.cni_port_mappings(port_mappings)):
+            holders = self.ports.setdefault((port, proto), {})
+            for ohip, other in holders.items():
+                if other != owner and (not ohip or not hip or ohip == hip):
+                    raise ValidationError("host port %d/%s is requested for both %s and %s"
+                                          % (port, proto, other, owner), value=port, owner=other)
+            holders[hip] = owner
+
+
 # --- comparing a live attachment with a spec ---
 
 def _norm_pm(pms: Any) -> List[Tuple[str, int, int, str]]:
@@ -313,7 +340,8 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
 
 def _add_and_cache(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
                    rt: cniexec.RuntimeConf, container_id: str, netns: str) -> cnicache.CacheEntry:
-    result = ctx.call_cni(_add_chain, ctx.executor, effective_conf(conf, spec), rt)
+    result = ctx.run_add(conf.name, bool(spec.port_mappings), _add_chain, ctx.executor,
+                         effective_conf(conf, spec), rt)
     entry = cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns, conf.raw, rt.args,
                                 rt.capability_args, result)
     hooked = False
@@ -429,7 +457,8 @@ def _in_stand_in(ctx: HostContext, ifname: str, addresses: Sequence[str],
     addresses (CIDRs), or with "" when there are none or it cannot be built."""
     if ctx.rootless or not addresses:
         return action("")
-    tmp = ctx.netns_path("podnet-del-%d" % os.getpid())
+    # one per thread: a batch releases several containers' attachments at once
+    tmp = ctx.netns_path("podnet-del-%d-%d" % (os.getpid(), threading.get_native_id()))
     try:
         if ctx.netns_status(tmp) != "absent":
             ctx.remove_netns(tmp)

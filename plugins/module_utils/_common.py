@@ -65,6 +65,17 @@ def build_context(params: Dict[str, Any]):
     return HostContext(**kwargs)
 
 
+def finish_batch(module: Any, result: Dict[str, Any]) -> Dict[str, Any]:
+    """A batch's result (every entry's outcome in it): returned as it is, or, when an
+    entry failed (``msg`` set), the task fails with all of it, ``changed`` included."""
+    if not result.get("msg"):
+        return result
+    for w in result.pop("warnings", None) or []:
+        module.warn(w)
+    module.fail_json(**result)
+    return result  # not reached: fail_json exits
+
+
 def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
     """Call body(module) and exit with its result; a PodnetError becomes one fail_json."""
     try:

@@ -11,30 +11,17 @@ few file reads per entry. Execution groups the entries by container (one contain
 entries run in order under its lock) and runs the groups on a bounded thread pool: the
 plugins are subprocesses, so threads overlap their exec and iptables time.
 
-Concurrency on one network: plugins set up shared state with check-then-create steps
-(portmap inserts its ``-j CNI-HOSTPORT-DNAT``/``-j CNI-HOSTPORT-MASQ`` jumps, firewall its
-``-j CNI-FORWARD`` jump, bridge creates the bridge). Run concurrently on a cold host they
-duplicated those jump rules (seen with containernetworking-plugins 1.1.1, 12 parallel ADDs
-in a fresh netns). So the first ADD of each network in a batch — and the first ADD with
-port mappings — runs alone (``_WarmGate``); once one has succeeded the rest overlap. A
-plugin error that only a race can cause ("already exists") is retried once.
-
-What concurrency buys on 2 cores: the plugins are CPU-bound and their iptables-nft calls
-slow each other down (each re-reads the ruleset), yet the overlap still wins. Measured
-in-process, 24 ADDs with a port mapping each on a host under load ~8: workers 1 -> 6.1 s,
-2 -> 5.6 s, 3 -> 3.9 s, 8 -> 3.9 s; 50 ADDs on a quieter host: workers 8 at 0.39x the
-sequential raw chain.
+Concurrency (the pool, the gate that runs the first ADD of each network alone, the
+retry of race errors) is shared with ``container_netns``'s batch: see ``_concurrency``.
 """
 from __future__ import annotations
 
 import hashlib
 import ipaddress
 import os
-import threading
-from contextlib import ExitStack, contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -42,16 +29,12 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    CniPluginError, ConfigError, PodnetError, StateError, ValidationError)
+    CniPluginError, ConfigError, PodnetError, StateError, ValidationError, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
 
-DEFAULT_WORKERS = 8
-MAX_WORKERS = 64
+DEFAULT_WORKERS = _concurrency.DEFAULT_WORKERS
 ENTRY_KEYS = ("container_id", "name", "netns", "network", "interface", "ips", "mac", "aliases",
               "port_mappings", "cni_args", "capability_args", "verify", "state")
-# plugin errors that only a concurrent ADD can cause; retried once
-RACE_MARKERS = ("already exists", "File exists", "Resource temporarily unavailable",
-                "another app is currently holding the xtables lock")
 
 
 def cnitool_container_id(netns_path: str) -> str:
@@ -158,18 +141,9 @@ class _Snapshot:
     def __init__(self, ctx: HostContext, container_ids: Sequence[str],
                  refused: Optional[Dict[str, PodnetError]] = None) -> None:
         self.ctx = ctx
+        self.cache = cnicache.CacheView(ctx.cache_dir, container_ids)
+        self.by_container = self.cache.by_container
         ids = set(container_ids)
-        unreadable: List[Unreadable]
-        if len(ids) == 1:
-            entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=next(iter(ids)))
-            self._all: Optional[Tuple[List[cnicache.CacheEntry], List[Unreadable]]] = None
-        else:
-            self._all = cnicache.scan(ctx.cache_dir)
-            entries = [e for e in self._all[0] if e.container_id in ids]
-            unreadable = self._all[1]
-        self.by_container: Dict[str, List[cnicache.CacheEntry]] = {cid: [] for cid in ids}
-        for e in entries:
-            self.by_container.setdefault(e.container_id, []).append(e)
         intents, intents_bad = _intent.scan(ctx) if ids else ([], [])
         # interfaces of interrupted ADDs (check mode: the real run undoes them first)
         self.interrupted: Dict[str, Set[str]] = {}
@@ -184,15 +158,10 @@ class _Snapshot:
                 self.records[cid] = None
                 self.refusals.setdefault(cid, exc)
                 continue
-            bad = [u for u in unreadable + intents_bad if u.may_belong_to(cid)]
+            bad = self.cache.container_unreadable(cid) + [u for u in intents_bad if u.may_belong_to(cid)]
             if bad:
                 self.refusals.setdefault(cid, unreadable_error("container %s" % cid, bad))
         self._netns_status: Dict[str, str] = {}
-
-    def all_entries(self) -> Tuple[List[cnicache.CacheEntry], List[Unreadable]]:
-        if self._all is None:
-            self._all = cnicache.scan(self.ctx.cache_dir)
-        return self._all
 
     def netns_status(self, path: str) -> str:
         if path not in self._netns_status:
@@ -333,8 +302,7 @@ def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest], run_check: bool
     problems: List[str] = []
     seen_keys: Dict[Tuple[str, str, str], int] = {}
     claimed: Dict[str, Dict[str, str]] = {}  # container -> ifname -> network (this batch)
-    batch_ips: Dict[Tuple[str, str], str] = {}  # (network, ip) -> container
-    batch_ports: Dict[Tuple[str, int, str], str] = {}  # (host ip, port, proto) -> container
+    claims = _attach.BatchClaims()
     for req in reqs:
         p = EntryPlan(req)
         plans.append(p)
@@ -351,36 +319,13 @@ def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest], run_check: bool
                                       % (p.key, seen_keys[key], req.index), value=p.key)
             seen_keys[key] = req.index
             if p.spec is not None and p.action in ("attach", "reattach"):
-                _check_batch_conflicts(req, p.spec, batch_ips, batch_ports)
+                claims.claim(req.container_id, p.spec.network, p.spec.ips, p.spec.port_mappings)
         except (ValidationError, ConfigError) as exc:
             problems.append(exc.msg if len(reqs) == 1 else "%s: %s" % (req.label, exc.msg))
             p.error = exc.msg
     if problems:
-        if len(problems) == 1 and len(reqs) == 1:
-            raise ValidationError(problems[0])
-        raise ValidationError("%d of %d attachments are invalid, nothing was changed: %s"
-                              % (len(problems), len(reqs), "; ".join(problems)),
-                              problems=problems)
+        raise batch_invalid("attachments", problems, len(reqs))
     return plans
-
-
-def _check_batch_conflicts(req: EntryRequest, spec: _attach.AttachmentSpec,
-                           ips: Dict[Tuple[str, str], str],
-                           ports: Dict[Tuple[str, int, str], str]) -> None:
-    for ip in spec.ips:
-        other = ips.get((spec.network, ip))
-        if other and other != req.container_id:
-            raise ValidationError("IP %s in network %s is requested for both %s and %s"
-                                  % (ip, spec.network, other, req.container_id), value=ip)
-        ips[(spec.network, ip)] = req.container_id
-    for pm in _validate.cni_port_mappings(spec.port_mappings):
-        hip = pm.get("hostIP", "")
-        for (ohip, oport, oproto), owner in ports.items():
-            if owner != req.container_id and oport == pm["hostPort"] and oproto == pm["protocol"] \
-                    and (not ohip or not hip or ohip == hip):
-                raise ValidationError("host port %d/%s is requested for both %s and %s"
-                                      % (oport, oproto, owner, req.container_id), value=oport)
-        ports[(hip, pm["hostPort"], pm["protocol"])] = req.container_id
 
 
 def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot,
@@ -462,79 +407,16 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
                 p.old = [existing]
         p.after = _attach.spec_view(p.spec, p.before) if p.spec else p.before
     if p.spec is not None and p.action != "none":
-        others, unreadable = snap.all_entries() if p.spec.port_mappings else (None, [])
+        if p.spec.port_mappings:
+            others: Optional[List[cnicache.CacheEntry]] = snap.cache.port_holders(
+                _validate.cni_port_mappings(p.spec.port_mappings))
+            unreadable: List[Unreadable] = snap.cache.all_entries()[1]
+        else:
+            others, unreadable = None, []
         _attach.preflight(ctx, conf, p.spec, req.container_id, others, unreadable)
 
 
 # --- execution ---
-
-class _WarmGate:
-    """Readers-writer gate: a cold ADD (first of its network, or first with ports) runs
-    alone; warm ADDs run together."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._warm: Set[Tuple[str, ...]] = set()
-
-    def keys(self, spec: _attach.AttachmentSpec) -> Set[Tuple[str, ...]]:
-        keys = {("net", spec.network)}
-        if spec.port_mappings:
-            keys.add(("ports",))
-        return keys
-
-    @contextmanager
-    def enter(self, spec: _attach.AttachmentSpec) -> Iterator[None]:
-        keys = self.keys(spec)
-        with self._cond:
-            while True:
-                cold = not keys <= self._warm
-                if cold and not self._writer and self._readers == 0:
-                    self._writer = True
-                    break
-                if not cold and not self._writer:
-                    self._readers += 1
-                    break
-                self._cond.wait()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            with self._cond:
-                if cold:
-                    self._writer = False
-                    if ok:
-                        self._warm |= keys
-                else:
-                    self._readers -= 1
-                self._cond.notify_all()
-
-
-class _NoGate:
-    @contextmanager
-    def enter(self, spec: _attach.AttachmentSpec) -> Iterator[None]:
-        yield
-
-
-def _is_race(exc: CniPluginError) -> bool:
-    text = "%s %s %s" % (exc.cni_msg, exc.cni_details, exc.stderr)
-    return any(m in text for m in RACE_MARKERS)
-
-
-def _add(ctx: HostContext, gate: Any, conf: cniconf.NetworkConfigList,
-         spec: _attach.AttachmentSpec, cid: str, name: str, netns: str) -> cnicache.CacheEntry:
-    """ADD (the chain DELs itself on failure); one retry for an error only a race causes."""
-    for attempt in (1, 2):
-        try:
-            with gate.enter(spec):
-                return _attach.add(ctx, conf, spec, cid, name, netns)
-        except CniPluginError as exc:
-            if attempt == 2 or not _is_race(exc):
-                raise
-    raise AssertionError("unreachable")
-
 
 def _container_name(req: EntryRequest, record: Optional[Dict[str, Any]],
                     current: Optional[cnicache.CacheEntry]) -> str:
@@ -547,8 +429,7 @@ def _container_name(req: EntryRequest, record: Optional[Dict[str, Any]],
     return req.container_id
 
 
-def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
-                 record: Optional[Dict[str, Any]]) -> None:
+def _execute_one(ctx: HostContext, p: EntryPlan, record: Optional[Dict[str, Any]]) -> None:
     req = p.req
     if p.action == "detach":
         p.touched = True
@@ -569,7 +450,7 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
         raise PodnetError("internal error: no spec planned for %s" % p.key)
     name = _container_name(req, record, p.current)
     if p.action == "attach":
-        p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)
+        p.entry = _attach.add(ctx, conf, p.spec, req.container_id, name, p.netns)
         return
     # reattach / repair: DEL the old attachment, ADD the new; if the ADD fails put the
     # old one back with its own addresses so the container keeps its network
@@ -581,12 +462,12 @@ def _execute_one(ctx: HostContext, gate: Any, p: EntryPlan,
     else:
         p.warnings += _attach.remove_gone(ctx, old, tolerate=lambda e: True)
     try:
-        p.entry = _add(ctx, gate, conf, p.spec, req.container_id, name, p.netns)
+        p.entry = _attach.add(ctx, conf, p.spec, req.container_id, name, p.netns)
     except PodnetError as exc:
         if p.action == "reattach" and old_ns == p.netns:
             try:
-                _add(ctx, gate, _attach.conf_of_entry(ctx, old), _attach.spec_from_entry(old),
-                     req.container_id, name, p.netns)
+                _attach.add(ctx, _attach.conf_of_entry(ctx, old), _attach.spec_from_entry(old),
+                            req.container_id, name, p.netns)
                 exc.details["restored"] = True
             except PodnetError as rexc:
                 exc.details["restored"] = False
@@ -634,7 +515,8 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
     """Run the plans: per container in order, containers concurrently (bounded). Each
     entry's failure is kept on its plan (error, rollback done); nothing is raised.
 
-    The caller holds the containers' locks (``container_locks``) from planning on."""
+    The caller holds the containers' locks (``_concurrency.container_locks``) from
+    planning on."""
     groups: Dict[str, List[EntryPlan]] = {}
     for p in plans:
         groups.setdefault(p.req.container_id, []).append(p)
@@ -642,10 +524,7 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
     if not work:
         return
     ctx.networks()  # load once before threads share the context
-    # rootless: the context builds its namespaces and slirp4netns port forwards lazily
-    # (check-then-create through one API socket), so its batch runs in order
-    concurrent = len(work) > 1 and workers > 1 and not ctx.rootless
-    gate: Any = _WarmGate() if concurrent else _NoGate()
+    concurrent = _concurrency.overlaps(ctx, len(work), workers)
 
     def run_group(group: List[EntryPlan]) -> None:
         cid = group[0].req.container_id
@@ -655,7 +534,7 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
                 if not p.changed:
                     continue
                 try:
-                    _execute_one(ctx, gate, p, record)
+                    _execute_one(ctx, p, record)
                     p.done = True
                 except PodnetError as exc:
                     p.error = str(exc)
@@ -669,22 +548,8 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
                 if p.changed and p.error is None and not p.done:
                     p.error = str(exc)
 
-    if not concurrent:
-        for g in work:
-            run_group(g)
-        return
-    from concurrent.futures import ThreadPoolExecutor  # only a batch with work needs it
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, MAX_WORKERS, len(work)))) as pool:
-        list(pool.map(run_group, work))
-
-
-@contextmanager
-def container_locks(ctx: HostContext, cids: Sequence[str]) -> Iterator[None]:
-    """Hold the locks of every container of a batch (sorted: no deadlock with others)."""
-    with ExitStack() as stack:
-        for cid in sorted(set(cids)):
-            stack.enter_context(ctx.container_lock(cid))
-        yield
+    with _concurrency.gated(ctx, concurrent):
+        _concurrency.run_all(run_group, work, workers, concurrent)
 
 
 # --- reporting ---
@@ -774,7 +639,7 @@ def run(ctx: HostContext, items: Sequence[Any], check_mode: bool,
         plans = plan_entries(ctx, reqs)
     else:
         # plan and execute under every container's lock: nothing changes in between
-        with container_locks(ctx, [r.container_id for r in reqs]):
+        with _concurrency.container_locks(ctx, [r.container_id for r in reqs]):
             failed = recover_interrupted(ctx, [r.container_id for r in reqs])
             plans = plan_entries(ctx, reqs, refused=failed)
             execute(ctx, plans, workers)

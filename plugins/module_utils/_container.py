@@ -160,12 +160,18 @@ def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str)
             "network_mode": (record or {}).get("network_mode")}
 
 
-def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
-    """Compare the request with the record, the kernel and the cache; no side effects."""
+def plan(ctx: HostContext, req: ContainerRequest,
+         view: Optional[cnicache.CacheView] = None) -> Plan:
+    """Compare the request with the record, the kernel and the cache; no side effects.
+
+    ``view``: the cache as a batch read it once (else read here)."""
     p = Plan()
     record = _state.load(ctx.state_dir, req.container_id)  # StateError when unusable
     netns_state = _netns_state(ctx, req, record)
-    entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=req.container_id)
+    if view is not None:
+        entries, unreadable = view.container_entries(req.container_id), view.container_unreadable(req.container_id)
+    else:
+        entries, unreadable = cnicache.scan(ctx.cache_dir, container_id=req.container_id)
     unreadable += _intent.scan(ctx, req.container_id)[1]
     if unreadable:
         # an unusable file may hold the only record of one of its attachments: change
@@ -236,7 +242,10 @@ def plan(ctx: HostContext, req: ContainerRequest) -> Plan:
             raise ValidationError("interface %s of container %s is already used by network %s"
                                   % (spec.ifname, req.container_id, owner), value=spec.ifname)
         entry = live_by_key.get((spec.network, spec.ifname))
-        if spec.port_mappings and other_entries is None:
+        if spec.port_mappings and view is not None:  # only who holds these ports
+            other_entries = view.port_holders(_validate.cni_port_mappings(spec.port_mappings))
+            other_unreadable = view.all_entries()[1]
+        elif spec.port_mappings and other_entries is None:
             other_entries, other_unreadable = cnicache.scan(ctx.cache_dir)
         _attach.preflight(ctx, conf, spec, req.container_id, other_entries, other_unreadable)
         if entry is None:
@@ -429,12 +438,15 @@ def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:
         pass
 
 
-def current_entries(ctx: HostContext, req: ContainerRequest) -> List[cnicache.CacheEntry]:
-    """Attachments of the container in the order of its record."""
+def current_entries(ctx: HostContext, req: ContainerRequest,
+                    cached: Optional[Sequence[cnicache.CacheEntry]] = None) -> List[cnicache.CacheEntry]:
+    """Attachments of the container in the order of its record (``cached``: the
+    container's cache entries as already read, else read here)."""
     if ctx.netns_status(req.netns) != "mounted":
         return []
-    entries = [e for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
-               if e.netns == req.netns]
+    if cached is None:
+        cached = cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
+    entries = [e for e in cached if e.netns == req.netns]
     order = {n: i for i, n in enumerate(e["name"] for e in req.entries)}
     return sorted(entries, key=lambda e: (order.get(e.network, len(order)), e.ifname))
 

@@ -8,6 +8,7 @@ context (``_rootless.RootlessContext``) runs them inside the user's namespaces.
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -35,6 +36,10 @@ class HostContext:
         self._networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None
         self._forbidden: Optional[Dict[Tuple[int, int], str]] = None
         self.warnings: List[str] = []
+        # a concurrent batch sets a gate (_concurrency.WarmGate) that every ADD chain passes
+        self.add_gate: Any = None
+        # creating the first namespace may set up the netns dir: once, not in two threads
+        self._netns_lock = threading.Lock()
 
     # --- CNI configuration ---
     def networks(self) -> Dict[str, cniconf.NetworkConfigList]:
@@ -71,6 +76,14 @@ class HostContext:
     def call_cni(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a function that executes CNI plugins (root: right here)."""
         return fn(*args, **kwargs)
+
+    def run_add(self, network: str, with_ports: bool, fn: Callable[..., Any], *args: Any,
+                **kwargs: Any) -> Any:
+        """Run an ADD chain (``call_cni`` of it): directly, or through the gate of the
+        concurrent batch this context serves (first ADD of a network alone; see _concurrency)."""
+        if self.add_gate is None:
+            return self.call_cni(fn, *args, **kwargs)
+        return self.add_gate.run(network, with_ports, self.call_cni, fn, *args, **kwargs)
 
     def netns_path(self, name_or_path: str) -> str:
         return _netns.resolve(name_or_path, self.netns_dir)
@@ -142,19 +155,22 @@ class HostContext:
 
     def create_netns(self, path: str) -> None:
         self._refuse("create", path, self.not_creatable(path))
-        _netns.create(path)
+        with self._netns_lock:
+            # root: in this thread, no fork; rootless cannot enter its own netns again
+            _netns.create(path, in_thread=not self.rootless)
 
     def pin_netns(self, pid: int, path: str) -> None:
         self._refuse("pin a namespace at", path, self.not_creatable(path))
         self.pid_netns(pid)
-        _netns.pin(pid, path)
+        with self._netns_lock:
+            _netns.pin(pid, path)
 
     def remove_netns(self, path: str) -> bool:
         self._refuse("remove", path, self.not_removable(path))
         return _netns.remove(path)
 
     def bring_lo_up(self, path: str) -> bool:
-        return _netns.bring_lo_up(path)
+        return _netns.bring_lo_up(path, in_thread=not self.rootless)
 
     def check_port_mappings(self, mappings: Any) -> None:
         """Raise ValidationError for port mappings this context cannot forward (root: any

@@ -8,7 +8,7 @@ module_utils raise these; a module's ``main()`` turns one into a single
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 
 def _restore(cls: type, state: Dict[str, Any], args: tuple) -> "PodnetError":
@@ -81,3 +81,21 @@ class CniPluginError(PodnetError):
         self.command = command
         self.network = network
         self.stderr = stderr
+
+
+def batch_invalid(noun: str, problems: Sequence[str], total: int,
+                  invalid: Optional[int] = None) -> ValidationError:
+    """One error naming every problem of a batch (raised before anything changes);
+    ``invalid``: how many entries they concern (default one each)."""
+    if len(problems) == 1 and total == 1:
+        return ValidationError(problems[0])
+    return ValidationError("%d of %d %s are invalid, nothing was changed: %s"
+                           % (len(problems) if invalid is None else invalid, total, noun,
+                              "; ".join(problems)),
+                           problems=list(problems))
+
+
+def batch_failed_msg(noun: str, failed: Sequence[Tuple[str, str]], total: int) -> str:
+    """The msg of a batch whose entries (label, why) failed while running."""
+    return "%d of %d %s failed (each rolled back): %s" % (
+        len(failed), total, noun, "; ".join("%s: %s" % f for f in failed))

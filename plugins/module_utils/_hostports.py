@@ -45,18 +45,8 @@ LOCK_TIMEOUT = 120.0
 HostPort = Tuple[str, int, str]  # (host IP or "", port, protocol)
 
 
-def host_ports(mappings: Any) -> List[HostPort]:
-    """(host IP, host port, protocol) of CNI portMappings (ranges already expanded)."""
-    out = []
-    for m in mappings or []:
-        if not isinstance(m, dict) or "hostPort" not in m:
-            continue
-        try:
-            out.append((str(m.get("hostIP", "") or ""), int(m["hostPort"]),
-                        str(m.get("protocol", "tcp")).lower()))
-        except (TypeError, ValueError):
-            continue
-    return out
+# (host IP, host port, protocol) of CNI portMappings: the cache's reading of them
+host_ports = cnicache.host_ports
 
 
 def clash(a: HostPort, b: HostPort) -> bool:

@@ -16,7 +16,8 @@ import re
 import socket
 import stat
 import struct
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
@@ -172,7 +173,19 @@ def _ensure_run_dir(run_dir: str) -> None:
         sc.mount("", run_dir, "none", sc.MS_SHARED | sc.MS_REC)
 
 
+_SHARED_RUN_DIRS: Set[str] = set()  # seen shared once: stays shared (no re-read per create)
+
+
 def _is_shared_mount(path: str) -> bool:
+    if path in _SHARED_RUN_DIRS:
+        return True
+    if _read_shared_mount(path):
+        _SHARED_RUN_DIRS.add(path)
+        return True
+    return False
+
+
+def _read_shared_mount(path: str) -> bool:
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
@@ -194,8 +207,42 @@ def _bind_new_netns(path: str) -> None:
     sc.mount("/proc/self/ns/net", path, "none", sc.MS_BIND)
 
 
-def create(path: str, shared_run_dir: bool = True) -> None:
-    """Create a fresh network namespace pinned at path (which must not exist)."""
+@contextmanager
+def thread_in_netns(path: Optional[str]) -> Iterator[None]:
+    """This thread alone inside the namespace at path (a fresh one when None) for the
+    with-block, and back in its own after it: what a forked child does, without the fork
+    (a module with worker threads forks slowly). Only where the process may enter its own
+    namespace again: root in the initial user namespace, not a rootless process that
+    joined its holder. NetnsError when it cannot return: never go on in the wrong one."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if path is None:
+            sc.unshare(sc.CLONE_NEWNET)
+        else:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(target, sc.CLONE_NEWNET)
+            finally:
+                os.close(target)
+        try:
+            yield
+        finally:
+            try:
+                sc.setns(own, sc.CLONE_NEWNET)
+            except OSError as exc:
+                raise NetnsError("cannot return to our own netns: %s" % exc.strerror)
+    finally:
+        os.close(own)
+
+
+def _bind_new_netns_here(path: str) -> None:
+    with thread_in_netns(None):
+        sc.mount("/proc/thread-self/ns/net", path, "none", sc.MS_BIND)
+
+
+def create(path: str, shared_run_dir: bool = True, in_thread: bool = False) -> None:
+    """Create a fresh network namespace pinned at path (which must not exist);
+    ``in_thread``: in this thread (``thread_in_netns``) rather than a forked child."""
     run_dir = os.path.dirname(path)
     try:
         if shared_run_dir and not _is_shared_mount(run_dir):
@@ -206,7 +253,10 @@ def create(path: str, shared_run_dir: bool = True) -> None:
     except OSError as exc:
         raise NetnsError("cannot create netns %s: %s" % (path, exc.strerror or exc), path=path)
     try:
-        run_in_child(_bind_new_netns, path)
+        if in_thread:
+            _bind_new_netns_here(path)
+        else:
+            run_in_child(_bind_new_netns, path)
     except BaseException as exc:
         _unlink_quiet(path)
         raise NetnsError("cannot create netns %s: %s" % (path, exc), path=path)
@@ -295,9 +345,10 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
-def set_link_up(ifname: str = "lo") -> bool:
-    """Bring ifname up in the current netns with one ioctl. True when it was down."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def set_link_up(ifname: str = "lo", sock: Optional[socket.socket] = None) -> bool:
+    """Bring ifname up in the current netns (or the one ``sock`` was opened in) with one
+    ioctl. True when it was down."""
+    with sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = struct.pack("16sH14x", ifname.encode(), 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         if flags & IFF_UP:
@@ -315,22 +366,8 @@ def link_exists(path: str, ifname: str, doubt: bool = True) -> bool:
     bound to it. On any doubt (no permission, odd name) the answer is ``doubt``;
     NetnsError if this thread could not return to its own namespace."""
     try:
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return doubt
-    try:
-        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            sc.setns(target, sc.CLONE_NEWNET)
-            try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            finally:
-                try:
-                    sc.setns(own, sc.CLONE_NEWNET)
-                except OSError as exc:  # never go on in the wrong namespace
-                    raise NetnsError("cannot return to our own netns: %s" % exc.strerror)
-        finally:
-            os.close(target)
+        with thread_in_netns(path):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         with sock:
             fcntl.ioctl(sock.fileno(), SIOCGIFINDEX, struct.pack("16si", ifname.encode(), 0))
         return True
@@ -338,13 +375,16 @@ def link_exists(path: str, ifname: str, doubt: bool = True) -> bool:
         return doubt if exc.errno != errno.ENODEV else False
     except (ValueError, struct.error):
         return doubt
-    finally:
-        os.close(own)
 
 
-def bring_lo_up(path: str) -> bool:
-    """Bring the loopback up in the namespace at path (the bridge plugin does not)."""
-    return run_in_netns(path, set_link_up, "lo")
+def bring_lo_up(path: str, in_thread: bool = False) -> bool:
+    """Bring the loopback up in the namespace at path (the bridge plugin does not);
+    ``in_thread``: through a socket this thread opens there, without a fork."""
+    if not in_thread:
+        return run_in_netns(path, set_link_up, "lo")
+    with thread_in_netns(path):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return set_link_up("lo", sock)
 
 
 def link_names(path: str) -> List[str]:

@@ -338,7 +338,7 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    PORT_MAPPING_OPTIONS, argument_spec, build_context, run_module)
+    PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -358,6 +358,7 @@ SINGLE_KEYS = tuple(ENTRY_OPTIONS)
 
 def _run(module):
     from ansible_collections.podnet.cni.plugins.module_utils import _connect
+    from ansible_collections.podnet.cni.plugins.module_utils._errors import batch_failed_msg
 
     p = module.params
     if p["attachments"] is None:
@@ -400,13 +401,9 @@ def _run(module):
             out.update(extra)
             out["msg"] = failed[0]["msg"]
         else:
-            out["msg"] = "%d of %d attachments failed (each rolled back): %s" % (
-                len(failed), len(results),
-                "; ".join("%s/%s: %s" % (r["container_id"], r["network"], r["msg"]) for r in failed))
-        for w in out.pop("warnings"):
-            module.warn(w)
-        module.fail_json(**out)
-    return out
+            out["msg"] = batch_failed_msg("attachments", [
+                ("%s/%s" % (r["container_id"], r["network"]), r["msg"]) for r in failed], len(results))
+    return finish_batch(module, out)
 
 
 def main():

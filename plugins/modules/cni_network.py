@@ -47,8 +47,8 @@ options:
   name:
     description:
       - The network name, C([a-zA-Z0-9][a-zA-Z0-9_.-]*); the file is C(<name>.conflist).
+      - Required unless I(networks) is used.
     type: str
-    required: true
   driver:
     description:
       - The main plugin.
@@ -162,7 +162,9 @@ options:
     choices: ["0.4.0", "1.0.0"]
     default: "0.4.0"
   state:
-    description: Whether the network definition should exist.
+    description:
+      - Whether the network definition should exist.
+      - With I(networks), the state of the entries that do not give their own.
     type: str
     choices: [present, absent]
     default: present
@@ -171,8 +173,91 @@ options:
       - Change or remove the network even when containers are attached to it (their
         attachments are not touched), and overwrite a C(<name>.conflist) that defines
         another network name.
+      - With I(networks), the default of the entries that do not give their own.
     type: bool
     default: false
+  networks:
+    description:
+      - Many network definitions in one task (the batch form). Each entry takes the options
+        above (I(name) required) and may name its own I(cni_config_dir); the other common
+        options are given once for the task. Mutually exclusive with the single form's options.
+      - The entries are planned in order, each against the config dir with the earlier
+        entries already applied (overlapping subnets or a bridge used twice within the batch
+        are refused like those of existing networks; a free subnet is picked for each). Bad
+        input, a name listed twice, or an entry that cannot be planned fails the task before
+        any file is written, naming each problem. A write that fails is reported for its
+        network and the task fails naming it; the others are done.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: As I(name).
+        type: str
+        required: true
+      driver:
+        description: As I(driver).
+        type: str
+        choices: [bridge, macvlan, ipvlan]
+        default: bridge
+      bridge:
+        description: As I(bridge).
+        type: str
+      parent:
+        description: As I(parent).
+        type: str
+      mode:
+        description: As I(mode).
+        type: str
+      subnets:
+        description: As I(subnets) (the same keys).
+        type: list
+        elements: dict
+      routes:
+        description: As I(routes) (the same keys).
+        type: list
+        elements: dict
+        default: []
+      internal:
+        description: As I(internal).
+        type: bool
+        default: false
+      mtu:
+        description: As I(mtu).
+        type: int
+      vlan:
+        description: As I(vlan).
+        type: int
+      dns_enabled:
+        description: As I(dns_enabled).
+        type: bool
+        default: false
+      dns_domain:
+        description: As I(dns_domain).
+        type: str
+        default: dns.podman
+      isolate:
+        description: As I(isolate).
+        type: bool
+        default: false
+      hairpin:
+        description: As I(hairpin).
+        type: bool
+        default: true
+      cni_version:
+        description: As I(cni_version).
+        type: str
+        choices: ["0.4.0", "1.0.0"]
+        default: "0.4.0"
+      state:
+        description: As I(state); default the task's I(state).
+        type: str
+        choices: [present, absent]
+      force:
+        description: As I(force); default the task's I(force).
+        type: bool
+      cni_config_dir:
+        description: Where this network's file goes; default the task's I(cni_config_dir).
+        type: path
 notes:
   - Rootless, the bridge and parent devices live in the user's rootless CNI namespace, so they
     are not checked against the host's links, and no bridge is deleted on removal.
@@ -223,22 +308,32 @@ EXAMPLES = r"""
     name: frontend
     state: absent
     force: true
+
+- name: Several networks in one task (each checked against the ones before it)
+  podnet.cni.cni_network:
+    networks:
+      - name: frontend
+        subnets: [{subnet: 10.89.1.0/24}]
+      - name: backend
+        internal: true
+      - name: old
+        state: absent
 """
 
 RETURN = r"""
 config_path:
   description: The conflist file.
-  returned: always
+  returned: when I(networks) is not used
   type: str
   sample: /etc/cni/net.d/frontend.conflist
 conflist:
   description: The network definition as written (null when absent).
-  returned: always
+  returned: when I(networks) is not used
   type: dict
   sample: {"cniVersion": "0.4.0", "name": "frontend", "plugins": [{"type": "bridge", "bridge": "cni-frontend"}]}
 network:
   description: The resolved options of the network (null when absent).
-  returned: always
+  returned: when I(networks) is not used
   type: dict
   contains:
     driver:
@@ -270,28 +365,104 @@ in_use:
     - A cache file of the network that cannot be used (corrupt, foreign, ...) counts as an
       attachment too (it may be one), with C(container_id) and C(interface) null and the file
       and the reason in C(unreadable).
-  returned: always
+  returned: when I(networks) is not used
   type: list
   elements: dict
   sample: [{"container_id": "web1", "interface": "eth0"}]
 actions:
-  description: What was done (or, in check mode, would be done).
+  description: What was done (or, in check mode, would be done); with I(networks), for every network.
   returned: always
   type: list
   elements: str
   sample: ["written /etc/cni/net.d/frontend.conflist"]
+networks:
+  description:
+    - With I(networks), the result of every network by name - what the single form returns
+      (C(changed), C(config_path), C(conflist), C(network), C(in_use), C(actions), C(diff) in
+      diff mode) plus C(failed), and C(msg) when writing it failed.
+  returned: when I(networks) is used
+  type: dict
+  sample:
+    frontend:
+      changed: true
+      failed: false
+      config_path: /etc/cni/net.d/frontend.conflist
+      conflist: {"cniVersion": "0.4.0", "name": "frontend", "plugins": []}
+      network: {"driver": "bridge", "bridge": "cni-frontend"}
+      in_use: []
+      actions: ["written /etc/cni/net.d/frontend.conflist"]
+failed_networks:
+  description: With I(networks), how many networks failed to be written or removed (the task fails when it is not 0).
+  returned: when I(networks) is used
+  type: int
+  sample: 0
+diff:
+  description:
+    - In diff mode, the file before and after; with I(networks), a list of them, one per network.
+  returned: when diff mode is on
+  type: raw
+  sample: {"before": {}, "after": {"cniVersion": "0.4.0", "name": "frontend"}, "before_header": "/etc/cni/net.d/frontend.conflist", "after_header": "/etc/cni/net.d/frontend.conflist"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
+    argument_spec, build_context, finish_batch, run_module)
+
+# the options of one network: the single form's, and each entry's of networks
+NETWORK_OPTIONS = {
+    "name": {"type": "str"},
+    "driver": {"type": "str", "choices": ["bridge", "macvlan", "ipvlan"], "default": "bridge"},
+    "bridge": {"type": "str"},
+    "parent": {"type": "str"},
+    "mode": {"type": "str"},
+    "subnets": {"type": "list", "elements": "dict", "options": {
+        "subnet": {"type": "str", "required": True},
+        "gateway": {"type": "str"},
+        "range_start": {"type": "str"},
+        "range_end": {"type": "str"},
+        "ip_range": {"type": "str"},
+    }, "mutually_exclusive": [["ip_range", "range_start"], ["ip_range", "range_end"]]},
+    "routes": {"type": "list", "elements": "dict", "default": [], "options": {
+        "dst": {"type": "str", "required": True},
+        "gw": {"type": "str"},
+    }},
+    "internal": {"type": "bool", "default": False},
+    "mtu": {"type": "int"},
+    "vlan": {"type": "int"},
+    "dns_enabled": {"type": "bool", "default": False},
+    "dns_domain": {"type": "str", "default": "dns.podman"},
+    "isolate": {"type": "bool", "default": False},
+    "hairpin": {"type": "bool", "default": True},
+    "cni_version": {"type": "str", "choices": ["0.4.0", "1.0.0"], "default": "0.4.0"},
+}
+
+
+def _run_batch(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _network_batch
+
+    p = module.params
+    items = []
+    for item in p["networks"]:
+        item = {k: v for k, v in item.items() if k in _network_batch.ENTRY_KEYS}
+        item["state"] = item.get("state") or p["state"]
+        item["force"] = p["force"] if item.get("force") is None else item["force"]
+        items.append(item)
+    ctx = build_context(p)
+    result = _network_batch.run(items, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, ctx.state_dir,
+                                not ctx.rootless, module.check_mode, module._diff)
+    result["warnings"] = ctx.warnings + result["warnings"]
+    return finish_batch(module, result)
 
 
 def _run(module):
     from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
     from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
+    if module.params["networks"] is not None:
+        return _run_batch(module)
+    if not module.params["name"]:
+        module.fail_json(msg="missing required arguments: name (or use networks)")
     p = module.params
     spec = netconf.NetworkSpec(
         p["name"], p["driver"], p["bridge"], p["parent"], p["mode"], p["subnets"], p["routes"],
@@ -315,35 +486,19 @@ def _run(module):
 
 
 def main():
+    entry = dict(NETWORK_OPTIONS)
+    entry.update(name={"type": "str", "required": True},
+                 state={"type": "str", "choices": ["present", "absent"]},
+                 force={"type": "bool"},
+                 cni_config_dir={"type": "path"})
     module = AnsibleModule(
         argument_spec=argument_spec(
-            name={"type": "str", "required": True},
-            driver={"type": "str", "choices": ["bridge", "macvlan", "ipvlan"], "default": "bridge"},
-            bridge={"type": "str"},
-            parent={"type": "str"},
-            mode={"type": "str"},
-            subnets={"type": "list", "elements": "dict", "options": {
-                "subnet": {"type": "str", "required": True},
-                "gateway": {"type": "str"},
-                "range_start": {"type": "str"},
-                "range_end": {"type": "str"},
-                "ip_range": {"type": "str"},
-            }, "mutually_exclusive": [["ip_range", "range_start"], ["ip_range", "range_end"]]},
-            routes={"type": "list", "elements": "dict", "default": [], "options": {
-                "dst": {"type": "str", "required": True},
-                "gw": {"type": "str"},
-            }},
-            internal={"type": "bool", "default": False},
-            mtu={"type": "int"},
-            vlan={"type": "int"},
-            dns_enabled={"type": "bool", "default": False},
-            dns_domain={"type": "str", "default": "dns.podman"},
-            isolate={"type": "bool", "default": False},
-            hairpin={"type": "bool", "default": True},
-            cni_version={"type": "str", "choices": ["0.4.0", "1.0.0"], "default": "0.4.0"},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
             force={"type": "bool", "default": False},
+            networks={"type": "list", "elements": "dict", "options": entry},
+            **NETWORK_OPTIONS
         ),
+        mutually_exclusive=[("networks", k) for k in NETWORK_OPTIONS],
         supports_check_mode=True,
     )
     run_module(module, _run)

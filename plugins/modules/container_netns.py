@@ -28,6 +28,21 @@ description:
     tool's, a symlink, another user's, ...) fails the module before anything changes, in
     check mode too, naming the file, the reason and what to do (see
     C(docs/state-and-trust.md)). Such files of other containers only cause a warning.
+  - I(containers) converges many containers in one task, each with every guarantee of the
+    single form (exact check mode, a diff per container, idempotence, a failure rolled back
+    for that container alone). Every entry is validated first, then planned against one
+    read of the libcni cache (no plugin runs), so a batch with nothing to do costs about one
+    module start-up; only the containers that change run, on at most I(workers) threads,
+    with the first ADD of each network alone (the plugins' one-time setup is not safe to
+    race). Each container is changed under its own lock, as in the single form.
+  - Bad input in any entry, two entries claiming the same container id, netns, pinned
+    process, static IP or host port, or an entry that cannot be planned (unknown network,
+    IP or host port already taken by another container) fails the task before anything
+    changes, naming each problem. Entries are planned against the host as it is before the
+    task, so an address or port that an C(absent) entry frees is free for the next run.
+  - A container that fails while running is rolled back and reported in its
+    C(containers) item; the others are done, and the task fails naming each failed
+    container and why (C(changed) is still true when anything changed). A re-run converges.
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
@@ -38,8 +53,8 @@ options:
       - The container id (the libcni container id); C([A-Za-z0-9][A-Za-z0-9_.-]*), at most
         250 characters, and short enough that C(<network>-<id>-<interface>.json) fits in a
         file name (255).
+      - Required unless I(containers) is used.
     type: str
-    required: true
   name:
     description:
       - The container name passed to plugins as C(K8S_POD_NAME). Default the id.
@@ -131,10 +146,76 @@ options:
     description: Static MAC on the first network (C(MAC=), as podman's C(--mac-address)).
     type: str
   state:
-    description: Whether the container's namespace and networks should exist.
+    description:
+      - Whether the container's namespace and networks should exist.
+      - With I(containers), the state of the entries that do not give their own.
     type: str
     choices: [present, absent]
     default: present
+  containers:
+    description:
+      - Many containers in one task (the batch form); each entry takes the per-container
+        options above. The common options (I(cni_config_dir), I(state_dir), ...) are given
+        once for the task.
+      - Mutually exclusive with the single form's per-container options.
+    type: list
+    elements: dict
+    suboptions:
+      container_id:
+        description: The container id, as I(container_id).
+        type: str
+        required: true
+        aliases: [id]
+      name:
+        description: As I(name).
+        type: str
+      netns:
+        description: As I(netns).
+        type: str
+      pid:
+        description: As I(pid).
+        type: int
+      slirp4netns_options:
+        description: As I(slirp4netns_options).
+        type: dict
+        suboptions:
+          enable_sandbox:
+            description: As I(slirp4netns_options.enable_sandbox).
+            type: bool
+          enable_seccomp:
+            description: As I(slirp4netns_options.enable_seccomp).
+            type: bool
+      network_mode:
+        description: As I(network_mode).
+        type: str
+        choices: [bridge, none, slirp4netns]
+        default: bridge
+      networks:
+        description: As I(networks).
+        type: list
+        elements: raw
+        default: []
+      port_mappings:
+        description: As I(port_mappings) (the same keys).
+        type: list
+        elements: dict
+        default: []
+      static_ip:
+        description: As I(static_ip).
+        type: str
+      static_mac:
+        description: As I(static_mac).
+        type: str
+      state:
+        description: As I(state); default the task's I(state).
+        type: str
+        choices: [present, absent]
+  workers:
+    description:
+      - With I(containers), how many containers are changed at the same time (threads; the
+        plugins are processes). Rootless batches run one container after the other.
+    type: int
+    default: 8
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
 seealso:
@@ -166,22 +247,40 @@ EXAMPLES = r"""
   podnet.cni.container_netns:
     container_id: web1
     state: absent
+
+- name: Many containers in one task, at most 8 at a time
+  podnet.cni.container_netns:
+    containers:
+      - container_id: web1
+        networks: [frontend]
+        port_mappings: [{host_port: 8080, container_port: 80, host_ip: 127.0.0.1}]
+      - container_id: web2
+        networks: [frontend]
+        port_mappings: [{host_port: 8081, container_port: 80, host_ip: 127.0.0.1}]
+      - container_id: old1
+        state: absent
+    workers: 8
+  register: converged
+
+- name: The address each container got
+  ansible.builtin.debug:
+    msg: "{{ converged.containers | dict2items | map(attribute='value.network_settings.IPAddress') }}"
 """
 
 RETURN = r"""
 netns:
   description: Path of the container's network namespace (null when absent).
-  returned: always
+  returned: when I(containers) is not used
   type: str
   sample: /run/netns/podnet-web1
 network_status:
   description: The CNI result of each attached network, by network name.
-  returned: always
+  returned: when I(containers) is not used
   type: dict
   sample: {"frontend": {"cniVersion": "1.0.0", "interfaces": [], "ips": [{"address": "10.89.0.2/24"}]}}
 network_settings:
   description: The networking part of C(podman inspect) (NetworkSettings) for the container.
-  returned: always
+  returned: when I(containers) is not used
   type: dict
   sample:
     IPAddress: 10.89.0.2
@@ -192,22 +291,87 @@ network_settings:
     Ports: {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
     SandboxKey: /run/netns/podnet-web1
 actions:
-  description: The steps planned (check mode) or taken.
+  description:
+    - The steps planned (check mode) or taken. With I(containers), every container's steps,
+      each with its C(container_id).
   returned: always
   type: list
   elements: dict
   sample: [{"action": "create_netns", "netns": "/run/netns/podnet-web1"}, {"action": "attach", "network": "frontend", "interface": "eth0"}]
+containers:
+  description:
+    - With I(containers), the result of every container by id - what the single form
+      returns (C(changed), C(actions), C(netns), C(network_status), C(network_settings),
+      C(diff) in diff mode) plus C(state), C(failed), and C(msg) (with the failing
+      C(plugin), C(command), C(rollback_errors) when known) when it failed.
+  returned: when I(containers) is used
+  type: dict
+  sample:
+    web1:
+      changed: true
+      failed: false
+      state: present
+      actions: [{"action": "create_netns", "netns": "/run/netns/podnet-web1"}, {"action": "attach", "network": "frontend", "interface": "eth0"}]
+      netns: /run/netns/podnet-web1
+      network_status: {"frontend": {"cniVersion": "1.0.0", "ips": [{"address": "10.89.0.2/24"}]}}
+      network_settings: {"IPAddress": "10.89.0.2", "SandboxKey": "/run/netns/podnet-web1"}
+failed_containers:
+  description: With I(containers), how many containers failed while running (the task fails when it is not 0).
+  returned: when I(containers) is used
+  type: int
+  sample: 0
+diff:
+  description:
+    - In diff mode, before and after - for the single form under the key C(container),
+      with I(containers) under each container's id.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"web1": {"netns": null, "networks": {}}}, "after": {"web1": {"netns": "/run/netns/podnet-web1", "networks": {"frontend": {"interface": "eth0"}}}}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    PORT_MAPPING_OPTIONS, argument_spec, build_context, run_module)
+    PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+
+# the per-container options: the single form's, and each entry's of containers
+CONTAINER_OPTIONS = {
+    "container_id": {"type": "str"},
+    "name": {"type": "str"},
+    "netns": {"type": "str"},
+    "pid": {"type": "int"},
+    "slirp4netns_options": {"type": "dict", "options": {
+        "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
+    "network_mode": {"type": "str", "choices": ["bridge", "none", "slirp4netns"], "default": "bridge"},
+    "networks": {"type": "list", "elements": "raw", "default": []},
+    "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
+    "static_ip": {"type": "str"},
+    "static_mac": {"type": "str"},
+}
+
+
+def _run_batch(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _container_batch
+
+    p = module.params
+    if p["workers"] < 1:
+        module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
+    # Ansible keeps an alias (id) beside the option it names: pass the options only
+    items = [dict({k: item.get(k) for k in _container_batch.ENTRY_KEYS},
+                  state=item.get("state") or p["state"]) for item in p["containers"]]
+    ctx = build_context(p)
+    with ctx.session(check_mode=module.check_mode):
+        result = _container_batch.run(ctx, items, module.check_mode, p["workers"], module._diff)
+    return finish_batch(module, result)
 
 
 def _run(module):
     from ansible_collections.podnet.cni.plugins.module_utils import _container
 
+    if module.params["containers"] is not None:
+        return _run_batch(module)
+    if not module.params["container_id"]:
+        module.fail_json(msg="missing required arguments: container_id (or use containers)")
     ctx = build_context(module.params)
     p = module.params
     req = _container.ContainerRequest(
@@ -234,23 +398,17 @@ def _run(module):
 
 
 def main():
+    entry = dict(CONTAINER_OPTIONS)
+    entry["container_id"] = {"type": "str", "required": True, "aliases": ["id"]}
+    entry["state"] = {"type": "str", "choices": ["present", "absent"]}
     module = AnsibleModule(
         argument_spec=argument_spec(
-            container_id={"type": "str", "required": True},
-            name={"type": "str"},
-            netns={"type": "str"},
-            pid={"type": "int"},
-            slirp4netns_options={"type": "dict", "options": {
-                "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
-            network_mode={"type": "str", "choices": ["bridge", "none", "slirp4netns"],
-                          "default": "bridge"},
-            networks={"type": "list", "elements": "raw", "default": []},
-            port_mappings={"type": "list", "elements": "dict", "default": [],
-                           "options": PORT_MAPPING_OPTIONS},
-            static_ip={"type": "str"},
-            static_mac={"type": "str"},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            containers={"type": "list", "elements": "dict", "options": entry},
+            workers={"type": "int", "default": 8},
+            **CONTAINER_OPTIONS
         ),
+        mutually_exclusive=[("containers", k) for k in CONTAINER_OPTIONS],
         supports_check_mode=True,
     )
     run_module(module, _run)

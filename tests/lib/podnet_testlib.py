@@ -111,18 +111,23 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False, diff: boo
 
 
 def run_module_file(module: str, args: Dict[str, Any], check: bool = False,
-                    diff: bool = False, prefix: str = "podnet") -> Dict[str, Any]:
-    """Run plugins/modules/<module>.py the way Ansible does (args file, JSON on stdout):
-    fast, without Ansible's start-up; the integration targets run the modules through
-    ansible-playbook."""
+                    diff: bool = False, tag: str = "podnet",
+                    prefix: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run plugins/modules/<module>.py the way Ansible does (args file, JSON on stdout),
+    optionally under ``prefix`` (e.g. nsenter into another network namespace); ``tag``
+    names the args file.
+
+    Direct execution keeps the suite fast; the integration targets and run_module run
+    the same modules through Ansible."""
     import tempfile
     payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    fd, path = tempfile.mkstemp(prefix="%s-args-" % prefix, suffix=".json")
+    fd, path = tempfile.mkstemp(prefix="%s-args-" % tag, suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
     try:
-        proc = subprocess.run([VENV_PYTHON, os.path.join(REPO, "plugins", "modules", module + ".py"),
-                               path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(list(prefix) + [VENV_PYTHON, os.path.join(REPO, "plugins", "modules",
+                                                                        module + ".py"), path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=dict(os.environ, PYTHONPATH=BUILD), check=False)
     finally:
         os.unlink(path)

@@ -183,3 +183,30 @@ def test_symlinks_are_not_followed(tmp_path):
     assert [(u.name, u.reason) for u in cache.scan(d)[1]] == [("pnf-net-pnf-c1-eth0", "it is a symlink")]
     with pytest.raises(StateError, match="symlink"):
         cache.write(d, entry())
+
+
+def _pm_entry(cache_dir, net, cid, *ports):
+    caps = {"portMappings": [{"hostPort": p, "containerPort": 80, "protocol": proto, "hostIP": hip}
+                             for p, proto, hip in ports]} if ports else {}
+    entry = cache.CacheEntry(net, cid, "eth0", "/run/netns/" + cid, b"{}", [], caps, {})
+    cache.write(cache_dir, entry)
+    return entry
+
+
+def test_view_reads_once_and_indexes_host_ports(tmp_path):
+    d = str(tmp_path)
+    _pm_entry(d, "n1", "a", (8080, "tcp", ""), (53, "udp", ""))
+    _pm_entry(d, "n1", "b", (8080, "tcp", "127.0.0.1"))
+    _pm_entry(d, "n2", "c")
+    view = cache.CacheView(d, ["a", "c", "x"])
+    assert [e.container_id for e in view.container_entries("a")] == ["a"]
+    assert view.container_entries("x") == []
+    assert [e.container_id for e in view.container_entries("b")] == ["b"]  # not in the batch: read now
+    holders = view.port_holders([{"hostPort": 8080, "containerPort": 1, "protocol": "tcp"},
+                                 {"hostPort": 53, "containerPort": 1, "protocol": "udp"}])
+    assert sorted(e.container_id for e in holders) == ["a", "b"]  # each once
+    assert view.port_holders([{"hostPort": 8080, "containerPort": 1, "protocol": "udp"}]) == []
+    assert view.port_holders([]) == []
+    one = cache.CacheView(d, ["c"])  # one container: only its own files until all are asked for
+    assert one._all is None and [e.network for e in one.container_entries("c")] == ["n2"]
+    assert len(one.all_entries()) == 3

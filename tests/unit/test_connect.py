@@ -2,7 +2,7 @@
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure logic of cni_attachment's planner (_connect) and container_netns_info (_inspect):
-interface choice, comparisons, batch conflicts, the warm gate, records. No root: the
+interface choice, comparisons, batch conflicts, records. No root: the
 namespaces are stood in for by a context whose netns_status is a table."""
 from __future__ import annotations
 
@@ -181,83 +181,6 @@ def test_entry_request_validation(world, item, fragment):
     with pytest.raises(ValidationError) as err:
         _connect.EntryRequest(ctx, item)
     assert fragment in str(err.value)
-
-
-def test_warm_gate_runs_cold_adds_alone():
-    """The first ADD of a network (and the first with ports) never overlaps another ADD."""
-    from ansible_collections.podnet.cni.plugins.module_utils._attach import AttachmentSpec
-    gate = _connect._WarmGate()
-    active, overlap_with_cold, lock = [], [], threading.Lock()
-    release = threading.Event()
-
-    def run(spec, cold_expected):
-        with gate.enter(spec):
-            with lock:
-                active.append(cold_expected)
-                if len(active) > 1 and any(active):
-                    overlap_with_cold.append(list(active))
-            release.wait(0.05)
-            with lock:
-                active.remove(cold_expected)
-
-    ports = [{"host_port": 1, "container_port": 1}]
-    specs = [AttachmentSpec("n1", "eth0"), AttachmentSpec("n1", "eth0"),
-             AttachmentSpec("n2", "eth0", port_mappings=ports), AttachmentSpec("n2", "eth0"),
-             AttachmentSpec("n1", "eth0", port_mappings=ports)]
-    threads = [threading.Thread(target=run, args=(s, False)) for s in specs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert gate._warm == {("net", "n1"), ("net", "n2"), ("ports",)}
-    assert not gate._writer and gate._readers == 0
-
-
-def test_warm_gate_exclusive_for_cold_keys():
-    from ansible_collections.podnet.cni.plugins.module_utils._attach import AttachmentSpec
-    gate = _connect._WarmGate()
-    inside = threading.Event()
-    leave = threading.Event()
-    entered_second = threading.Event()
-
-    def first():
-        with gate.enter(AttachmentSpec("n1", "eth0")):
-            inside.set()
-            leave.wait(5)
-
-    def second():
-        with gate.enter(AttachmentSpec("n1", "eth1")):
-            entered_second.set()
-
-    t1 = threading.Thread(target=first)
-    t1.start()
-    inside.wait(5)
-    t2 = threading.Thread(target=second)
-    t2.start()
-    t2.join(0.2)
-    assert not entered_second.is_set()  # still cold: waits for the first ADD
-    leave.set()
-    t1.join()
-    t2.join()
-    assert entered_second.is_set()
-
-
-def test_warm_gate_failure_leaves_network_cold():
-    from ansible_collections.podnet.cni.plugins.module_utils._attach import AttachmentSpec
-    gate = _connect._WarmGate()
-    with pytest.raises(RuntimeError):
-        with gate.enter(AttachmentSpec("n1", "eth0")):
-            raise RuntimeError("plugin failed")
-    assert gate._warm == set() and not gate._writer
-
-
-@pytest.mark.parametrize("text,race", [
-    ("Chain already exists.", True), ("failed to create bridge: File exists", True),
-    ("no IP addresses available in range set", False), ("Resource temporarily unavailable", True),
-])
-def test_race_markers(text, race):
-    from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError
-    assert _connect._is_race(CniPluginError(text, plugin="bridge", command="ADD")) is race
 
 
 def test_record_update_keeps_format_and_order(world, tmp_path):

@@ -176,6 +176,21 @@ def entry_problem(data: Any) -> Optional[str]:
     return None
 
 
+def host_ports(mappings: Any) -> List[Tuple[str, int, str]]:
+    """(host IP or "", host port, protocol) of CNI ``portMappings`` (as cached in
+    capabilityArgs; ranges already expanded); what is not a mapping is left out."""
+    out = []
+    for m in mappings or []:
+        if not isinstance(m, dict) or "hostPort" not in m:
+            continue
+        try:
+            out.append((str(m.get("hostIP", "") or ""), int(m["hostPort"]),
+                        str(m.get("protocol", "tcp")).lower()))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def results_dir(cache_dir: str) -> str:
     return os.path.join(cache_dir, "results")
 
@@ -253,3 +268,54 @@ def list_entries(cache_dir: str, container_id: Optional[str] = None,
     """Every usable cache entry, filtered by its fields. Unusable files are left out:
     callers that act on a container or on host-wide resources use ``scan``."""
     return scan(cache_dir, container_id, network)[0]
+
+
+class CacheView:
+    """The cache read once for a batch: each container's entries, every entry of the host
+    when asked (port conflicts), and the files that cannot be used. One container alone
+    reads only its own files."""
+
+    def __init__(self, cache_dir: str, container_ids: Sequence[str]) -> None:
+        self.cache_dir = cache_dir
+        ids = set(container_ids)
+        self._all: Optional[Tuple[List[CacheEntry], List[Unreadable]]] = None
+        self._by_port: Optional[Dict[Tuple[int, str], List[CacheEntry]]] = None
+        if len(ids) == 1:
+            entries, self._unreadable = scan(cache_dir, container_id=next(iter(ids)))
+        else:
+            self._all = scan(cache_dir)
+            entries = [e for e in self._all[0] if e.container_id in ids]
+            self._unreadable = self._all[1]
+        self.by_container: Dict[str, List[CacheEntry]] = {cid: [] for cid in ids}
+        for e in entries:
+            self.by_container.setdefault(e.container_id, []).append(e)
+
+    def container_entries(self, container_id: str) -> List[CacheEntry]:
+        if container_id not in self.by_container:  # not one of the batch: read it now
+            return list_entries(self.cache_dir, container_id=container_id)
+        return list(self.by_container[container_id])
+
+    def container_unreadable(self, container_id: str) -> List[Unreadable]:
+        """The unusable files that may hold an attachment of the container."""
+        if container_id not in self.by_container:
+            return scan(self.cache_dir, container_id=container_id)[1]
+        return [u for u in self._unreadable if u.may_belong_to(container_id)]
+
+    def all_entries(self) -> Tuple[List[CacheEntry], List[Unreadable]]:
+        """Every usable entry of the host, and every unusable file."""
+        if self._all is None:
+            self._all = scan(self.cache_dir)
+        return self._all
+
+    def port_holders(self, mappings: Sequence[Dict[str, Any]]) -> List[CacheEntry]:
+        """The entries mapping any host port (and protocol) of these CNI ``portMappings``:
+        what a port conflict check must look at (an index: no scan of every entry)."""
+        if self._by_port is None:
+            self._by_port = {}
+            for entry in self.all_entries()[0]:
+                for dummy, port, proto in host_ports(entry.capability_args.get("portMappings")):
+                    self._by_port.setdefault((port, proto), []).append(entry)
+        out: List[CacheEntry] = []
+        for dummy, port, proto in host_ports(mappings):
+            out.extend(e for e in self._by_port.get((port, proto), []) if not any(e is o for o in out))
+        return out

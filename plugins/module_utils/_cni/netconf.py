@@ -499,11 +499,14 @@ def _existing_conf(before: Any, raw: Optional[bytes], path: str) -> Optional[cni
 
 
 def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_dir: str,
-         host_links: bool = True) -> Plan:
+         host_links: bool = True,
+         networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None) -> Plan:
     """Validate everything and compute the change; touches nothing.
 
     ``host_links=False`` (rootless: the devices live in the rootless CNI netns) skips the
-    checks of the bridge and parent devices against this netns's links."""
+    checks of the bridge and parent devices against this netns's links. ``networks``: the
+    networks of config_dir as a batch sees them (its earlier entries applied), else loaded
+    here."""
     path = os.path.join(config_dir, "%s.conflist" % spec.name)
     result = Plan(path)
     result.before, raw = _read_existing(path)
@@ -511,8 +514,10 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     if existing is not None and existing.name != spec.name and not spec.force:
         raise ValidationError("%s defines network %r, not %r: use force to overwrite it"
                               % (path, existing.name, spec.name), path=path)
-    networks, warnings = cniconf.load_networks(config_dir)
-    result.warnings.extend(w for w in warnings if not w.startswith("skipped CNI config %s:" % path))
+    if networks is None:
+        networks, warnings = cniconf.load_networks(config_dir)
+        result.warnings.extend(w for w in warnings
+                               if not w.startswith("skipped CNI config %s:" % path))
     shadow = networks.get(spec.name)
     if shadow is not None and shadow.path != path:
         if spec.state == "present":

@@ -53,7 +53,7 @@ def run_module(module: str, args: Dict[str, Any], check: bool = False,
 
     Direct execution keeps the suite fast; the integration targets run the same modules
     through ansible-playbook."""
-    return T.run_module_file(module, args, check, diff, prefix="pna")
+    return T.run_module_file(module, args, check, diff, tag="pna")
 
 
 def bridge_conflist(name: str, bridge: str, subnet: str, data_dir: str, portmap: bool = True,

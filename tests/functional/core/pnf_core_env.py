@@ -97,9 +97,9 @@ def remove_iptables(markers: List[str]) -> None:
         subprocess.run(["iptables", "-t", table, "-X", decl[1:]], stderr=subprocess.DEVNULL, check=False)
 
 
-def free_port() -> int:
-    for dummy in range(len(PORTS)):
-        port = PORTS[next(_ports) % len(PORTS)]
+def free_port(ports: range = PORTS) -> int:
+    for dummy in range(len(ports)):
+        port = ports[next(_ports) % len(ports)]
         with socket.socket() as s:
             try:
                 s.bind(("0.0.0.0", port))
@@ -107,14 +107,19 @@ def free_port() -> int:
                 continue
         if str(port) not in sh("iptables-save", "-t", "nat", check=False):
             return port
-    raise AssertionError("no free port in 20200-20299")
+    raise AssertionError("no free port in %d-%d" % (ports[0], ports[-1]))
 
 
 class CoreEnv:
-    """One test's private CNI world (config, cache, state, IPAM dirs; pnf names)."""
+    """One test's private CNI world (config, cache, state, IPAM dirs; pnf names).
 
-    def __init__(self, tmp_path: Any) -> None:
-        self.prefix = PREFIX
+    Another test area reuses it with its own name prefix, /16 and host ports."""
+
+    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: str = "10.220",
+                 ports: range = PORTS) -> None:
+        self.prefix = prefix
+        self.net16 = net16
+        self.ports = ports
         self.tmp = str(tmp_path)
         self.config_dir = os.path.join(self.tmp, "net.d")
         self.cache_dir = os.path.join(self.tmp, "cache")
@@ -140,17 +145,21 @@ class CoreEnv:
 
     def network(self, cni_version: str = "1.0.0", **kw: Any) -> Dict[str, Any]:
         third = next(_subnets) % 250 + 1
-        subnet = "10.220.%d.0/24" % third
+        subnet = "%s.%d.0/24" % (self.net16, third)
         name = self.name("net")
         bridge = "%sb%d" % (self.prefix, len(self.bridges))
         self.bridges.append(bridge)
-        conf = tl.bridge_conflist(name, bridge, subnet, gateway="10.220.%d.1" % third,
+        conf = tl.bridge_conflist(name, bridge, subnet, gateway="%s.%d.1" % (self.net16, third),
                                   cni_version=cni_version, data_dir=self.ipam_dir, **kw)
         tl.write_conflist(self.config_dir, conf)
-        info = {"name": name, "bridge": bridge, "subnet": subnet, "prefix": "10.220.%d." % third,
+        info = {"name": name, "bridge": bridge, "subnet": subnet,
+                "prefix": "%s.%d." % (self.net16, third),
                 "conf": conf}
         self.networks[name] = info
         return info
+
+    def free_port(self) -> int:
+        return free_port(self.ports)
 
     def ctx(self, plugin_dirs: Optional[List[str]] = None) -> Any:
         return _mu().HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,

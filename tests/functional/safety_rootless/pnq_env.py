@@ -255,7 +255,7 @@ def user_files(user: Any) -> Dict[str, Any]:
 
 def run_module_root(module: str, args: Dict[str, Any], check: bool = False) -> Dict[str, Any]:
     """plugins/modules/<module>.py as root, the way Ansible runs it (args file, JSON out)."""
-    return T.run_module_file(module, args, check, prefix=PREFIX)
+    return T.run_module_file(module, args, check, tag=PREFIX)
 
 
 class RootEnv:

@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Many containers in one ``container_netns`` task (``containers:``), each with every
+guarantee of the single form.
+
+Built on the single-container planner and executor (``_container.plan`` and
+``_container.execute``), not beside them:
+
+1. Every entry becomes a ``ContainerRequest`` (the single form's validation); then what
+   two entries would both claim — a container id, a netns, a pinned pid, a static IP in a
+   network, a host port — is refused. All problems are named at once and nothing changes.
+2. Every entry is planned against one read of the libcni cache (``CacheView``): no plugin,
+   no fork, a few file reads per container, so an idempotent batch costs about one module
+   start-up. A planning problem of any entry refuses the batch, nothing changed. Entries
+   are planned against the host as it is before the task: an IP or port that an
+   ``absent`` entry frees is free only for the next run.
+3. Only the containers whose plan changes something run, each through
+   ``_container.execute`` (atomic per container: a failure undoes that container's work),
+   on at most ``workers`` threads, with the first ADD of each network alone
+   (``_concurrency``). Rootless batches run in order (the rootless namespace and its port
+   forwards are set up lazily, check-then-create, through one API socket).
+
+Check mode plans exactly as the real run does (same view, same order) and stops there.
+The real run holds the lock of every container of the batch from planning to the end,
+as the single form holds its container's lock.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    PodnetError, ValidationError, batch_failed_msg, batch_invalid)
+
+ENTRY_KEYS = ("container_id", "name", "netns", "pid", "network_mode", "networks",
+              "port_mappings", "static_ip", "static_mac", "state", "slirp4netns_options")
+# what a failed container's result carries of its error's details
+ERROR_DETAILS = ("plugin", "command", "cni_code", "network", "rollback_errors", "path", "netns")
+
+
+class Item:
+    """One entry of the batch: request, plan, outcome."""
+
+    def __init__(self, index: int, raw: Dict[str, Any]) -> None:
+        self.index = index
+        self.raw = raw
+        self.req: Optional[_container.ContainerRequest] = None
+        self.plan: Optional[_container.Plan] = None
+        self.error: Optional[str] = None
+        self.error_details: Dict[str, Any] = {}
+        self.warnings: List[str] = []
+        self.before: Any = None  # fingerprint of the container before execution
+
+    @property
+    def label(self) -> str:
+        cid = self.req.container_id if self.req else self.raw.get("container_id")
+        return str(cid) if cid else "entry %d" % self.index
+
+    @property
+    def changed_plan(self) -> bool:
+        return self.plan is not None and self.plan.changed
+
+
+# --- 1. requests and what entries claim ---
+
+def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Item]:
+    """Validate every entry as the single form does; raise one ValidationError naming every
+    bad entry (and every claim two entries share) before anything is read or changed."""
+    items = [Item(i, dict(raw)) for i, raw in enumerate(raws)]
+    problems: List[str] = []
+    invalid: Set[str] = set()
+    for item in items:
+        raw = item.raw
+        unknown = set(raw) - set(ENTRY_KEYS)
+        try:
+            if unknown:
+                raise ValidationError("unknown keys %s" % ", ".join(sorted(unknown)))
+            item.req = _container.ContainerRequest(
+                ctx, raw.get("container_id"), raw.get("name"), raw.get("netns"), raw.get("pid"),
+                raw.get("network_mode") or "bridge", raw.get("networks") or [],
+                raw.get("port_mappings") or [], raw.get("static_ip"), raw.get("static_mac"),
+                raw.get("state") or "present", slirp4netns_options=raw.get("slirp4netns_options"))
+        except ValidationError as exc:
+            problems.append("%s: %s" % (item.label, exc.msg))
+            invalid.add(item.label)
+    for owners, text in claim_conflicts([i.req for i in items if i.req is not None]):
+        problems.append(text)
+        invalid.update(owners)
+    if problems:
+        raise batch_invalid("containers", problems, len(items),
+                            sum(1 for i in items if i.label in invalid))
+    return items
+
+
+def claim_conflicts(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[List[str], str]]:
+    """What two entries of one batch would both own: the container id, the netns, the
+    pinned process, a static IP of a network, a host port. (owners, message) per conflict."""
+    problems: List[Tuple[List[str], str]] = []
+    first: Dict[Tuple[str, Any], str] = {}
+
+    def claim(kind: str, key: Any, owner: str, text: str) -> None:
+        other = first.setdefault((kind, key), owner)
+        if other != owner:
+            problems.append(([other, owner], text % (other, owner)))
+
+    seen_ids: Dict[str, int] = {}
+    for req in reqs:
+        seen_ids[req.container_id] = seen_ids.get(req.container_id, 0) + 1
+    for cid, count in seen_ids.items():
+        if count > 1:
+            problems.append(([cid], "container %s is listed %d times" % (cid, count)))
+    claims = _attach.BatchClaims()
+    for req in reqs:
+        cid = req.container_id
+        if seen_ids[cid] > 1:
+            continue
+        claim("netns", req.netns, cid, "netns %s is claimed by both %%s and %%s" % req.netns)
+        if req.state != "present":
+            continue
+        if req.pid is not None:
+            claim("pid", req.pid, cid, "the netns of pid %d is claimed by both %%s and %%s" % req.pid)
+        try:
+            for spec in req.specs([]):
+                claims.claim(cid, spec.network, spec.ips, spec.port_mappings)
+            if req.network_mode == "slirp4netns":  # host ports forwarded by its slirp4netns
+                claims.claim(cid, "", (), req.port_mappings)
+        except ValidationError as exc:
+            problems.append(([cid] + ([str(exc.details["owner"])] if exc.details.get("owner") else []),
+                             exc.msg))
+    return problems
+
+
+# --- 2. planning ---
+
+def plan_all(ctx: HostContext, items: Sequence[Item]) -> cnicache.CacheView:
+    """Plan every entry against one read of the cache; raise one ValidationError naming
+    every entry that cannot be planned (nothing changed)."""
+    view = cnicache.CacheView(ctx.cache_dir, [i.req.container_id for i in items if i.req])
+    problems = []
+    for item in items:
+        try:
+            item.plan = _container.plan(ctx, item.req, view)
+        except PodnetError as exc:
+            problems.append("%s: %s" % (item.label, exc.msg))
+    if problems:
+        raise batch_invalid("containers", problems, len(items))
+    return view
+
+
+# --- 3. execution ---
+
+def _fingerprint(ctx: HostContext, req: _container.ContainerRequest,
+                 entries: Sequence[cnicache.CacheEntry]) -> Any:
+    """What a failed container's ``changed`` is judged by: its netns and attachments."""
+    return (ctx.netns_status(req.netns),
+            sorted((e.network, e.ifname, e.netns, json.dumps(e.result, sort_keys=True))
+                   for e in entries))
+
+
+def _execute_one(ctx: HostContext, item: Item) -> None:
+    req, plan = item.req, item.plan
+    try:
+        outcome = _container.execute(ctx, req, plan)
+        item.warnings.extend(outcome["warnings"])
+    except PodnetError as exc:  # execute undid this container's work before raising
+        item.error = str(exc)
+        item.error_details = {k: v for k, v in exc.details.items() if k in ERROR_DETAILS}
+    except Exception as exc:  # a bug: keep it on the entry, never lose the others
+        item.error = "unexpected error: %s: %s" % (type(exc).__name__, exc)
+
+
+def execute_all(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
+                workers: int = _concurrency.DEFAULT_WORKERS) -> None:
+    """Run the plans that change something; each container's failure stays on its item.
+
+    The caller holds every container's lock (``_concurrency.container_locks``)."""
+    work = [i for i in items if i.changed_plan]
+    if not work:
+        return
+    for item in work:
+        item.before = _fingerprint(ctx, item.req, view.container_entries(item.req.container_id))
+    ctx.networks()  # load once before threads share the context
+    concurrent = _concurrency.overlaps(ctx, len(work), workers)
+    with _concurrency.gated(ctx, concurrent):
+        _concurrency.run_all(lambda item: _execute_one(ctx, item), work, workers, concurrent)
+
+
+# --- results ---
+
+def container_result(ctx: HostContext, item: Item, view: cnicache.CacheView, check_mode: bool,
+                     with_diff: bool) -> Dict[str, Any]:
+    """The single form's return for one container, plus ``failed`` and ``msg``."""
+    req, plan = item.req, item.plan
+    ran = not check_mode and item.changed_plan
+    entries = _container.current_entries(
+        ctx, req, None if ran else view.container_entries(req.container_id))
+    exists = _container.container_exists(ctx, req)
+    changed = plan.changed
+    if item.error is not None:
+        changed = item.before != _fingerprint(
+            ctx, req, cnicache.list_entries(ctx.cache_dir, container_id=req.container_id))
+    out: Dict[str, Any] = {"changed": changed, "failed": item.error is not None,
+                           "state": req.state, "actions": plan.actions}
+    out.update(_container.report(req, entries, exists and req.state == "present"))
+    if with_diff:
+        out["diff"] = plan.diff.get_before_after()
+    if item.error is not None:
+        out["msg"] = item.error
+        out.update(item.error_details)
+    return out
+
+
+def results(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
+            check_mode: bool, with_diff: bool) -> Dict[str, Any]:
+    """The module's return: ``containers`` by id, every action (with its container id),
+    the diff per container, and ``msg`` naming each failed container."""
+    containers: Dict[str, Any] = {}
+    actions: List[Dict[str, Any]] = []
+    before: Dict[str, Any] = {}
+    after: Dict[str, Any] = {}
+    warnings = list(ctx.warnings)
+    failed: List[Tuple[str, str]] = []
+    for item in items:
+        cid = item.req.container_id
+        res = container_result(ctx, item, view, check_mode, with_diff)
+        containers[cid] = res
+        actions.extend(dict(a, container_id=cid) for a in item.plan.actions)
+        if with_diff:
+            before[cid] = res["diff"]["before"]["container"]
+            after[cid] = res["diff"]["after"]["container"]
+        warnings.extend("%s: %s" % (cid, w) for w in item.warnings)
+        if item.error is not None:
+            failed.append((cid, item.error))
+    out: Dict[str, Any] = {"changed": any(r["changed"] for r in containers.values()),
+                           "containers": containers, "actions": actions,
+                           "failed_containers": len(failed), "warnings": warnings}
+    if with_diff:
+        out["diff"] = {"before": before, "after": after}
+    if failed:
+        out["msg"] = batch_failed_msg("containers", failed, len(items))
+    return out
+
+
+def run(ctx: HostContext, raws: Sequence[Dict[str, Any]], check_mode: bool,
+        workers: int = _concurrency.DEFAULT_WORKERS, with_diff: bool = False) -> Dict[str, Any]:
+    """Validate, plan and (unless check_mode) execute the batch; the module's return
+    (``msg`` set when a container failed). Raises ValidationError for bad input or a
+    plan that cannot be made, before anything changes."""
+    items = build_requests(ctx, raws)
+    if not items:
+        out: Dict[str, Any] = {"changed": False, "containers": {}, "actions": [],
+                               "failed_containers": 0, "warnings": list(ctx.warnings)}
+        if with_diff:
+            out["diff"] = {"before": {}, "after": {}}
+        return out
+    if check_mode:
+        view = plan_all(ctx, items)
+    else:
+        with _concurrency.container_locks(ctx, [i.req.container_id for i in items]):
+            view = plan_all(ctx, items)
+            execute_all(ctx, items, view, workers)
+    return results(ctx, items, view, check_mode, with_diff)

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Many network definitions in one ``cni_network`` task (``networks:``), each with every
+guarantee of the single form, on top of ``netconf.plan`` and ``netconf.apply``.
+
+The entries are planned in order against one view of each config dir in which every
+earlier entry is already applied, so a later network is checked against the earlier ones
+exactly as a later task would be (subnet overlaps, a bridge named twice, a free subnet
+picked for each). Any entry that cannot be planned refuses the batch before anything is
+written, naming each. Then the plans are applied in order, under the one lock every
+writer of network definitions holds; an entry whose write fails is reported and the
+others are done (a file is written atomically or not at all). Check mode stops after
+planning.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
+from ansible_collections.podnet.cni.plugins.module_utils._errors import (
+    PodnetError, ValidationError, batch_failed_msg, batch_invalid)
+from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+
+SPEC_KEYS = ("name", "driver", "bridge", "parent", "mode", "subnets", "routes", "internal",
+             "mtu", "vlan", "dns_enabled", "dns_domain", "isolate", "hairpin", "cni_version",
+             "state", "force")
+ENTRY_KEYS = SPEC_KEYS + ("cni_config_dir",)
+
+
+class NetworkItem:
+    """One entry: its spec, its config dir, its plan and what applying it did."""
+
+    def __init__(self, index: int, raw: Dict[str, Any], config_dir: str) -> None:
+        self.index = index
+        self.raw = raw
+        self.config_dir = config_dir
+        self.spec: Optional[netconf.NetworkSpec] = None
+        self.plan: Optional[netconf.Plan] = None
+        self.actions: List[str] = []
+        self.error: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return str(self.raw.get("name") or "entry %d" % self.index)
+
+
+def build(raws: Sequence[Dict[str, Any]], config_dir: str) -> List[NetworkItem]:
+    """Validate every entry as the single form does (a name listed twice too); one
+    ValidationError naming every problem, before anything is read."""
+    items = []
+    problems = []
+    seen: Dict[str, int] = {}
+    for i, raw in enumerate(raws):
+        item = NetworkItem(i, dict(raw), raw.get("cni_config_dir") or config_dir)
+        items.append(item)
+        try:
+            unknown = set(raw) - set(ENTRY_KEYS)
+            if unknown:
+                raise ValidationError("unknown keys %s" % ", ".join(sorted(unknown)))
+            item.spec = netconf.NetworkSpec(**{k: raw[k] for k in SPEC_KEYS if raw.get(k) is not None})
+        except (ValidationError, TypeError) as exc:
+            problems.append("%s: %s" % (item.label, getattr(exc, "msg", exc)))
+            continue
+        seen[item.spec.name] = seen.get(item.spec.name, 0) + 1
+    problems += ["network %s is listed %d times" % (n, c) for n, c in seen.items() if c > 1]
+    if problems:
+        raise batch_invalid("networks", problems, len(items))
+    return items
+
+
+class _Views:
+    """Each config dir's networks as loaded once, with the batch's earlier entries applied."""
+
+    def __init__(self) -> None:
+        self.dirs: Dict[str, Dict[str, cniconf.NetworkConfigList]] = {}
+        self.warnings: List[str] = []
+
+    def get(self, config_dir: str) -> Dict[str, cniconf.NetworkConfigList]:
+        if config_dir not in self.dirs:
+            networks, warnings = cniconf.load_networks(config_dir)
+            self.dirs[config_dir] = networks
+            self.warnings.extend(warnings)
+        return self.dirs[config_dir]
+
+    def apply(self, config_dir: str, plan: netconf.Plan) -> None:
+        view = self.dirs[config_dir]
+        for name in [n for n, c in view.items() if c.path == plan.path]:
+            del view[name]
+        if plan.after is not None:
+            view[plan.after["name"]] = cniconf.conflist_from_bytes(netconf.render(plan.after), plan.path)
+
+
+def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir: str,
+             host_links: bool) -> List[str]:
+    """Plan every entry in order against the views; returns the warnings. One
+    ValidationError naming every entry that cannot be planned (nothing written)."""
+    views = _Views()
+    problems = []
+    for item in items:
+        networks = views.get(item.config_dir)
+        try:
+            item.plan = netconf.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
+                                     networks=networks)
+        except PodnetError as exc:
+            problems.append("%s: %s" % (item.label, exc.msg))
+            continue
+        views.apply(item.config_dir, item.plan)
+    if problems:
+        raise batch_invalid("networks", problems, len(items))
+    # a skipped file that an entry rewrites or removes is no news (as in the single form)
+    ours = tuple("skipped CNI config %s:" % i.plan.path for i in items)
+    return [w for w in views.warnings if not w.startswith(ours)]
+
+
+def apply_all(items: Sequence[NetworkItem]) -> None:
+    for item in items:
+        try:
+            item.actions = netconf.apply(item.plan)
+        except PodnetError as exc:
+            item.error = str(exc)
+        except OSError as exc:
+            item.error = "cannot write %s: %s" % (item.plan.path, exc.strerror or exc)
+
+
+def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
+            warnings: Sequence[str]) -> Dict[str, Any]:
+    """The module's return: ``networks`` by name (the single form's return, ``failed`` and
+    ``msg``), every action, a diff per network, and ``msg`` naming each failed network."""
+    networks: Dict[str, Any] = {}
+    actions: List[str] = []
+    diffs: List[Dict[str, Any]] = []
+    failed: List[Tuple[str, str]] = []
+    out_warnings = list(warnings)
+    for item in items:
+        plan = item.plan
+        done = netconf.predicted_actions(plan) if check_mode else item.actions
+        changed = plan.changed if check_mode or item.error is None else bool(done)
+        res: Dict[str, Any] = {"changed": changed, "failed": item.error is not None,
+                               "config_path": plan.path, "conflist": plan.after,
+                               "network": netconf.conflist_view(plan.after) if plan.after else None,
+                               "in_use": plan.in_use, "actions": done}
+        if with_diff:
+            res["diff"] = plan.diff()
+            diffs.append(res["diff"])
+        if item.error is not None:
+            res["msg"] = item.error
+            failed.append((item.spec.name, item.error))
+        networks[item.spec.name] = res
+        actions.extend(done)
+        out_warnings.extend("%s: %s" % (item.spec.name, w) for w in plan.warnings)
+    out: Dict[str, Any] = {"changed": any(r["changed"] for r in networks.values()),
+                           "networks": networks, "actions": actions,
+                           "failed_networks": len(failed), "warnings": out_warnings}
+    if with_diff:
+        out["diff"] = diffs
+    if failed:
+        out["msg"] = batch_failed_msg("networks", failed, len(items))
+    return out
+
+
+def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[str],
+        cache_dir: str, state_dir: str, host_links: bool, check_mode: bool,
+        with_diff: bool = False) -> Dict[str, Any]:
+    """Validate, plan and (unless check_mode) apply the batch; the module's return."""
+    items = build(raws, config_dir)
+    if not items:
+        return results(items, check_mode, with_diff, [])
+    if check_mode:
+        warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
+    else:
+        # one writer of network definitions at a time: the overlap checks must see the others
+        with file_lock(netconf.lock_path(state_dir)):
+            warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
+            apply_all(items)
+    return results(items, check_mode, with_diff, warnings)
+

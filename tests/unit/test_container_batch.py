@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_container_batch: what entries claim, planning against one read of the cache, and the
+aggregated result (per container, diff by id, msg naming each failed container).
+
+The kernel is replaced as in test_container_plan (namespace status from a table);
+tests/functional/batch proves the same against real namespaces and plugins."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_batch
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
+
+from test_container_plan import apply, ctx_fixture  # noqa: F401  (the ctx fixture)
+
+
+def entry(cid, *networks, **kw):
+    item = {"container_id": cid, "networks": list(networks) or ["pnf-a"]}
+    item.update(kw)
+    return item
+
+
+def pm(port, host_ip="", proto="tcp"):
+    return [{"container_port": 80, "host_port": port, "host_ip": host_ip, "protocol": proto}]
+
+
+def run(ctx, req, plan):
+    """What execute() leaves, without plugins (test_container_plan.apply), and the netns file."""
+    apply(ctx, req, plan)
+    os.makedirs(ctx.netns_dir, exist_ok=True)
+    open(req.netns, "a").close()
+
+
+def converge(ctx, items):
+    """What a successful real run of items leaves."""
+    for item in _container_batch.build_requests(ctx, items):
+        run(ctx, item.req, _container.plan(ctx, item.req))
+
+
+# --- claims ---
+
+@pytest.mark.parametrize("items,expected", [
+    ([entry("c1"), entry("c2")], []),
+    ([entry("c1"), entry("c1", "pnf-b")], ["container c1 is listed 2 times"]),
+    ([entry("c1", netns="shared"), entry("c2", netns="shared")],
+     ["netns {nsdir}/shared is claimed by both c1 and c2"]),
+    ([entry("c1", netns="shared"), entry("c2", netns="shared", state="absent")],
+     ["netns {nsdir}/shared is claimed by both c1 and c2"]),
+    ([entry("c1", pid=4194000), entry("c2", pid=4194000)],
+     ["the netns of pid 4194000 is claimed by both c1 and c2"]),
+    ([entry("c1", static_ip="10.220.1.5"), entry("c2", "pnf-a", "pnf-b", static_ip="10.220.1.5")],
+     ["IP 10.220.1.5 in network pnf-a is requested for both c1 and c2"]),
+    ([entry("c1", static_ip="10.220.1.5"), entry("c2", "pnf-b", static_ip="10.220.1.5")], []),
+    ([entry("c1", "pnf-a", {"name": "pnf-b", "ips": ["10.220.2.9"]}),
+      entry("c2", {"name": "pnf-b", "ips": ["10.220.2.9"]})],
+     ["IP 10.220.2.9 in network pnf-b is requested for both c1 and c2"]),
+    ([entry("c1", port_mappings=pm(8080)), entry("c2", port_mappings=pm(8080, "127.0.0.1"))],
+     ["host port 8080/tcp is requested for both c1 and c2"]),
+    ([entry("c1", port_mappings=pm(8080, "127.0.0.1")), entry("c2", port_mappings=pm(8080, "127.0.0.2"))], []),
+    ([entry("c1", port_mappings=pm(8080)), entry("c2", port_mappings=pm(8080, proto="udp"))], []),
+    ([entry("c1", port_mappings=[{"container_port": 80, "host_port": 8000, "range": 10}]),
+      entry("c2", port_mappings=pm(8009))], ["host port 8009/tcp is requested for both c1 and c2"]),
+    ([entry("c1", port_mappings=pm(8080)), entry("c2", port_mappings=pm(8080), state="absent")], []),
+    ([entry("c1", network_mode="slirp4netns", networks=[], port_mappings=pm(8080)),
+      entry("c2", port_mappings=pm(8080))], ["host port 8080/tcp is requested for both c1 and c2"]),
+])
+def test_claim_conflicts(ctx, items, expected):
+    reqs = []
+    for item in items:
+        item = dict(item)
+        reqs.append(_container.ContainerRequest(
+            ctx, item.pop("container_id"), **dict(item, networks=item.get("networks") or [])))
+    found = [text for owners, text in _container_batch.claim_conflicts(reqs)]
+    assert found == [e.format(nsdir=ctx.netns_dir) for e in expected]
+
+
+def test_every_problem_named_at_once_and_counted_by_container(ctx):
+    items = [entry("ok"), entry("c1", static_mac="zz"), entry("c2"), entry("c2", "pnf-b"),
+             entry("c3", port_mappings=pm(9000)), entry("c4", port_mappings=pm(9000)),
+             {"container_id": "c5", "networks": ["pnf-a"], "colour": "red"}]
+    with pytest.raises(ValidationError) as err:
+        _container_batch.build_requests(ctx, items)
+    msg = err.value.msg
+    assert msg.startswith("6 of 7 containers are invalid, nothing was changed: ")
+    for needle in ("c1: invalid MAC address 'zz'", "c5: unknown keys colour",
+                   "container c2 is listed 2 times",
+                   "host port 9000/tcp is requested for both c3 and c4"):
+        assert needle in msg
+    assert len(err.value.details["problems"]) == 4
+
+
+def test_one_bad_entry_alone_keeps_the_single_message(ctx):
+    with pytest.raises(ValidationError) as err:
+        _container_batch.build_requests(ctx, [entry("c1", static_ip="nope")])
+    assert err.value.msg == "c1: invalid static_ip 'nope'"
+
+
+# --- planning ---
+
+def test_plan_all_reads_the_cache_once(ctx, monkeypatch):
+    items = [entry("c%d" % i, port_mappings=pm(20000 + i)) for i in range(30)]
+    converge(ctx, items)
+    calls = []
+    real = cnicache.list_entries
+
+    def counting(*a, **kw):
+        calls.append((a, kw))
+        return real(*a, **kw)
+    monkeypatch.setattr(cnicache, "list_entries", counting)
+    batch = _container_batch.build_requests(ctx, items)
+    view = _container_batch.plan_all(ctx, batch)
+    assert len(calls) == 1 and calls[0][1] == {}  # every entry, once, for 30 containers
+    assert not any(i.changed_plan for i in batch)
+    out = _container_batch.results(ctx, batch, view, check_mode=False, with_diff=True)
+    assert out["changed"] is False and out["actions"] == [] and out["failed_containers"] == 0
+    assert len(calls) == 1  # the report of unchanged containers reuses the view
+    assert sorted(out["containers"]) == sorted("c%d" % i for i in range(30))
+    assert out["diff"]["before"] == out["diff"]["after"]
+    assert "msg" not in out
+
+
+def test_plan_all_names_every_entry_it_cannot_plan(ctx):
+    converge(ctx, [entry("holder", port_mappings=pm(7000))])
+    items = [entry("c1", "pnf-nope"), entry("c2"), entry("c3", port_mappings=pm(7000))]
+    batch = _container_batch.build_requests(ctx, items)
+    with pytest.raises(ValidationError) as err:
+        _container_batch.plan_all(ctx, batch)
+    assert err.value.msg.startswith("2 of 3 containers are invalid, nothing was changed: c1: ")
+    assert "unknown CNI network 'pnf-nope'" in err.value.msg
+    assert "c3: host port 7000/tcp is already mapped by container holder" in err.value.msg
+
+
+# --- results ---
+
+def test_results_name_failed_containers_and_keep_the_others(ctx):
+    converge(ctx, [entry("gone")])
+    items = [entry("new1"), entry("bad"), {"container_id": "gone", "state": "absent"}, entry("new2")]
+    batch = _container_batch.build_requests(ctx, items)
+    view = _container_batch.plan_all(ctx, batch)
+    check = _container_batch.results(ctx, batch, view, check_mode=True, with_diff=True)
+    assert [a["container_id"] for a in check["actions"]] == ["new1", "new1", "bad", "bad", "gone", "gone"] + \
+        ["new2", "new2"]
+    assert check["containers"]["gone"]["diff"]["after"]["container"]["networks"] == {}
+    assert check["diff"]["before"]["gone"]["networks"]["pnf-a"]["interface"] == "eth0"
+    assert check["diff"]["after"]["new1"]["networks"]["pnf-a"]["interface"] == "eth0"
+    # as if run: new1 and gone done, bad failed with nothing left, new2 failed half-way
+    for item in batch:
+        item.before = _container_batch._fingerprint(ctx, item.req, view.container_entries(item.req.container_id))
+    for item in batch:
+        if item.req.container_id == "new1":
+            run(ctx, item.req, item.plan)
+        elif item.req.container_id == "gone":
+            cnicache.delete(ctx.cache_dir, "pnf-a", "gone", "eth0")
+            ctx.ns.pop(item.req.netns)
+            os.unlink(item.req.netns)
+        elif item.req.container_id == "bad":
+            item.error, item.error_details = "CNI plugin tuning failed on ADD", {"plugin": "tuning"}
+        else:
+            run(ctx, item.req, item.plan)  # left attached although it failed
+            item.error = "rollback failed: timeout"
+    out = _container_batch.results(ctx, batch, view, check_mode=False, with_diff=False)
+    assert out["changed"] is True and out["failed_containers"] == 2 and "diff" not in out
+    assert out["msg"] == ("2 of 4 containers failed (each rolled back): bad: CNI plugin tuning failed "
+                          "on ADD; new2: rollback failed: timeout")
+    bad, new2 = out["containers"]["bad"], out["containers"]["new2"]
+    assert bad["failed"] is True and bad["changed"] is False and bad["plugin"] == "tuning"
+    assert bad["netns"] is None and bad["network_settings"] == {}
+    assert new2["failed"] is True and new2["changed"] is True  # judged by what is there now
+    assert out["containers"]["new1"]["changed"] is True and out["containers"]["new1"]["failed"] is False
+    assert out["containers"]["new1"]["network_settings"]["IPAddress"] == "10.220.1.2"
+    assert out["containers"]["gone"]["netns"] is None
+
+
+def test_an_empty_batch_reads_nothing(ctx, monkeypatch):
+    monkeypatch.setattr(cnicache, "list_entries", lambda *a, **kw: pytest.fail("read the cache"))
+    out = _container_batch.run(ctx, [], check_mode=False, with_diff=True)
+    assert out == {"changed": False, "containers": {}, "actions": [], "failed_containers": 0,
+                   "warnings": [], "diff": {"before": {}, "after": {}}}
