@@ -209,4 +209,4 @@ def test_view_reads_once_and_indexes_host_ports(tmp_path):
     assert view.port_holders([]) == []
     one = cache.CacheView(d, ["c"])  # one container: only its own files until all are asked for
     assert one._all is None and [e.network for e in one.container_entries("c")] == ["n2"]
-    assert len(one.all_entries()) == 3
+    assert len(one.all_entries()[0]) == 3

@@ -106,12 +106,12 @@ def test_plan_all_reads_the_cache_once(ctx, monkeypatch):
     items = [entry("c%d" % i, port_mappings=pm(20000 + i)) for i in range(30)]
     converge(ctx, items)
     calls = []
-    real = cnicache.list_entries
+    real = cnicache.scan
 
     def counting(*a, **kw):
         calls.append((a, kw))
         return real(*a, **kw)
-    monkeypatch.setattr(cnicache, "list_entries", counting)
+    monkeypatch.setattr(cnicache, "scan", counting)
     batch = _container_batch.build_requests(ctx, items)
     view = _container_batch.plan_all(ctx, batch)
     assert len(calls) == 1 and calls[0][1] == {}  # every entry, once, for 30 containers
