@@ -29,7 +29,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    CniPluginError, ConfigError, PodnetError, StateError, ValidationError, batch_invalid)
+    ConfigError, PodnetError, StateError, ValidationError, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
 
 DEFAULT_WORKERS = _concurrency.DEFAULT_WORKERS

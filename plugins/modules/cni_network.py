@@ -209,14 +209,39 @@ options:
         description: As I(mode).
         type: str
       subnets:
-        description: As I(subnets) (the same keys).
+        description: As I(subnets).
         type: list
         elements: dict
+        suboptions:
+          subnet:
+            description: As I(subnets.subnet).
+            type: str
+            required: true
+          gateway:
+            description: As I(subnets.gateway).
+            type: str
+          range_start:
+            description: As I(subnets.range_start).
+            type: str
+          range_end:
+            description: As I(subnets.range_end).
+            type: str
+          ip_range:
+            description: As I(subnets.ip_range).
+            type: str
       routes:
-        description: As I(routes) (the same keys).
+        description: As I(routes).
         type: list
         elements: dict
         default: []
+        suboptions:
+          dst:
+            description: As I(routes.dst).
+            type: str
+            required: true
+          gw:
+            description: As I(routes.gw).
+            type: str
       internal:
         description: As I(internal).
         type: bool
@@ -401,7 +426,11 @@ diff:
     - In diff mode, the file before and after; with I(networks), a list of them, one per network.
   returned: when diff mode is on
   type: raw
-  sample: {"before": {}, "after": {"cniVersion": "0.4.0", "name": "frontend"}, "before_header": "/etc/cni/net.d/frontend.conflist", "after_header": "/etc/cni/net.d/frontend.conflist"}
+  sample:
+    before: {}
+    after: {"cniVersion": "0.4.0", "name": "frontend"}
+    before_header: /etc/cni/net.d/frontend.conflist
+    after_header: /etc/cni/net.d/frontend.conflist
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -196,10 +196,29 @@ options:
         elements: raw
         default: []
       port_mappings:
-        description: As I(port_mappings) (the same keys).
+        description: As I(port_mappings).
         type: list
         elements: dict
         default: []
+        suboptions:
+          host_port:
+            description: As I(port_mappings.host_port).
+            type: int
+          container_port:
+            description: As I(port_mappings.container_port).
+            type: int
+            required: true
+          protocol:
+            description: As I(port_mappings.protocol).
+            type: str
+            default: tcp
+          host_ip:
+            description: As I(port_mappings.host_ip).
+            type: str
+          range:
+            description: As I(port_mappings.range).
+            type: int
+            default: 1
       static_ip:
         description: As I(static_ip).
         type: str
@@ -326,7 +345,9 @@ diff:
       with I(containers) under each container's id.
   returned: when diff mode is on
   type: dict
-  sample: {"before": {"web1": {"netns": null, "networks": {}}}, "after": {"web1": {"netns": "/run/netns/podnet-web1", "networks": {"frontend": {"interface": "eth0"}}}}}
+  sample:
+    before: {"web1": {"netns": null, "networks": {}}}
+    after: {"web1": {"netns": "/run/netns/podnet-web1", "networks": {"frontend": {"interface": "eth0"}}}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -119,8 +119,8 @@ def test_context_runs_add_through_the_gate_of_its_batch(tmp_path):
         assert ctx.add_gate is None  # a batch in order needs no gate
 
 
-@pytest.mark.parametrize("workers,concurrent,threads", [(8, True, True), (1, True, False),
-                                                         (8, False, False)])
+@pytest.mark.parametrize("workers,concurrent,threads",
+                         [(8, True, True), (1, True, False), (8, False, False)])
 def test_run_all_runs_every_job(workers, concurrent, threads):
     done, names = [], set()
 

@@ -7,7 +7,6 @@ namespaces are stood in for by a context whose netns_status is a table."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 

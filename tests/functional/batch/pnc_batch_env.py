@@ -19,7 +19,7 @@ for _p in (os.path.join(HERE, "..", "core"), os.path.join(HERE, "..", "..", "lib
     if _p not in sys.path:
         sys.path.insert(0, _p)
 import podnet_testlib as tl  # noqa: E402
-from pnf_core_env import CoreEnv, iptables_lines, run_playbook, sh  # noqa: E402,F401
+from pnf_core_env import CoreEnv, sh  # noqa: E402,F401
 
 PREFIX = tl.unique_prefix("pnc")
 NET16 = "10.233"

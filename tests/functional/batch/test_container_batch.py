@@ -11,7 +11,7 @@ import json
 import os
 
 import podnet_testlib as tl
-from pnc_batch_env import iptables_lines, sh
+from pnc_batch_env import sh
 
 
 def _ports(env, n):
