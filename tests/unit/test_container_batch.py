@@ -16,7 +16,8 @@ from ansible_collections.podnet.cni.plugins.module_utils import _container, _con
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 
-from test_container_plan import apply, ctx_fixture  # noqa: F401  # pylint: disable=unused-import  (the ctx fixture)
+# ctx_fixture: the ctx fixture
+from test_container_plan import apply, ctx_fixture  # noqa: F401  # pylint: disable=unused-import
 
 
 def entry(cid, *networks, **kw):
