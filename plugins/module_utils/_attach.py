@@ -25,7 +25,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import rules as cn
 from ansible_collections.podnet.cni.plugins.module_utils import _hostports, _intent
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, ip_reservation_owner
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    CniPluginError, ConfigError, PodnetError, ValidationError)
+    CniPluginError, ConfigError, LockError, PodnetError, RootlessError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
 
 # what a DEL may say when a firewall reload already removed the plugin's rules
@@ -255,12 +255,14 @@ def mismatches(spec: AttachmentSpec, entry: cnicache.CacheEntry) -> List[str]:
 
 # --- execution ---
 
-def refuse_existing_interface(conf: cniconf.NetworkConfigList, netns: str, ifname: str) -> None:
+def refuse_existing_interface(conf: cniconf.NetworkConfigList, netns: str, ifname: str,
+                              in_thread: bool = True) -> None:
     """ValidationError when the ADD would create ifname in netns and it is there already
     (no usable cache entry says which attachment made it): the ADD would fail, and its
-    rollback DEL would delete that interface and release its address."""
+    rollback DEL would delete that interface and release its address. ``in_thread``:
+    False for a rootless planner (see _netns.link_exists)."""
     if netns and conf.plugin_types and conf.plugin_types[0] in CREATES_INTERFACE \
-            and _netns.link_exists(netns, ifname, doubt=False):
+            and _netns.link_exists(netns, ifname, doubt=False, in_thread=in_thread):
         raise ValidationError(
             "interface %s already exists in %s and no usable cache entry of network %s says it "
             "is its attachment: podnet.cni adds nothing over it (a failed ADD's rollback would "
@@ -302,6 +304,10 @@ def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfig
         raise
 
 
+# errors that, raised around the chain rather than by it, mean no plugin ran
+_REFUSED_BEFORE_THE_CHAIN = (ValidationError, ConfigError, StateError, RootlessError, LockError)
+
+
 def _mark_rollback(exc: BaseException, problems: List[str]) -> None:
     if problems and isinstance(exc, PodnetError):
         exc.details.setdefault("rollback_errors", problems)
@@ -327,7 +333,9 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
         try:
             entry = _add_and_cache(ctx, conf, spec, rt, container_id, netns)
         except BaseException as exc:
-            if getattr(exc, "rollback_complete", False):
+            # the chain marks every error of its own; an unmarked refusal came from before
+            # it (rootless: the namespace's state checked on the way in): nothing ran
+            if getattr(exc, "rollback_complete", isinstance(exc, _REFUSED_BEFORE_THE_CHAIN)):
                 _intent.clear(intent)
             elif isinstance(exc, PodnetError):
                 exc.details["intent"] = intent

@@ -377,7 +377,7 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         p.action = "attach"
         p.after = _attach.spec_view(p.spec)
         if p.ifname not in {e.ifname for e in current} | snap.interrupted.get(req.container_id, set()):
-            _attach.refuse_existing_interface(conf, p.netns, p.ifname)
+            _attach.refuse_existing_interface(conf, p.netns, p.ifname, in_thread=not ctx.rootless)
     else:
         existing = with_netns(existing, p.netns)
         p.current = existing

@@ -252,7 +252,7 @@ def plan(ctx: HostContext, req: ContainerRequest,
             if netns_state == "mounted" and spec.ifname not in {e.ifname for e in live + interrupted}:
                 # (an interface of an attachment detached, or of an ADD undone, first is
                 # no obstacle)
-                _attach.refuse_existing_interface(conf, req.netns, spec.ifname)
+                _attach.refuse_existing_interface(conf, req.netns, spec.ifname, in_thread=not ctx.rootless)
             p.add("attach", network=spec.network, interface=spec.ifname)
             after_networks[spec.network] = _attach.spec_view(spec)
         else:

@@ -360,17 +360,29 @@ def set_link_up(ifname: str = "lo", sock: Optional[socket.socket] = None) -> boo
 SIOCGIFINDEX = 0x8933
 
 
-def link_exists(path: str, ifname: str, doubt: bool = True) -> bool:
-    """Whether ifname exists in the namespace at path, without forking (a DEL asks this
-    each time): a socket opened while this thread is briefly in that namespace stays
-    bound to it. On any doubt (no permission, odd name) the answer is ``doubt``;
-    NetnsError if this thread could not return to its own namespace."""
+def _has_link(ifname: str, sock: Optional[socket.socket] = None) -> bool:
+    """Whether ifname exists in the current netns (or the one ``sock`` was opened in)."""
+    with sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), SIOCGIFINDEX, struct.pack("16si", ifname.encode(), 0))
+    return True
+
+
+def link_exists(path: str, ifname: str, doubt: bool = True, in_thread: bool = True) -> bool:
+    """Whether ifname exists in the namespace at path. ``in_thread`` (a DEL asks this each
+    time): without a fork, through a socket opened while this thread is briefly in that
+    namespace; not for a rootless process that joined its holder's user namespace (it
+    could not come back to the host's netns): a forked child then. On any doubt (no
+    permission, odd name) the answer is ``doubt``; NetnsError if this thread could not
+    return to its own namespace."""
     try:
+        if not in_thread:
+            try:
+                return bool(run_in_netns(path, _has_link, ifname))
+            except NetnsError:  # cannot enter it: a doubt, as a failed setns below
+                return doubt
         with thread_in_netns(path):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with sock:
-            fcntl.ioctl(sock.fileno(), SIOCGIFINDEX, struct.pack("16si", ifname.encode(), 0))
-        return True
+        return _has_link(ifname, sock)
     except OSError as exc:
         return doubt if exc.errno != errno.ENODEV else False
     except (ValueError, struct.error):
