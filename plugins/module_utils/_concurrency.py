@@ -127,6 +127,18 @@ def run_all(fn: Callable[[Any], None], jobs: Sequence[Any], workers: int, concur
     del results
 
 
+def run_static_first(fn: Callable[[Any], None], jobs: Sequence[Any], wants_static: Callable[[Any], bool],
+                     workers: int, concurrent: bool) -> None:
+    """run_all, the jobs that ask for static IPs first and the others after them:
+    host-local hands out the lowest free address, so a dynamic ADD running beside (or
+    before) a static one may take the address the static one asks for."""
+    static = [job for job in jobs if wants_static(job)]
+    dynamic = [job for job in jobs if not wants_static(job)]
+    for phase in (static, dynamic):
+        if phase:
+            run_all(fn, phase, workers, concurrent)
+
+
 @contextmanager
 def gated(ctx: Any, concurrent: bool) -> Iterator[None]:
     """Give ctx a WarmGate while a concurrent batch runs (none when it runs in order)."""

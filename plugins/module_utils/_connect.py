@@ -549,7 +549,9 @@ def execute(ctx: HostContext, plans: Sequence[EntryPlan], workers: int = DEFAULT
                     p.error = str(exc)
 
     with _concurrency.gated(ctx, concurrent):
-        _concurrency.run_all(run_group, work, workers, concurrent)
+        _concurrency.run_static_first(
+            run_group, work, lambda group: any(p.changed and p.spec is not None and p.spec.ips for p in group),
+            workers, concurrent)
 
 
 # --- reporting ---

@@ -186,7 +186,17 @@ def execute_all(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheVie
     ctx.networks()  # load once before threads share the context
     concurrent = _concurrency.overlaps(ctx, len(work), workers)
     with _concurrency.gated(ctx, concurrent):
-        _concurrency.run_all(lambda item: _execute_one(ctx, item), work, workers, concurrent)
+        _concurrency.run_static_first(lambda item: _execute_one(ctx, item), work, _wants_static_ips,
+                                      workers, concurrent)
+
+
+def _wants_static_ips(item: Item) -> bool:
+    if item.req.state != "present":
+        return False
+    try:
+        return any(spec.ips for spec in item.req.specs([]))
+    except PodnetError:  # planned already: cannot happen; order does not matter then
+        return False
 
 
 # --- results ---

@@ -303,3 +303,21 @@ def test_namespaces_made_and_entered_from_worker_threads(env):
     finally:
         for p in paths:
             _netns.remove(p)
+
+
+def test_static_addresses_go_before_dynamic_ones(env):
+    """host-local hands out the lowest free address: a dynamic entry listed (or running)
+    before a static one would take the static one's address (seen on the fleet: "requested
+    IP ... is not available"). The batch adds the static ones first."""
+    net = env.network()
+    dynamic, static = env.cid("dyn"), env.cid("sta")
+    wanted = net["prefix"] + "2"  # the first address a dynamic ADD gets (.1 is the gateway)
+    entries = [env.entry(dynamic, net["name"]),
+               dict(env.entry(static, net["name"]), static_ip=wanted)]
+    for workers in (1, 4):
+        res = env.batch(entries, workers=workers)
+        assert res["failed_containers"] == 0 and not res.get("failed"), res
+        assert res["containers"][static]["network_settings"]["IPAddress"] == wanted
+        assert res["containers"][dynamic]["network_settings"]["IPAddress"] != wanted
+        gone = env.batch([dict(e, state="absent") for e in entries], workers=workers)
+        assert gone["failed_containers"] == 0, gone
