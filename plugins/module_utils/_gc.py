@@ -27,7 +27,6 @@ alive: it is reported (``skipped``), not pruned.
 from __future__ import annotations
 
 import errno
-import fcntl
 import ipaddress
 import os
 import time
@@ -42,6 +41,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._context import HostCon
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
+from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
 # entry yet for a few hundred ms; a reservation this young is never called orphaned
@@ -230,16 +230,9 @@ def orphan_reservations(ctx: HostContext, owners: Sequence[cnicache.CacheEntry],
             and now - r.mtime >= min_age and not _maybe_held_by(ctx, r, unreadable)]
 
 
-@contextmanager
-def _host_local_lock(directory: str) -> Iterator[None]:
+def _host_local_lock(directory: str):
     """host-local's own lock (flock on ``<dir>/lock``), so no ADD allocates meanwhile."""
-    fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return file_lock(os.path.join(directory, "lock"), timeout=None, private_dir=False)
 
 
 def release_reservation(res: Reservation) -> bool:
