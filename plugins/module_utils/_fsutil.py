@@ -8,7 +8,7 @@ import errno
 import json
 import os
 import stat
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 
@@ -187,18 +187,23 @@ def read_json(path: str, max_size: int = MAX_STATE_FILE) -> Optional[Any]:
         raise refuse("JSON nested too deeply")
 
 
-def read_head(path: str, limit: int = 4096) -> Optional[bytes]:
+def read_head_stat(path: str, limit: int = 4096) -> Optional[Tuple[bytes, os.stat_result]]:
     """The first limit bytes of a regular file (another tool's small file, e.g. a
-    host-local reservation); None when it is missing or not a regular file (a FIFO or a
-    device is not waited on, a symlink not followed)."""
+    host-local reservation) and its stat; None when it is missing or not a regular file (a
+    FIFO or a device is not waited on, a symlink not followed)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a directory too (fdopen would refuse it)
             return None
-        return f.read(limit)
+        return os.read(fd, limit), st
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def write_private(path: str, data: bytes, mode: int = 0o600) -> None:

@@ -37,7 +37,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
@@ -170,17 +170,10 @@ def _read_reservation(directory: str, network: str, name: str) -> Optional[Reser
     except ValueError:
         return None
     path = os.path.join(directory, name)
-    try:
-        st = os.lstat(path)
-        if not os.path.isfile(path) or os.path.islink(path):
-            return None
-        with open(path, "rb") as f:
-            lines = f.read(4096).decode("utf-8", "replace").splitlines()
-    except OSError:
+    held = read_reservation(path)
+    if held is None:
         return None
-    cid = lines[0].strip() if lines else ""
-    ifname = lines[1].strip() if len(lines) > 1 else ""
-    return Reservation(network, ip, cid, ifname, path, st.st_mtime)
+    return Reservation(network, ip, held[0], held[1], path, held[2])
 
 
 def list_reservations(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Reservation]:
