@@ -21,7 +21,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _procs, _validat
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file, write_atomic
 
 DRIVERS = ("bridge", "macvlan", "ipvlan")
 MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
@@ -666,21 +666,8 @@ def remove_conflist(path: str) -> bool:
 
 
 def _write_conflist(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    tmp = os.path.join(directory, ".%s.tmp.%d" % (os.path.basename(path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # whatever the umask
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    write_atomic(path, data, 0o644, hidden=True)
 
 
 def lock_path(state_dir: str) -> str:
