@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -217,7 +218,7 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
         for cid in containers:
             if cid == "all":
                 raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
-            _validate_id(cid)
+            _validate.any_container_id(cid)  # other tools' ids too
     live = _Alive(ctx)
     entries = []
     usable, unreadable = cnicache.scan(ctx.cache_dir)
@@ -262,12 +263,6 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
     # what no target may own is reported all the same, never skipped silently
     ctx.warnings.extend("cannot be used (left alone): %s" % u for u in unreadable if u.path not in owned)
     return targets
-
-
-def _validate_id(cid: Any) -> None:
-    # other tools' ids are any non-empty string without '/' (libcni): accept those too
-    if not isinstance(cid, str) or not cid or "/" in cid or cid in (".", ".."):
-        raise ValidationError("invalid container id %r" % (cid,), value=cid)
 
 
 class _Alive:
