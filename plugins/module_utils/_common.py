@@ -9,6 +9,7 @@ import os
 import traceback
 from typing import Any, Callable, Dict, List
 
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 
 COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
@@ -17,7 +18,7 @@ COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
     "cni_cache_dir": {"type": "path"},
     "state_dir": {"type": "path"},
     "rootless": {"type": "bool"},
-    "plugin_timeout": {"type": "float", "default": 60.0},
+    "plugin_timeout": {"type": "float", "default": C.PLUGIN_TIMEOUT},
 }
 
 
@@ -62,7 +63,7 @@ def build_context(params: Dict[str, Any]):
               "plugin_dirs": params.get("cni_plugin_dirs"),
               "cache_dir": params.get("cni_cache_dir"),
               "state_dir": params.get("state_dir"),
-              "timeout": params.get("plugin_timeout") or 60.0}
+              "timeout": params.get("plugin_timeout") or C.PLUGIN_TIMEOUT}
     if is_rootless(params):
         from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
         ctx = RootlessContext.from_params(params, **kwargs)

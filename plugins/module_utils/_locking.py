@@ -14,8 +14,9 @@ from typing import Iterator, Optional
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import LockError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import ensure_private_dir
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = C.LOCK_TIMEOUT
 
 
 def _open(path: str, private_dir: bool) -> int:

@@ -34,10 +34,11 @@ from ansible_collections.podnet.cni.plugins.module_utils._diff import Difference
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 # CHECK spends its time in plugin start-up and iptables execs, much of it waiting: on
 # 2 cores, 30 healthy attachments took 8.4 s with 1 worker, 3.1 s with 4, 2.3 s with 8
-CHECK_WORKERS = 8
+CHECK_WORKERS = C.DEFAULT_WORKERS
 
 
 # --- the rules the plugins own (iptables backend, as containernetworking/plugins 1.x) ---

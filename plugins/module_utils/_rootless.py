@@ -48,6 +48,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import (
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     ensure_private_dir, remove_file, write_json, write_private)
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 CNI_NETNS_NAME = "rootless-cni-ns"
 HOLDER_TAG = "podnet-pause"
@@ -60,7 +61,7 @@ PAUSE_CODE = ("import signal\n"
               "signal.pthread_sigmask(signal.SIG_BLOCK, stop)\n"
               "signal.sigwaitinfo(stop)\n")
 PERSISTENT_CNI_DIR = "/var/lib/cni"
-LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT = C.LOCK_TIMEOUT
 
 
 # --- the runtime dir ---

@@ -21,9 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.podnet.cni.plugins.module_utils import _procs
 from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 DEFAULT_CIDR = "10.0.2.0/24"
-DEFAULT_MTU = 65520
+DEFAULT_MTU = C.SLIRP_MTU
 MAX_MTU = 65521
 DEFAULT_TAP = "tap0"
 READY_TIMEOUT = 10.0

@@ -22,12 +22,13 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file, write_atomic
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-DRIVERS = ("bridge", "macvlan", "ipvlan")
+DRIVERS = C.DRIVERS
 MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
-CNI_VERSIONS = ("0.4.0", "1.0.0")
-DEFAULT_CNI_VERSION = "0.4.0"          # what podman v3 writes
-DEFAULT_DNS_DOMAIN = "dns.podman"      # podman's default dnsname domain
+CNI_VERSIONS = C.CNI_VERSIONS
+DEFAULT_CNI_VERSION = C.DEFAULT_CNI_VERSION
+DEFAULT_DNS_DOMAIN = C.DEFAULT_DNS_DOMAIN
 SUBNET_KEYS = ("subnet", "gateway", "range_start", "range_end", "ip_range")
 AUTO_POOL = ipaddress.ip_network("10.89.0.0/16")  # podman picks 10.89.N.0/24 for new networks
 NAME_MAX = 200                          # <name>.conflist must fit a file name
