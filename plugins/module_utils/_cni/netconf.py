@@ -370,18 +370,21 @@ def bridge_users(bridge: str, networks: Dict[str, cniconf.NetworkConfigList],
                   and any(p.get("type") == "bridge" and p.get("bridge") == bridge for p in conf.plugins))
 
 
-def _host_ipv4_routes() -> List[Any]:
-    """Destinations of the host's IPv4 routes (main table, from /proc/net/route)."""
-    nets = []
+def _route_rows() -> List[List[str]]:
+    """The rows of /proc/net/route (the host's IPv4 main table), split; none when it
+    cannot be read."""
     try:
         with open(PROC_ROUTE) as f:
             lines = f.read().splitlines()[1:]
     except OSError:
-        return nets
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
+        return []
+    return [fields for fields in (line.split() for line in lines) if len(fields) >= 8]
+
+
+def _host_ipv4_routes() -> List[Any]:
+    """Destinations of the host's IPv4 routes (main table, from /proc/net/route)."""
+    nets = []
+    for fields in _route_rows():
         dst = ipaddress.IPv4Address(bytes.fromhex(fields[1])[::-1])
         mask = ipaddress.IPv4Address(bytes.fromhex(fields[7])[::-1])
         if int(mask) == 0:
@@ -392,11 +395,10 @@ def _host_ipv4_routes() -> List[Any]:
 
 def default_route_interface() -> Optional[str]:
     """The interface of the host's IPv4 default route (podman's default macvlan parent)."""
-    try:
-        with open(PROC_ROUTE) as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return None
+    for fields in _route_rows():
+        if fields[1] == "00000000" and fields[7] == "00000000":
+            return fields[0]
+    return None
     for line in lines:
         fields = line.split()
         if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
