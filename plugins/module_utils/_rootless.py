@@ -882,15 +882,7 @@ class RootlessContext(HostContext):
     def check_port_mappings(self, mappings: Any) -> None:
         """slirp4netns forwards TCP and UDP from IPv4 host addresses only: say so before
         anything is attached, not after the ADD (which would then be rolled back)."""
-        for pm in mappings or []:
-            if pm.get("protocol", "tcp") not in ("tcp", "udp"):
-                raise ValidationError("rootless port mapping %s/%s: slirp4netns forwards only tcp "
-                                      "and udp" % (pm.get("host_port"), pm.get("protocol")),
-                                      value=pm.get("protocol"))
-            if ":" in (pm.get("host_ip") or ""):
-                raise ValidationError("rootless port mapping on %s: slirp4netns forwards from IPv4 "
-                                      "host addresses only" % pm.get("host_ip"),
-                                      value=pm.get("host_ip"))
+        slirp.check_forwardable(mappings)
 
     def attachment_added(self, entry: cnicache.CacheEntry) -> None:
         """Forward the attachment's host ports through slirp4netns and record them; on any

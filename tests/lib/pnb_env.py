@@ -44,10 +44,6 @@ def module_path(name: str) -> str:
     return os.path.join(MODULES_DIR, "%s.py" % name)
 
 
-def module_exists(name: str) -> bool:
-    return os.path.exists(module_path(name))
-
-
 def module_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = BUILD
