@@ -32,7 +32,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 

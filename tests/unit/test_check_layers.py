@@ -29,7 +29,7 @@ DOC = """# arch
 
 def run(root):
     proc = subprocess.run([sys.executable, SCRIPT, "--root", str(root)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     return proc.returncode, proc.stdout
 
 

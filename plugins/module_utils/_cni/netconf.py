@@ -399,11 +399,6 @@ def default_route_interface() -> Optional[str]:
         if fields[1] == "00000000" and fields[7] == "00000000":
             return fields[0]
     return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
-            return fields[0]
-    return None
 
 
 def pick_free_subnet(networks: Dict[str, cniconf.NetworkConfigList], own_name: str) -> Subnet:
