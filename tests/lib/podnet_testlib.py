@@ -23,9 +23,6 @@ PLUGIN_DIR = "/usr/lib/cni"
 # ansible-core has no json stdout callback of its own (it lives in ansible.posix)
 CALLBACK_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
 
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-
 
 def unique_prefix(prefix: str) -> str:
     """prefix + 4 random hex chars: short enough for bridge names (<= 15 with a suffix)."""

@@ -23,11 +23,6 @@ from typing import Any, Dict, List, Optional
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
 PLUGIN_DIR = "/usr/lib/cni"
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as T  # noqa: E402
 
 

@@ -12,12 +12,10 @@ import json
 import os
 import random
 import signal
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnb_env  # noqa: E402
 
 CHAIN = ["bridge", "portmap", "firewall", "tuning"]

@@ -21,20 +21,12 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-BUILD = os.path.join(REPO, ".build")
 PLUGIN_DIR = "/usr/lib/cni"
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as T  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(

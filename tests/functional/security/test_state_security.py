@@ -14,12 +14,10 @@ import secrets
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnb_env  # noqa: E402
 from unprivileged import USER_PYTHON  # noqa: E402
 
