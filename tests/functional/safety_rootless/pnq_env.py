@@ -186,12 +186,7 @@ def kill(pid: int) -> None:
 
 def tcp_get(host: str, number: int, tries: int = 20) -> str:
     """What the server at host:port says ('' when unreachable); retried while it starts."""
-    for _attempt in range(tries):
-        text = T.tcp_get(host, number, timeout=2.0)
-        if text:
-            return text
-        time.sleep(0.2)
-    return ""
+    return T.tcp_get(host, number, timeout=2.0, tries=tries, delay=0.2)
 
 
 def warnings_text(result: Dict[str, Any]) -> str:
