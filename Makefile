@@ -60,6 +60,7 @@ lint: test-deps
 	@# ANSIBLE_HOME: ansible-lint puts $$ANSIBLE_HOME/collections first; a stale podnet.cni copy
 	@# installed there by an earlier tool run would shadow .build
 	ANSIBLE_HOME=$(ROOT)/.build/lint-home $(BIN)/ansible-lint roles playbooks molecule
+	$(BIN)/python scripts/check-layers.py
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import traceback
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
 
 COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
@@ -17,7 +18,7 @@ COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
     "cni_cache_dir": {"type": "path"},
     "state_dir": {"type": "path"},
     "rootless": {"type": "bool"},
-    "plugin_timeout": {"type": "float", "default": 60.0},
+    "plugin_timeout": {"type": "float", "default": C.PLUGIN_TIMEOUT},
 }
 
 
@@ -42,6 +43,11 @@ def is_rootless(params: Dict[str, Any]) -> bool:
     return os.geteuid() != 0 if value is None else bool(value)
 
 
+# the contexts this module run built (one run per process): run_module emits their
+# warnings when the body fails, as the body's result carries them on success
+_BUILT: List[Any] = []
+
+
 def build_context(params: Dict[str, Any]):
     """The HostContext for these module params (rootless when asked or not uid 0)."""
     from ansible_collections.podnet.cni.plugins.module_utils._fsutil import check_usable_dir, refuse_symlink
@@ -57,12 +63,15 @@ def build_context(params: Dict[str, Any]):
               "plugin_dirs": params.get("cni_plugin_dirs"),
               "cache_dir": params.get("cni_cache_dir"),
               "state_dir": params.get("state_dir"),
-              "timeout": params.get("plugin_timeout") or 60.0}
+              "timeout": params.get("plugin_timeout") or C.PLUGIN_TIMEOUT}
     if is_rootless(params):
         from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
-        return RootlessContext.from_params(params, **kwargs)
-    from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-    return HostContext(**kwargs)
+        ctx = RootlessContext.from_params(params, **kwargs)
+    else:
+        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+        ctx = HostContext(**kwargs)
+    _BUILT.append(ctx)  # its warnings reach the user even when the module fails
+    return ctx
 
 
 def finish_batch(module: Any, result: Dict[str, Any]) -> Dict[str, Any]:
@@ -76,20 +85,34 @@ def finish_batch(module: Any, result: Dict[str, Any]) -> Dict[str, Any]:
     return result  # not reached: fail_json exits
 
 
+def _warn_all(module: Any, *lists: Any) -> None:
+    """Each warning once, in order."""
+    seen: List[str] = []
+    for warnings in lists:
+        for w in warnings or []:
+            if w not in seen:
+                seen.append(w)
+                module.warn(w)
+
+
 def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
-    """Call body(module) and exit with its result; a PodnetError becomes one fail_json."""
+    """Call body(module) and exit with its result; a PodnetError becomes one fail_json.
+    Warnings reach the user either way: on failure those of every context the body built
+    (``build_context``) and those the error carries (``warnings=`` in its details)."""
+    del _BUILT[:]
     try:
         result = body(module)
     except PodnetError as exc:
-        details = {k: v for k, v in exc.details.items() if k not in ("msg", "changed")}
+        details = {k: v for k, v in exc.details.items() if k not in ("msg", "changed", "warnings")}
         if exc.details.get("changed") is True:  # a failure after a change says so
             details["changed"] = True
+        _warn_all(module, *[ctx.warnings for ctx in _BUILT], exc.details.get("warnings"))
         module.fail_json(msg=str(exc), **details)
     except Exception as exc:  # a bug: say so, with the traceback
+        _warn_all(module, *[ctx.warnings for ctx in _BUILT])
         module.fail_json(msg="unexpected error: %s: %s" % (type(exc).__name__, exc),
                          exception=traceback.format_exc())
     else:
-        warnings = result.pop("warnings", None) or []
-        for w in warnings:
+        for w in result.pop("warnings", None) or []:
             module.warn(w)
         module.exit_json(**result)

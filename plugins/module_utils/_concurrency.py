@@ -30,9 +30,10 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, List, Sequence, Set, Tuple, TypeVar
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-DEFAULT_WORKERS = 8
-MAX_WORKERS = 64
+DEFAULT_WORKERS = C.DEFAULT_WORKERS
+MAX_WORKERS = C.MAX_WORKERS
 # plugin errors that only a concurrent ADD can cause; retried once
 RACE_MARKERS = ("already exists", "File exists", "Resource temporarily unavailable",
                 "another app is currently holding the xtables lock")

@@ -21,8 +21,9 @@ from ansible_collections.podnet.cni.plugins.module_utils._context import HostCon
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-NETWORK_MODES = ("bridge", "none", "slirp4netns")
+NETWORK_MODES = C.NETWORK_MODES
 
 
 class ContainerRequest:

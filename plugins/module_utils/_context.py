@@ -16,7 +16,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_head
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_head_stat
 from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
 
 
@@ -200,13 +200,24 @@ class HostContext:
                 "netns_dir": self.netns_dir, "rootless": self.rootless}
 
 
+def read_reservation(path: str) -> Optional[Tuple[str, str, float]]:
+    """(container id, ifname, mtime) of a host-local reservation file (``id\r\nifname``;
+    no ifname before host-local 0.8), read hardened: no symlink followed, no FIFO waited
+    on, at most 4 KiB; None when there is no such regular file. The one reader of them."""
+    found = read_head_stat(path)
+    if found is None:
+        return None
+    data, st = found
+    lines = data.decode("utf-8", "replace").splitlines()
+    return (lines[0].strip() if lines else "", lines[1].strip() if len(lines) > 1 else "",
+            st.st_mtime)
+
+
 def ip_reservation_owner(ctx: HostContext, conf: cniconf.NetworkConfigList,
                          ip: str) -> Optional[Tuple[str, str]]:
     """(container id, ifname) holding ip in the network's host-local store, if any."""
     for data_dir, name in cniconf.iter_ipam_dirs(conf):
-        data = read_head(os.path.join(ctx.ipam_data_dir(data_dir), name, ip))
-        if data is None:
-            continue
-        lines = data.decode("utf-8", "replace").splitlines()
-        return (lines[0].strip() if lines else "", lines[1].strip() if len(lines) > 1 else "")
+        held = read_reservation(os.path.join(ctx.ipam_data_dir(data_dir), name, ip))
+        if held is not None:
+            return held[0], held[1]
     return None

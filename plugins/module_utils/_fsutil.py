@@ -8,7 +8,7 @@ import errno
 import json
 import os
 import stat
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 
@@ -187,47 +187,64 @@ def read_json(path: str, max_size: int = MAX_STATE_FILE) -> Optional[Any]:
         raise refuse("JSON nested too deeply")
 
 
-def read_head(path: str, limit: int = 4096) -> Optional[bytes]:
+def read_head_stat(path: str, limit: int = 4096) -> Optional[Tuple[bytes, os.stat_result]]:
     """The first limit bytes of a regular file (another tool's small file, e.g. a
-    host-local reservation); None when it is missing or not a regular file (a FIFO or a
-    device is not waited on, a symlink not followed)."""
+    host-local reservation) and its stat; None when it is missing or not a regular file (a
+    FIFO or a device is not waited on, a symlink not followed)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a directory too (fdopen would refuse it)
             return None
-        return f.read(limit)
+        return os.read(fd, limit), st
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write data to path atomically (temp file + rename), mode 0600.
+def write_atomic(path: str, data: bytes, mode: int = 0o600, hidden: bool = False) -> None:
+    """Write data to path atomically (a temp file beside it, then rename), with mode
+    whatever the umask; never through a symlink at the temp name. ``hidden``: the temp
+    file is ``.<name>.tmp.<pid>``, made fresh (O_EXCL), so a reader of the directory's
+    files (libcni loading ``*.conflist``) never sees it. Raises OSError.
 
     A killed process leaves the old or the new file, never half of one. No fsync:
-    the state dirs are on tmpfs and libcni does not sync its cache either.
-    """
-    directory = os.path.dirname(path)
-    ensure_private_dir(directory)
-    if os.path.islink(path):
-        raise StateError("refusing to write %s: it is a symlink" % path, path=path)
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        raise StateError("cannot write %s: %s" % (path, exc.strerror or exc), path=path)
+    the state dirs are on tmpfs and libcni does not sync its cache either."""
+    directory, name = os.path.split(path)
+    if hidden:
+        tmp = os.path.join(directory, ".%s.tmp.%d" % (name, os.getpid()))
+        flags = os.O_EXCL
+    else:
+        tmp = "%s.tmp.%d" % (path, os.getpid())
+        flags = os.O_TRUNC
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, mode)
         os.rename(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError):
-            raise StateError("cannot write %s: %s" % (path, exc.strerror or exc), path=path)
         raise
+
+
+def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write data to path atomically (``write_atomic``), mode 0600, in a private dir
+    (0700, ours), refusing a symlink at path."""
+    ensure_private_dir(os.path.dirname(path))
+    if os.path.islink(path):
+        raise StateError("refusing to write %s: it is a symlink" % path, path=path)
+    try:
+        write_atomic(path, data, mode)
+    except OSError as exc:
+        raise StateError("cannot write %s: %s" % (path, exc.strerror or exc), path=path)
 
 
 def write_json(path: str, obj: Any) -> None:

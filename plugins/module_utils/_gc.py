@@ -27,7 +27,6 @@ alive: it is reported (``skipped``), not pruned.
 from __future__ import annotations
 
 import errno
-import fcntl
 import ipaddress
 import os
 import time
@@ -38,10 +37,11 @@ from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
+from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
 # entry yet for a few hundred ms; a reservation this young is never called orphaned
@@ -170,17 +170,10 @@ def _read_reservation(directory: str, network: str, name: str) -> Optional[Reser
     except ValueError:
         return None
     path = os.path.join(directory, name)
-    try:
-        st = os.lstat(path)
-        if not os.path.isfile(path) or os.path.islink(path):
-            return None
-        with open(path, "rb") as f:
-            lines = f.read(4096).decode("utf-8", "replace").splitlines()
-    except OSError:
+    held = read_reservation(path)
+    if held is None:
         return None
-    cid = lines[0].strip() if lines else ""
-    ifname = lines[1].strip() if len(lines) > 1 else ""
-    return Reservation(network, ip, cid, ifname, path, st.st_mtime)
+    return Reservation(network, ip, held[0], held[1], path, held[2])
 
 
 def list_reservations(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Reservation]:
@@ -230,16 +223,9 @@ def orphan_reservations(ctx: HostContext, owners: Sequence[cnicache.CacheEntry],
             and now - r.mtime >= min_age and not _maybe_held_by(ctx, r, unreadable)]
 
 
-@contextmanager
-def _host_local_lock(directory: str) -> Iterator[None]:
+def _host_local_lock(directory: str):
     """host-local's own lock (flock on ``<dir>/lock``), so no ADD allocates meanwhile."""
-    fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return file_lock(os.path.join(directory, "lock"), timeout=None, private_dir=False)
 
 
 def release_reservation(res: Reservation) -> bool:

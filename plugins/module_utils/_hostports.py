@@ -38,9 +38,10 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_json, remove_file, write_json
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 HOSTPORTS_DIR = "/run/podnet/hostports"
-LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT = C.LOCK_TIMEOUT
 
 HostPort = Tuple[str, int, str]  # (host IP or "", port, protocol)
 

@@ -32,10 +32,10 @@ from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    Unreadable, read_head, read_json, remove_file, write_private)
+    Unreadable, read_json, remove_file, write_private)
 
 
 def pending_dir(ctx: HostContext) -> str:
@@ -152,13 +152,10 @@ def reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
                 ip = ipaddress.ip_address(ip_name)
             except ValueError:
                 continue
-            data = read_head(os.path.join(directory, ip_name))
-            if data is None:
+            held = read_reservation(os.path.join(directory, ip_name))
+            if held is None or held[0] != entry.container_id:
                 continue
-            lines = data.decode("utf-8", "replace").splitlines()
-            if not lines or lines[0].strip() != entry.container_id:
-                continue
-            if len(lines) > 1 and lines[1].strip() != entry.ifname:
+            if held[1] and held[1] != entry.ifname:
                 continue
             plen = next((r.subnet.prefixlen for r in ranges if r.contains(ip)), ip.max_prefixlen)
             item: Dict[str, Any] = {"address": "%s/%d" % (ip, plen)}

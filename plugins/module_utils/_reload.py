@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -33,10 +34,11 @@ from ansible_collections.podnet.cni.plugins.module_utils._diff import Difference
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 # CHECK spends its time in plugin start-up and iptables execs, much of it waiting: on
 # 2 cores, 30 healthy attachments took 8.4 s with 1 worker, 3.1 s with 4, 2.3 s with 8
-CHECK_WORKERS = 8
+CHECK_WORKERS = C.DEFAULT_WORKERS
 
 
 # --- the rules the plugins own (iptables backend, as containernetworking/plugins 1.x) ---
@@ -217,7 +219,7 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
         for cid in containers:
             if cid == "all":
                 raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
-            _validate_id(cid)
+            _validate.any_container_id(cid)  # other tools' ids too
     live = _Alive(ctx)
     entries = []
     usable, unreadable = cnicache.scan(ctx.cache_dir)
@@ -262,12 +264,6 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
     # what no target may own is reported all the same, never skipped silently
     ctx.warnings.extend("cannot be used (left alone): %s" % u for u in unreadable if u.path not in owned)
     return targets
-
-
-def _validate_id(cid: Any) -> None:
-    # other tools' ids are any non-empty string without '/' (libcni): accept those too
-    if not isinstance(cid, str) or not cid or "/" in cid or cid in (".", ".."):
-        raise ValidationError("invalid container id %r" % (cid,), value=cid)
 
 
 class _Alive:

@@ -25,8 +25,6 @@ state file is checked when read (_rootless_state): one that is not ours stops th
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import pwd
 import select
@@ -34,7 +32,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -46,9 +43,11 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    LockError, PodnetError, RootlessError, ValidationError)
+    PodnetError, RootlessError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     ensure_private_dir, remove_file, write_json, write_private)
+from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 CNI_NETNS_NAME = "rootless-cni-ns"
 HOLDER_TAG = "podnet-pause"
@@ -61,7 +60,7 @@ PAUSE_CODE = ("import signal\n"
               "signal.pthread_sigmask(signal.SIG_BLOCK, stop)\n"
               "signal.sigwaitinfo(stop)\n")
 PERSISTENT_CNI_DIR = "/var/lib/cni"
-LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT = C.LOCK_TIMEOUT
 
 
 # --- the runtime dir ---
@@ -382,40 +381,9 @@ def join(pid: int) -> None:
         os.chdir("/")
 
 
-@contextmanager
-def rootless_lock(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """An exclusive flock on path that survives the file being removed by a teardown:
-    after locking, the path must still name the locked file, else lock again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ensure_private_dir(os.path.dirname(path))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise LockError("timed out after %.0fs waiting for the rootless lock %s"
-                                    % (timeout, path), lock=path)
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        os.close(fd)
+def rootless_lock(path: str, timeout: float = LOCK_TIMEOUT):
+    """An exclusive flock on path that survives the file being removed by a teardown."""
+    return file_lock(path, timeout, survive_unlink=True, what="the rootless lock")
 
 
 # --- the CNI mount recipe (in a forked child) ---
@@ -913,15 +881,7 @@ class RootlessContext(HostContext):
     def check_port_mappings(self, mappings: Any) -> None:
         """slirp4netns forwards TCP and UDP from IPv4 host addresses only: say so before
         anything is attached, not after the ADD (which would then be rolled back)."""
-        for pm in mappings or []:
-            if pm.get("protocol", "tcp") not in ("tcp", "udp"):
-                raise ValidationError("rootless port mapping %s/%s: slirp4netns forwards only tcp "
-                                      "and udp" % (pm.get("host_port"), pm.get("protocol")),
-                                      value=pm.get("protocol"))
-            if ":" in (pm.get("host_ip") or ""):
-                raise ValidationError("rootless port mapping on %s: slirp4netns forwards from IPv4 "
-                                      "host addresses only" % pm.get("host_ip"),
-                                      value=pm.get("host_ip"))
+        slirp.check_forwardable(mappings)
 
     def attachment_added(self, entry: cnicache.CacheEntry) -> None:
         """Forward the attachment's host ports through slirp4netns and record them; on any

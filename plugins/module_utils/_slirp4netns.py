@@ -21,9 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.podnet.cni.plugins.module_utils import _procs
 from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 DEFAULT_CIDR = "10.0.2.0/24"
-DEFAULT_MTU = 65520
+DEFAULT_MTU = C.SLIRP_MTU
 MAX_MTU = 65521
 DEFAULT_TAP = "tap0"
 READY_TIMEOUT = 10.0
@@ -254,6 +255,24 @@ def api_call(api_socket: str, request: Dict[str, Any], timeout: float = API_TIME
     return ret if isinstance(ret, dict) else {}
 
 
+FORWARD_PROTOCOLS = ("tcp", "udp")
+
+
+def check_forwardable(mappings: Any) -> None:
+    """slirp4netns forwards TCP and UDP from IPv4 host addresses only: raise
+    ValidationError for the first (validated) port mapping it cannot forward, before
+    anything is attached."""
+    for pm in mappings or []:
+        if pm.get("protocol", "tcp") not in FORWARD_PROTOCOLS:
+            raise ValidationError("rootless port mapping %s/%s: slirp4netns forwards only tcp "
+                                  "and udp" % (pm.get("host_port"), pm.get("protocol")),
+                                  value=pm.get("protocol"))
+        if ":" in (pm.get("host_ip") or ""):
+            raise ValidationError("rootless port mapping on %s: slirp4netns forwards from IPv4 "
+                                  "host addresses only" % pm.get("host_ip"),
+                                  value=pm.get("host_ip"))
+
+
 def hostfwd_host_addr(host_ip: Optional[str]) -> str:
     """The slirp4netns host address of a mapping: its host IP, all IPv4 when empty."""
     if not host_ip:
@@ -269,7 +288,7 @@ def add_hostfwd(api_socket: str, proto: str, host_addr: str, host_port: int, gue
                 guest_port: int) -> int:
     """Forward host_addr:host_port to guest_addr:guest_port; the error says why a port
     could not be forwarded (slirp4netns itself answers only "bad request")."""
-    if proto not in ("tcp", "udp"):
+    if proto not in FORWARD_PROTOCOLS:
         raise ValidationError("rootless port forwarding supports tcp and udp, not %s" % proto,
                               value=proto)
     try:

@@ -39,6 +39,14 @@ def container_id(value: Any, what: str = "container_id") -> str:
     return value
 
 
+def any_container_id(value: Any) -> str:
+    """A container id another tool may have given (libcni accepts any non-empty string
+    without '/'): for finding attachments, never for naming our files."""
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        raise ValidationError("invalid container id %r" % (value,), value=value)
+    return value
+
+
 def attachment_names_fit(network: str, cid: str, ifname: str) -> None:
     """The libcni cache file of an attachment is ``<network>-<id>-<ifname>`` (and our
     intent file that name + ``.json``): it must fit in a file name."""

@@ -339,6 +339,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import (
+    DEFAULT_WORKERS, STATES)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -412,14 +414,14 @@ def main():
         container_id={"type": "str", "required": True},
         network={"type": "str", "required": True},
         verify={"type": "bool"},
-        state={"type": "str", "choices": ["present", "absent"]},
+        state={"type": "str", "choices": list(STATES)},
     )
     module = AnsibleModule(
         argument_spec=argument_spec(
             verify={"type": "bool", "default": False},
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            state={"type": "str", "choices": list(STATES), "default": "present"},
             attachments={"type": "list", "elements": "dict", "options": batch_entry},
-            workers={"type": "int", "default": 8},
+            workers={"type": "int", "default": DEFAULT_WORKERS},
             **ENTRY_OPTIONS
         ),
         mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],

@@ -437,11 +437,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     argument_spec, build_context, finish_batch, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import (
+    CNI_VERSIONS, DEFAULT_CNI_VERSION, DEFAULT_DNS_DOMAIN, DEFAULT_DRIVER, DRIVERS, STATES)
 
 # the options of one network: the single form's, and each entry's of networks
 NETWORK_OPTIONS = {
     "name": {"type": "str"},
-    "driver": {"type": "str", "choices": ["bridge", "macvlan", "ipvlan"], "default": "bridge"},
+    "driver": {"type": "str", "choices": list(DRIVERS), "default": DEFAULT_DRIVER},
     "bridge": {"type": "str"},
     "parent": {"type": "str"},
     "mode": {"type": "str"},
@@ -460,10 +462,10 @@ NETWORK_OPTIONS = {
     "mtu": {"type": "int"},
     "vlan": {"type": "int"},
     "dns_enabled": {"type": "bool", "default": False},
-    "dns_domain": {"type": "str", "default": "dns.podman"},
+    "dns_domain": {"type": "str", "default": DEFAULT_DNS_DOMAIN},
     "isolate": {"type": "bool", "default": False},
     "hairpin": {"type": "bool", "default": True},
-    "cni_version": {"type": "str", "choices": ["0.4.0", "1.0.0"], "default": "0.4.0"},
+    "cni_version": {"type": "str", "choices": list(CNI_VERSIONS), "default": DEFAULT_CNI_VERSION},
 }
 
 
@@ -517,12 +519,12 @@ def _run(module):
 def main():
     entry = dict(NETWORK_OPTIONS)
     entry.update(name={"type": "str", "required": True},
-                 state={"type": "str", "choices": ["present", "absent"]},
+                 state={"type": "str", "choices": list(STATES)},
                  force={"type": "bool"},
                  cni_config_dir={"type": "path"})
     module = AnsibleModule(
         argument_spec=argument_spec(
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            state={"type": "str", "choices": list(STATES), "default": "present"},
             force={"type": "bool", "default": False},
             networks={"type": "list", "elements": "dict", "options": entry},
             **NETWORK_OPTIONS

@@ -175,6 +175,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     argument_spec, build_context, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import DEFAULT_WORKERS
 
 
 def _run(module):
@@ -220,7 +221,7 @@ def main():
             containers={"type": "list", "elements": "str", "default": ["all"]},
             force={"type": "bool", "default": False},
             prune_stale={"type": "bool", "default": False},
-            workers={"type": "int", "default": 8},
+            workers={"type": "int", "default": DEFAULT_WORKERS},
         ),
         supports_check_mode=True,
     )

@@ -354,6 +354,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import (
+    DEFAULT_NETWORK_MODE, DEFAULT_WORKERS, NETWORK_MODES, STATES)
 
 # the per-container options: the single form's, and each entry's of containers
 CONTAINER_OPTIONS = {
@@ -363,7 +365,7 @@ CONTAINER_OPTIONS = {
     "pid": {"type": "int"},
     "slirp4netns_options": {"type": "dict", "options": {
         "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
-    "network_mode": {"type": "str", "choices": ["bridge", "none", "slirp4netns"], "default": "bridge"},
+    "network_mode": {"type": "str", "choices": list(NETWORK_MODES), "default": DEFAULT_NETWORK_MODE},
     "networks": {"type": "list", "elements": "raw", "default": []},
     "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
     "static_ip": {"type": "str"},
@@ -421,12 +423,12 @@ def _run(module):
 def main():
     entry = dict(CONTAINER_OPTIONS)
     entry["container_id"] = {"type": "str", "required": True, "aliases": ["id"]}
-    entry["state"] = {"type": "str", "choices": ["present", "absent"]}
+    entry["state"] = {"type": "str", "choices": list(STATES)}
     module = AnsibleModule(
         argument_spec=argument_spec(
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            state={"type": "str", "choices": list(STATES), "default": "present"},
             containers={"type": "list", "elements": "dict", "options": entry},
-            workers={"type": "int", "default": 8},
+            workers={"type": "int", "default": DEFAULT_WORKERS},
             **CONTAINER_OPTIONS
         ),
         mutually_exclusive=[("containers", k) for k in CONTAINER_OPTIONS],

@@ -196,6 +196,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     argument_spec, build_context, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import (
+    SLIRP_MTU, STATES)
 
 
 def _run(module):
@@ -208,10 +210,10 @@ def _run(module):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            state={"type": "str", "choices": list(STATES), "default": "present"},
             force={"type": "bool", "default": False},
             path={"type": "path"},
-            mtu={"type": "int", "default": 65520},
+            mtu={"type": "int", "default": SLIRP_MTU},
             cidr={"type": "str"},
             enable_ipv6={"type": "bool", "default": False},
             disable_host_loopback={"type": "bool", "default": True},

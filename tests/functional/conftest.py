@@ -5,14 +5,9 @@
 runs a module from when it runs one directly (tests/lib/unprivileged.py says why)."""
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 
-LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 from unprivileged import UserTree  # noqa: E402
 
 

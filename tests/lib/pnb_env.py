@@ -24,9 +24,6 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 import podnet_testlib as T  # noqa: E402
 
 REPO = T.REPO
@@ -42,10 +39,6 @@ SHARED_CHAINS = {"CNI-FORWARD", "CNI-ADMIN", "CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-
 
 def module_path(name: str) -> str:
     return os.path.join(MODULES_DIR, "%s.py" % name)
-
-
-def module_exists(name: str) -> bool:
-    return os.path.exists(module_path(name))
 
 
 def module_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -322,8 +315,6 @@ class PnbEnv:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        if BUILD not in sys.path:
-            sys.path.insert(0, BUILD)
         from ansible_collections.podnet.cni.plugins.module_utils import _attach
         from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
         from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext

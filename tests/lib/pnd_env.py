@@ -21,9 +21,6 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 import pnb_env  # noqa: E402
 from pnb_env import PnbEnv, T  # noqa: E402,F401
 

@@ -23,9 +23,6 @@ PLUGIN_DIR = "/usr/lib/cni"
 # ansible-core has no json stdout callback of its own (it lives in ansible.posix)
 CALLBACK_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
 
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-
 
 def unique_prefix(prefix: str) -> str:
     """prefix + 4 random hex chars: short enough for bridge names (<= 15 with a suffix)."""
@@ -35,13 +32,21 @@ def unique_prefix(prefix: str) -> str:
 def bridge_conflist(name: str, bridge: str, subnet: str, gateway: Optional[str] = None,
                     cni_version: str = "1.0.0", portmap: bool = True, firewall: bool = True,
                     tuning: bool = True, ipam_extra: Optional[Dict[str, Any]] = None,
-                    data_dir: Optional[str] = None) -> Dict[str, Any]:
-    """The bridge + host-local (+ portmap + firewall + tuning) chain podman v3 writes."""
+                    data_dir: Optional[str] = None, dnsname: bool = False,
+                    subnet6: Optional[str] = None,
+                    extra: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """The bridge + host-local (+ portmap + firewall + tuning) chain podman v3 writes;
+    ``subnet6`` adds an IPv6 range (gateway ::1 of it) and route, ``dnsname`` the dnsname
+    plugin, ``extra`` more plugins at the end."""
     rng: Dict[str, Any] = {"subnet": subnet}
     if gateway:
         rng["gateway"] = gateway
-    ipam: Dict[str, Any] = {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
-                            "ranges": [[rng]]}
+    ranges: List[List[Dict[str, Any]]] = [[rng]]
+    routes = [{"dst": "0.0.0.0/0"}]
+    if subnet6:
+        ranges.append([{"subnet": subnet6, "gateway": subnet6.split("/")[0] + "1"}])
+        routes.append({"dst": "::/0"})
+    ipam: Dict[str, Any] = {"type": "host-local", "routes": routes, "ranges": ranges}
     if data_dir:
         ipam["dataDir"] = data_dir
     ipam.update(ipam_extra or {})
@@ -53,6 +58,10 @@ def bridge_conflist(name: str, bridge: str, subnet: str, gateway: Optional[str] 
         plugins.append({"type": "firewall"})
     if tuning:
         plugins.append({"type": "tuning"})
+    if dnsname:
+        plugins.append({"type": "dnsname", "domainName": "dns.podman",
+                        "capabilities": {"aliases": True}})
+    plugins.extend(extra or [])
     return {"cniVersion": cni_version, "name": name, "plugins": plugins}
 
 
@@ -205,12 +214,21 @@ def _start_echo_server(netns: str, port: int, text: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 3.0) -> str:
-    """What a TCP server at host:port says (from netns, or from the host)."""
+def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 3.0,
+            tries: int = 1, delay: float = 0.1) -> str:
+    """What a TCP server at host:port says (from netns, or from the host); '' when nothing
+    answers after ``tries`` attempts ``delay`` seconds apart (a server still starting)."""
     code = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),%s)\n"
             "print(s.recv(100).decode().strip())" % timeout)
     argv = [sys.executable, "-c", code, host, str(port)]
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 5, check=False)
-    return proc.stdout.decode().strip() if proc.returncode == 0 else ""
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(delay)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout + 5, check=False)
+        text = proc.stdout.decode().strip() if proc.returncode == 0 else ""
+        if text:
+            return text
+    return ""

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tarfile
 from typing import List
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pkg_helpers import DEVELOPER_FILES, REPO, run, source_files, tool  # noqa: E402
 
 

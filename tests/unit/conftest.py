@@ -5,16 +5,8 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, ".build")
-# the collection imports as ansible_collections.podnet.cni (`make` sets PYTHONPATH too)
-if os.path.isdir(os.path.join(BUILD, "ansible_collections")) and BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
 
 
 def bridge_conflist(name="net1", subnet="10.220.1.0/24", version="1.0.0", bridge="pnfbr1",

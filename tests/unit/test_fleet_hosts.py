@@ -6,11 +6,9 @@ touches anything. Pure logic: no root, nothing made."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import fleet_hosts as F  # noqa: E402
 
 

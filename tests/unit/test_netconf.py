@@ -475,3 +475,25 @@ def test_plan_absent(dirs, bridge_conflist):
     assert p.changed and p.after is None and p.remove_bridge is None  # no such device here
     assert p.diff()["after"] == {} and p.diff()["before"]["name"] == "pnnu"
     assert netconf.apply(p) == ["removed %s" % path] and not os.path.exists(path)
+
+
+ROUTE_TABLE = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    "short\tline\n"
+)
+
+
+def test_host_routes_from_proc_net_route(tmp_path, monkeypatch):
+    """/proc/net/route read once per question: the default route's interface, and the
+    destinations of the other routes (the default one overlaps everything)."""
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
+    table = tmp_path / "route"
+    table.write_text(ROUTE_TABLE)
+    monkeypatch.setattr(netconf, "PROC_ROUTE", str(table))
+    assert netconf.default_route_interface() == "eth0"
+    assert [str(n) for n in netconf._host_ipv4_routes()] == ["10.0.2.0/24"]
+    monkeypatch.setattr(netconf, "PROC_ROUTE", str(tmp_path / "missing"))
+    assert netconf.default_route_interface() is None
+    assert netconf._host_ipv4_routes() == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _validate
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
 
@@ -29,8 +28,3 @@ def test_rootless_refuses_what_slirp4netns_cannot_forward(kw, bad):
 @pytest.mark.parametrize("kw", [{}, {"protocol": "udp"}, {"host_ip": "127.0.0.1"}])
 def test_rootless_accepts_tcp_udp_ipv4(kw):
     RootlessContext.check_port_mappings(None, _pms(**kw))
-
-
-@pytest.mark.parametrize("kw", [{"protocol": "sctp"}, {"host_ip": "::1"}])
-def test_root_portmap_takes_any(kw):
-    HostContext.check_port_mappings(None, _pms(**kw))

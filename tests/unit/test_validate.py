@@ -300,3 +300,14 @@ def test_cni_args_bad(values, needle):
     with pytest.raises(ValidationError) as info:
         v.cni_args(values)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["a", "cnitool-0123abcd", "with space", "x:y", "é", "-lead"])
+def test_any_container_id_ok(value):
+    """Other tools' ids (libcni: any non-empty string without '/')."""
+    assert v.any_container_id(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "a/b", ".", "..", None, 3])
+def test_any_container_id_bad(value):
+    rejects(v.any_container_id, value)

@@ -81,14 +81,19 @@ def _check_plugin(plugin: Any, where: str) -> Dict[str, Any]:
     return plugin
 
 
-def conflist_from_bytes(data: bytes, path: str = "<bytes>") -> NetworkConfigList:
-    """Parse a .conflist (libcni ConfListFromBytes)."""
+def _json_object(data: bytes, path: str) -> Dict[str, Any]:
     try:
         obj = json.loads(data)
     except ValueError as exc:
         raise ConfigError("%s: not valid JSON: %s" % (path, exc), path=path)
     if not isinstance(obj, dict):
         raise ConfigError("%s: the top level is not a JSON object" % path, path=path)
+    return obj
+
+
+def conflist_from_bytes(data: bytes, path: str = "<bytes>") -> NetworkConfigList:
+    """Parse a .conflist (libcni ConfListFromBytes)."""
+    obj = _json_object(data, path)
     name = obj.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError("%s: missing or invalid network name %r" % (path, name), path=path)
@@ -107,12 +112,7 @@ def conflist_from_bytes(data: bytes, path: str = "<bytes>") -> NetworkConfigList
 
 def conflist_from_conf_bytes(data: bytes, path: str = "<bytes>") -> NetworkConfigList:
     """Parse a single-plugin .conf and upconvert it (libcni ConfListFromConf)."""
-    try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise ConfigError("%s: not valid JSON: %s" % (path, exc), path=path)
-    if not isinstance(obj, dict):
-        raise ConfigError("%s: the top level is not a JSON object" % path, path=path)
+    obj = _json_object(data, path)
     if "plugins" in obj:
         raise ConfigError("%s: a .conf file holds one plugin, not a plugin list" % path, path=path)
     _check_plugin(obj, path)

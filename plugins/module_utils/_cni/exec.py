@@ -37,8 +37,9 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni.config import (
 from ansible_collections.podnet.cni.plugins.module_utils._cni.result import convert
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError)
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = C.PLUGIN_TIMEOUT
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 # what is kept of a plugin's stderr, and of the msg and details of its error JSON: a
 # plugin that writes 10 MB to stderr must not make a 30 MB module result

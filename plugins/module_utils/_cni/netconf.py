@@ -21,13 +21,14 @@ from ansible_collections.podnet.cni.plugins.module_utils import _procs, _validat
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file, write_atomic
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
-DRIVERS = ("bridge", "macvlan", "ipvlan")
+DRIVERS = C.DRIVERS
 MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
-CNI_VERSIONS = ("0.4.0", "1.0.0")
-DEFAULT_CNI_VERSION = "0.4.0"          # what podman v3 writes
-DEFAULT_DNS_DOMAIN = "dns.podman"      # podman's default dnsname domain
+CNI_VERSIONS = C.CNI_VERSIONS
+DEFAULT_CNI_VERSION = C.DEFAULT_CNI_VERSION
+DEFAULT_DNS_DOMAIN = C.DEFAULT_DNS_DOMAIN
 SUBNET_KEYS = ("subnet", "gateway", "range_start", "range_end", "ip_range")
 AUTO_POOL = ipaddress.ip_network("10.89.0.0/16")  # podman picks 10.89.N.0/24 for new networks
 NAME_MAX = 200                          # <name>.conflist must fit a file name
@@ -369,18 +370,21 @@ def bridge_users(bridge: str, networks: Dict[str, cniconf.NetworkConfigList],
                   and any(p.get("type") == "bridge" and p.get("bridge") == bridge for p in conf.plugins))
 
 
-def _host_ipv4_routes() -> List[Any]:
-    """Destinations of the host's IPv4 routes (main table, from /proc/net/route)."""
-    nets = []
+def _route_rows() -> List[List[str]]:
+    """The rows of /proc/net/route (the host's IPv4 main table), split; none when it
+    cannot be read."""
     try:
         with open(PROC_ROUTE) as f:
             lines = f.read().splitlines()[1:]
     except OSError:
-        return nets
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
+        return []
+    return [fields for fields in (line.split() for line in lines) if len(fields) >= 8]
+
+
+def _host_ipv4_routes() -> List[Any]:
+    """Destinations of the host's IPv4 routes (main table, from /proc/net/route)."""
+    nets = []
+    for fields in _route_rows():
         dst = ipaddress.IPv4Address(bytes.fromhex(fields[1])[::-1])
         mask = ipaddress.IPv4Address(bytes.fromhex(fields[7])[::-1])
         if int(mask) == 0:
@@ -391,14 +395,8 @@ def _host_ipv4_routes() -> List[Any]:
 
 def default_route_interface() -> Optional[str]:
     """The interface of the host's IPv4 default route (podman's default macvlan parent)."""
-    try:
-        with open(PROC_ROUTE) as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
+    for fields in _route_rows():
+        if fields[1] == "00000000" and fields[7] == "00000000":
             return fields[0]
     return None
 
@@ -666,21 +664,8 @@ def remove_conflist(path: str) -> bool:
 
 
 def _write_conflist(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    tmp = os.path.join(directory, ".%s.tmp.%d" % (os.path.basename(path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # whatever the umask
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    write_atomic(path, data, 0o644, hidden=True)
 
 
 def lock_path(state_dir: str) -> str:

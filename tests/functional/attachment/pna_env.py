@@ -23,11 +23,6 @@ from typing import Any, Dict, List, Optional
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
 PLUGIN_DIR = "/usr/lib/cni"
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as T  # noqa: E402
 
 
@@ -60,27 +55,11 @@ def bridge_conflist(name: str, bridge: str, subnet: str, data_dir: str, portmap:
                     firewall: bool = True, tuning: bool = True, dnsname: bool = False,
                     subnet6: Optional[str] = None, cni_version: str = "1.0.0",
                     extra: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
-    gw = subnet.rsplit(".", 1)[0] + ".1"
-    ranges = [[{"subnet": subnet, "gateway": gw}]]
-    routes = [{"dst": "0.0.0.0/0"}]
-    if subnet6:
-        ranges.append([{"subnet": subnet6, "gateway": subnet6.split("/")[0] + "1"}])
-        routes.append({"dst": "::/0"})
-    plugins: List[Dict[str, Any]] = [{
-        "type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
-        "hairpinMode": True,
-        "ipam": {"type": "host-local", "routes": routes, "ranges": ranges, "dataDir": data_dir}}]
-    if portmap:
-        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
-    if firewall:
-        plugins.append({"type": "firewall"})
-    if tuning:
-        plugins.append({"type": "tuning"})
-    if dnsname:
-        plugins.append({"type": "dnsname", "domainName": "dns.podman",
-                        "capabilities": {"aliases": True}})
-    plugins.extend(extra or [])
-    return {"cniVersion": cni_version, "name": name, "plugins": plugins}
+    """tests/lib's bridge chain with the gateway at .1 and this area's host-local dataDir."""
+    return T.bridge_conflist(name, bridge, subnet, gateway=subnet.rsplit(".", 1)[0] + ".1",
+                             cni_version=cni_version, portmap=portmap, firewall=firewall,
+                             tuning=tuning, data_dir=data_dir, dnsname=dnsname, subnet6=subnet6,
+                             extra=extra)
 
 
 class Env:
@@ -198,16 +177,4 @@ def tcp_server(env: Env, netns: str, port: int, text: str) -> subprocess.Popen:
 def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 3.0,
             tries: int = 20) -> str:
     """What the server at host:port says ('' when unreachable); retries while it starts."""
-    import time
-    code = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),%s)\n"
-            "print(s.recv(100).decode().strip())" % timeout)
-    argv = [sys.executable, "-c", code, host, str(port)]
-    if netns:
-        argv = ["ip", "netns", "exec", netns] + argv
-    for dummy in range(tries):
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout + 5, check=False)
-        if proc.returncode == 0:
-            return proc.stdout.decode().strip()
-        time.sleep(0.1)
-    return ""
+    return T.tcp_get(host, port, netns, timeout, tries)

@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "security"))
 import pns_env  # noqa: E402
 
 pnb_env = pns_env.pnb_env

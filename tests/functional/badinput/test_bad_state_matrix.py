@@ -21,11 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnb_env  # noqa: E402
 import pnd_env  # noqa: E402
 

@@ -6,13 +6,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 from pnc_batch_env import BatchEnv  # noqa: E402
 
 collect_ignore = ["pnc_batch_env.py"]

@@ -10,14 +10,8 @@ and ports of its own, and everything removed in the finaliser, also on failure.
 """
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any, Dict, List, Sequence
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (os.path.join(HERE, "..", "core"), os.path.join(HERE, "..", "..", "lib")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
 import podnet_testlib as tl  # noqa: E402
 from pnf_core_env import CoreEnv, sh  # noqa: E402,F401
 

@@ -6,13 +6,9 @@ ports 20200-20299); the environment itself is in pnf_core_env.py."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 from pnf_core_env import CoreEnv, free_port, link_info, wait_for  # noqa: E402
 
 

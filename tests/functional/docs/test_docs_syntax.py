@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from docs_snippets import REPO, blocks, doc_files  # noqa: E402
 
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as tl  # noqa: E402
 
 PLAY_KEYS = ("hosts", "import_playbook")

@@ -26,12 +26,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from docs_snippets import REPO, blocks  # noqa: E402
 
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as tl  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: netns, bridges, iptables")

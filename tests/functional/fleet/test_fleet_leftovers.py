@@ -19,7 +19,6 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 import fleet_hosts as F  # noqa: E402
 
 SUBNET = "10.240.253.0/24"

@@ -14,11 +14,9 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import podnet_testlib as tl  # noqa: E402
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _netns  # noqa: E402

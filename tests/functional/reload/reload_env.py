@@ -35,10 +35,6 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as T  # noqa: E402
 
 REPO = T.REPO

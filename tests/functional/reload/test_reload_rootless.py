@@ -13,11 +13,11 @@ import importlib.util
 import json
 import os
 import secrets
-import socket
 import subprocess
-import time
 
 import pytest
+
+import podnet_testlib as T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -44,17 +44,7 @@ def user(user_tree):
 
 
 def tcp_get(port, tries=10):
-    for _attempt in range(tries):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.settimeout(2)
-                data = s.recv(100).decode().strip()
-                if data:
-                    return data
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return ""
+    return T.tcp_get("127.0.0.1", port, timeout=2.0, tries=tries, delay=0.3)
 
 
 def test_rootless_wipe_and_reload(user):

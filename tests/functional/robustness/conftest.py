@@ -5,11 +5,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from pnb_env import PnbEnv  # noqa: E402
 
 

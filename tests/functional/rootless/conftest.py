@@ -16,7 +16,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -27,9 +26,6 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.path.join(REPO, ".build")
 ANSIBLE = os.path.join(REPO, ".venv", "bin", "ansible")
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 from unprivileged import USER_PYTHON, UserTree  # noqa: E402
 PREFIX = "pnr"
 SUBID_BASE = 3100000  # only used when useradd did not allocate sub-ids itself

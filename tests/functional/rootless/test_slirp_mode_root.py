@@ -3,22 +3,20 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """network_mode slirp4netns as root (podman's setupSlirp4netns works for root too):
 a port through the container's own slirp4netns, idempotent, stopped with the container.
-The module runs directly (python -m) with private state and cache dirs."""
+The module runs directly (an args file, as Ansible runs it) with private state and cache
+dirs."""
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+import podnet_testlib as T
+
 PORT = 20696
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("slirp4netns"),
@@ -26,26 +24,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("slirp4net
 
 
 def run_module(tmp: str, args: dict) -> dict:
-    path = os.path.join(tmp, "args.json")
-    with open(path, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".build"))
-    proc = subprocess.run([PYTHON, "-m", "ansible_collections.podnet.cni.plugins.modules.container_netns",
-                           path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
-    return json.loads(proc.stdout)
+    return T.run_module_file("container_netns", args, tag="pnr-slirp")
 
 
 def answer(port: int) -> str:
-    for _attempt in range(25):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
-                data = s.recv(100).decode().strip()
-            if data:
-                return data
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return ""
+    return T.tcp_get("127.0.0.1", port, timeout=3.0, tries=25, delay=0.2)
 
 
 def test_slirp4netns_mode_as_root():

@@ -21,20 +21,12 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-BUILD = os.path.join(REPO, ".build")
 PLUGIN_DIR = "/usr/lib/cni"
-if BUILD not in sys.path:
-    sys.path.insert(0, BUILD)
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import podnet_testlib as T  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
@@ -194,12 +186,7 @@ def kill(pid: int) -> None:
 
 def tcp_get(host: str, number: int, tries: int = 20) -> str:
     """What the server at host:port says ('' when unreachable); retried while it starts."""
-    for _attempt in range(tries):
-        text = T.tcp_get(host, number, timeout=2.0)
-        if text:
-            return text
-        time.sleep(0.2)
-    return ""
+    return T.tcp_get(host, number, timeout=2.0, tries=tries, delay=0.2)
 
 
 def warnings_text(result: Dict[str, Any]) -> str:

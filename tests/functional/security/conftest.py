@@ -6,13 +6,9 @@ subnets 10.230.0.0/16, host ports 21000-21099; see pns_env.py), cleaned up after
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 import pns_env  # noqa: E402
 
 

@@ -19,13 +19,9 @@ import base64
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 import pns_env  # noqa: E402
 
 pnb_env = pns_env.pnb_env

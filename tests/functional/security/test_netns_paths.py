@@ -17,13 +17,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 import pns_env  # noqa: E402
 
 pnb_env = pns_env.pnb_env

@@ -6,11 +6,9 @@ host ports 21100-21199; see tests/lib/pnd_env.py)."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from pnd_env import PndEnv  # noqa: E402
 
 

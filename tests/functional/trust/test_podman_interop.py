@@ -26,7 +26,6 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnd_env  # noqa: E402
 from pnd_env import PndEnv, PrivateHost  # noqa: E402
 

@@ -26,12 +26,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import pnb_env  # noqa: E402
 import pnd_env  # noqa: E402
 from pnd_env import T  # noqa: E402

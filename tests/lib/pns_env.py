@@ -13,15 +13,9 @@ can leave no container interface or route in the host, and never touches another
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from typing import Any, Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = os.path.join(HERE, "..", "..", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
 import pnb_env  # noqa: E402
 
 T = pnb_env.T

@@ -16,12 +16,10 @@ import random
 import shlex
 import socket
 import subprocess
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 import podnet_testlib as tl  # noqa: E402
 
 
