@@ -137,7 +137,7 @@ def undo_chain(executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList
 
 
 def reserved_result(ctx: HostContext, conf: cniconf.NetworkConfigList,
-                     entry: cnicache.CacheEntry) -> Optional[Dict[str, Any]]:
+                    entry: cnicache.CacheEntry) -> Optional[Dict[str, Any]]:
     """A result naming the IPs host-local reserved for (id, interface), if any."""
     ips = []
     ranges = cniconf.ipam_ranges(conf)

@@ -201,7 +201,7 @@ class PrivateHost:
         out = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
         if check and out["rc"] != 0:
             raise AssertionError("%s failed (%s): %s %s" % (" ".join(argv), out["rc"], out["stdout"][-2000:],
-                                                           out["stderr"][-2000:]))
+                                                            out["stderr"][-2000:]))
         return out
 
     def module(self, env: PnbEnv, module: str, args: Dict[str, Any], check: bool = False) -> Dict[str, Any]:

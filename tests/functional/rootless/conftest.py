@@ -249,7 +249,7 @@ def rootless_user(prefix: str, tree: UserTree) -> Iterator[RootlessUser]:
     user = None
     try:
         _ensure_subids(name)
-        user = RootlessUser(name, tmp, user_tree)
+        user = RootlessUser(name, tmp, tree)
         os.makedirs("/run/user", mode=0o755, exist_ok=True)
         os.mkdir(user.runtime, 0o700)
         os.chown(user.runtime, user.uid, user.gid)

@@ -118,9 +118,9 @@ def test_podman_attachments_next_to_ours(world):
     ports = {"pndpod1": env.port(0), "pndpod2": env.port(1), "ours": env.port(2)}
     ids = {n: pod.start(n, name, ports[n]) for n in ("pndpod1", "pndpod2")}
     ours = env.cid("ours")
+    mappings = [{"host_port": ports["ours"], "container_port": 8080}]
     res = host.module(env, "container_netns", _common(env, container_id=ours, netns=ours, networks=[name],
-                                                       port_mappings=[{"host_port": ports["ours"],
-                                                                       "container_port": 8080}]))
+                                                      port_mappings=mappings))
     assert not res.get("failed"), res
     host.run(["ip", "netns", "exec", ours, "busybox", "nc", "-ll", "-p", "8080", "-e", "busybox", "echo", "ours"],
              background=True)
