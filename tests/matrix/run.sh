@@ -67,8 +67,10 @@ cleanup() {
   for c in "${containers[@]}"; do
     pod rm -f "$c" >/dev/null 2>&1 || true
   done
-  # nothing of podman's may stay mounted under the temporary dir before it goes
-  findmnt -rn -o TARGET | grep -F "$tmp/" | sort -r | while read -r m; do umount -l "$m" || true; done
+  # nothing of podman's may stay mounted under the temporary dir before it goes (no match:
+  # grep fails, and errexit would end the trap before the rm)
+  findmnt -rn -o TARGET | { grep -F "$tmp/" || true; } | sort -r |
+    while read -r m; do umount -l "$m" || true; done
   rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
