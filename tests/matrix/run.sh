@@ -189,12 +189,15 @@ rootfs_dir() {
 build_rootfs() {
   local dir=$1 new="$1.new" ca=() try
   [ -f "$CA_BUNDLE" ] && ca=(DEBIAN_ROOTFS_CA="$CA_BUNDLE")
-  for try in 1 2; do  # one retry: a mirror's transient "apt download failed" is not our bug
+  # retries: the archive (through this machine's proxy) fails a download now and then ("apt
+  # download failed": 3 of 8 builds on one afternoon here, the same build passing right after)
+  for try in 1 2 3 4; do
     rm -rf --one-file-system "$new"
     env DEBIAN_ROOTFS_BASE= "${ca[@]}" tests/tools/debian_rootfs.sh "$new" "$ROOTFS_RELEASE" \
       "${ROOTFS_PACKAGES[@]}" >/dev/null && break
-    [ "$try" = 2 ] && return 1
-    echo "matrix: building the root fs again" >&2
+    [ "$try" = 4 ] && return 1
+    echo "matrix: building the root fs again in $(( try * 20 ))s" >&2
+    sleep $(( try * 20 ))
   done
   # pip verifies PyPI against the system bundle (the one copied in), as on the host
   printf '[global]\ncert = %s\ndisable-pip-version-check = true\n' "$CA_BUNDLE" > "$new/etc/pip.conf" &&
