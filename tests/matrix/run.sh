@@ -30,7 +30,7 @@
 #                         in ~/.ansible/test as for `make sanity`)
 # KEY hashes what the thing is built from (requirement files, package list, the root fs
 # script), so a changed pin builds a new one; builds hold the cache's lock file. Old keys are
-# not pruned: remove the directory to reclaim the space (~700 MB).
+# not pruned: remove the directory to reclaim the space (~400 MB).
 # Root only (mmdebstrap, podman --privileged); `make test-deps` installs both.
 set -euo pipefail
 
