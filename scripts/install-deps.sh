@@ -19,7 +19,8 @@ if [ "${PODNET_WITH_TEST_DEPS:-0}" = 1 ]; then
   # podman (CNI backend) with runc (crun 1.8 refuses this kind of host's hybrid cgroups):
   # the interop tests (tests/functional/trust/test_podman_interop.py) run it beside us, and
   # molecule's fleet scenario runs its managed hosts with it (catatonit as PID 1) from Debian
-  # root file systems built by mmdebstrap, reached over SSH
+  # root file systems built by mmdebstrap, reached over SSH; the ansible-core matrix
+  # (tests/matrix/run.sh) runs its 2.21 leg the same way, in a Debian 13 root fs
   APT_PACKAGES+=(podman runc catatonit mmdebstrap openssh-client)
 fi
 

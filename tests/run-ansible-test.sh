@@ -7,8 +7,12 @@
 # ansible-test insists on running from .../ansible_collections/<ns>/<name>, so we copy the
 # tracked and untracked-but-not-ignored files (what `git ls-files -co --exclude-standard`
 # lists: work in progress is checked too, .venv/.build/caches are not) into a fresh temporary
-# tree and run the venv's ansible-test there. Results (tests/output) are copied back to
-# tests/output/ of the repo (git-ignored) for inspection.
+# tree and run the venv's ansible-test there; outside a git checkout (the ansible-core
+# matrix's copy inside a root file system, tests/matrix/run.sh) every file but .venv*, .build
+# and tests/output. Results (tests/output) are copied back to tests/output/ of the repo
+# (git-ignored) for inspection, or to $PODNET_TEST_OUTPUT (`none`: not kept).
+#
+# PODNET_VENV: the venv whose ansible-test runs (default .venv; the matrix gives its own).
 #
 # sanity: `--venv --requirements`: ansible-test delegates to a virtualenv of its own in the
 #   temporary tree (`--local --requirements` would pip-install its pins into our .venv),
@@ -33,7 +37,7 @@ case "$cmd" in
 esac
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-venv="$repo/.venv"
+venv="${PODNET_VENV:-$repo/.venv}"
 python="$venv/bin/python"
 if [ ! -x "$python" ]; then
   echo "no venv at $venv: run 'make test-deps' first" >&2
@@ -73,9 +77,14 @@ work="$(mktemp -d /tmp/podnet-ansible-test.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 coll="$work/ansible_collections/podnet/cni"
 mkdir -p "$coll"
-(cd "$repo" && git ls-files -co --exclude-standard -z |
-  while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done |
-  tar --null -T - -cf -) | tar -C "$coll" -xf -
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -co --exclude-standard -z |
+    while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf -) | tar -C "$coll" -xf -
+else
+  tar -C "$repo" --exclude='./.venv*' --exclude=./.build --exclude=./tests/output -cf - . |
+    tar -C "$coll" -xf -
+fi
 
 export PATH="$venv/bin:$PATH"
 # the copy, not the repo's .build symlink, is what ansible must load
@@ -100,8 +109,9 @@ case "$cmd" in
 esac
 echo "ansible-test $cmd: exit $status in $(( $(date +%s) - start ))s"
 
-if [ -d "$coll/tests/output" ]; then
-  rm -rf "$repo/tests/output"
-  cp -a "$coll/tests/output" "$repo/tests/output"
+output="${PODNET_TEST_OUTPUT:-$repo/tests/output}"
+if [ -d "$coll/tests/output" ] && [ "$output" != none ]; then
+  rm -rf "$output"
+  cp -a "$coll/tests/output" "$output"
 fi
 exit "$status"

@@ -134,6 +134,7 @@ def attachments_problem(data: Any) -> Optional[str]:
 
 # --- the declared options of the rootless CNI namespace (rootless_cni_ns) ---
 
+NONE_TYPE = type(None)
 # option -> allowed types (None: not given, the default)
 OPTION_TYPES: Dict[str, tuple] = {
     "path": (str, type(None)), "mtu": (int, type(None)), "cidr": (str, type(None)),
@@ -169,7 +170,7 @@ def options_problem(data: Any) -> Optional[str]:
         value = data.get(key)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             return "%s %r is not a %s" % (key, value, "/".join(
-                "null" if t is type(None) else t.__name__ for t in types))
+                "null" if t is NONE_TYPE else t.__name__ for t in types))
     if data.get("path") is not None and not os.path.isabs(data["path"]):
         return "path %r is not absolute" % data["path"]
     try:

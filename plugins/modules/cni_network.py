@@ -507,7 +507,7 @@ def _run(module):
         # one writer of network definitions at a time: the overlap check must see the others
         with file_lock(netconf.lock_path(ctx.state_dir)):
             plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
-            actions = netconf.apply(plan)
+            actions = netconf.apply(plan, module.run_command)
     result = {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
               "network": netconf.conflist_view(plan.after) if plan.after else None,
               "in_use": plan.in_use, "actions": actions, "warnings": ctx.warnings + plan.warnings}

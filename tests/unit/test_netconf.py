@@ -36,6 +36,11 @@ def plugins(tmp_path):
     return make
 
 
+def no_commands(argv, **kwargs):
+    """netconf.apply's run_command where no command may run (no bridge to delete)."""
+    raise AssertionError("unexpected command %r" % (argv,))
+
+
 def spec(**kw):
     kw.setdefault("name", "pnnu")
     return netconf.NetworkSpec(**kw)
@@ -134,7 +139,7 @@ def test_ip_range_builds_host_local_range():
 def test_ip_range_plan_is_idempotent_and_equals_the_explicit_range(dirs):
     with_range = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.128/25"}], bridge="pnnbr")
     p = netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert p.changed and netconf.apply(p) == ["written %s" % p.path]
+    assert p.changed and netconf.apply(p, no_commands) == ["written %s" % p.path]
     assert not netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
     explicit = spec(subnets=[{"subnet": "10.223.1.0/24", "range_start": "10.223.1.128",
                               "range_end": "10.223.1.254"}], bridge="pnnbr")
@@ -356,19 +361,19 @@ def test_plan_create_then_unchanged(dirs):
     s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
     p = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.before is None and netconf.predicted_actions(p) == ["written %s" % p.path]
-    assert netconf.apply(p) == ["written %s" % p.path]
+    assert netconf.apply(p, no_commands) == ["written %s" % p.path]
     st = os.stat(p.path)
     assert stat.S_IMODE(st.st_mode) == 0o644
     with open(p.path, "rb") as f:
         assert f.read() == netconf.render(p.after)
     again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert not again.changed and netconf.apply(again) == []
+    assert not again.changed and netconf.apply(again, no_commands) == []
     # same JSON, other formatting: still unchanged, nothing rewritten
     with open(p.path, "w") as f:
         json.dump(p.after, f)
     mtime = os.stat(p.path).st_mtime_ns
     again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert not again.changed and netconf.apply(again) == [] and os.stat(p.path).st_mtime_ns == mtime
+    assert not again.changed and netconf.apply(again, no_commands) == [] and os.stat(p.path).st_mtime_ns == mtime
     # a changed option changes the file; the diff is the content
     changed = netconf.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400),
                            dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
@@ -454,7 +459,7 @@ def _cache_entry(dirs, network, cid="pnnc1"):
 @pytest.mark.parametrize("state", ["present", "absent"])
 def test_plan_in_use_needs_force(dirs, state):
     s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
-    netconf.apply(netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]))
+    netconf.apply(netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]), no_commands)
     _cache_entry(dirs, "pnnu")
     _cache_entry(dirs, "pnnu-other", "pnnc2")  # another network whose name starts alike
     changed = spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400, state=state)
@@ -474,7 +479,7 @@ def test_plan_absent(dirs, bridge_conflist):
     p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.after is None and p.remove_bridge is None  # no such device here
     assert p.diff()["after"] == {} and p.diff()["before"]["name"] == "pnnu"
-    assert netconf.apply(p) == ["removed %s" % path] and not os.path.exists(path)
+    assert netconf.apply(p, no_commands) == ["removed %s" % path] and not os.path.exists(path)
 
 
 ROUTE_TABLE = (

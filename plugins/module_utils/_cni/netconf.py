@@ -14,7 +14,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import subprocess
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _procs, _validate
@@ -685,8 +684,9 @@ def predicted_actions(result: Plan) -> List[str]:
     return actions
 
 
-def apply(result: Plan) -> List[str]:
-    """Carry out a plan; returns what was done."""
+def apply(result: Plan, run_command: Callable[..., Tuple[int, str, str]]) -> List[str]:
+    """Carry out a plan; returns what was done. ``run_command`` is the module's
+    (``AnsibleModule.run_command``: an argv list, returns rc, stdout, stderr)."""
     done: List[str] = []
     if not result.changed:
         return done
@@ -697,11 +697,9 @@ def apply(result: Plan) -> List[str]:
     if remove_conflist(result.path):
         done.append("removed %s" % result.path)
     if result.remove_bridge and is_bridge(result.remove_bridge) and not bridge_ports(result.remove_bridge):
-        proc = subprocess.run(["ip", "link", "delete", result.remove_bridge, "type", "bridge"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        if proc.returncode == 0:
+        rc, dummy, err = run_command(["ip", "link", "delete", result.remove_bridge, "type", "bridge"])
+        if rc == 0:
             done.append("deleted bridge %s" % result.remove_bridge)
         else:
-            result.warnings.append("could not delete bridge %s: %s"
-                                   % (result.remove_bridge, proc.stderr.decode().strip()))
+            result.warnings.append("could not delete bridge %s: %s" % (result.remove_bridge, err.strip()))
     return done
