@@ -127,4 +127,3 @@ def missing_plugins(types: List[str], plugin_dirs: List[str], pending: Pending,
                   % (", ".join(missing), what, ":".join(plugin_dirs)))
         return []
     return missing
-
