@@ -69,3 +69,49 @@ attributes:
     support: full
     platforms: posix
 """
+
+    CHECK_MODE_PENDING = r"""
+options:
+  check_mode_pending:
+    description:
+      - Check mode only; ignored in a real run. What tasks earlier in the same check run
+        would have created and did not, because they ran in check mode too. What this task
+        finds missing and is listed here is predicted, with a warning saying so, instead of
+        failing; what is missing and not listed fails as it does in a real run.
+      - The roles pass it in check mode (C(cni_host) sets C(cni_host_check_mode_pending),
+        C(container_network) passes it on), so C(ansible-playbook --check) of a play that
+        prepares a host and declares its containers completes on a host that has nothing yet.
+      - See C(docs/check-mode.md).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      plugins:
+        description:
+          - A package task would install the CNI plugins - a plugin missing from
+            I(cni_plugin_dirs) is predicted present.
+        type: bool
+        default: false
+      networks:
+        description:
+          - Registered results of C(podnet.cni.cni_network) tasks (the single form's result,
+            a batch result, or items of its C(networks)). Each network is predicted as the
+            task would write it, in the directory it would write it to; a network such a task
+            would remove is unknown.
+        type: list
+        elements: dict
+        default: []
+      netns:
+        description:
+          - Namespaces (names or paths) a C(podnet.cni.container_netns) task would create
+            (its C(netns) return value) - C(cni_attachment) predicts an attach to them.
+        type: list
+        elements: str
+        default: []
+      dirs:
+        description:
+          - Directories a task would create - a rootless user's runtime directory
+            (C(/run/user/UID)) that C(cni_host) would make.
+        type: list
+        elements: path
+        default: []
+"""

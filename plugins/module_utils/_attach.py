@@ -127,7 +127,7 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
     ``other_entries``/``unreadable``: the cache's usable entries and unusable files (read
     here when other_entries is None)."""
     _validate.attachment_names_fit(conf.name, container_id, spec.ifname)
-    cniconf.validate_plugins(conf, ctx.plugin_dirs)
+    ctx.validate_plugins(conf)
     for ip in spec.ips:
         cniconf.check_ip_in_network(conf, ipaddress.ip_address(ip))
         owner = ip_reservation_owner(ctx, conf, ip)

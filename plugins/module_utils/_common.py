@@ -21,6 +21,17 @@ COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
     "plugin_timeout": {"type": "float", "default": C.PLUGIN_TIMEOUT},
 }
 
+# what tasks earlier in the same check run would create (check mode only; _pending),
+# documented by the doc fragment podnet.cni.common.check_mode_pending
+CHECK_MODE_PENDING_SPEC: Dict[str, Any] = {
+    "check_mode_pending": {"type": "dict", "options": {
+        "plugins": {"type": "bool", "default": False},
+        "networks": {"type": "list", "elements": "dict", "default": []},
+        "netns": {"type": "list", "elements": "str", "default": []},
+        "dirs": {"type": "list", "elements": "path", "default": []},
+    }},
+}
+
 
 # one port mapping, as container_netns and cni_attachment take it (validated in _validate)
 PORT_MAPPING_OPTIONS: Dict[str, Any] = {
@@ -48,8 +59,11 @@ def is_rootless(params: Dict[str, Any]) -> bool:
 _BUILT: List[Any] = []
 
 
-def build_context(params: Dict[str, Any]):
-    """The HostContext for these module params (rootless when asked or not uid 0)."""
+def build_context(params: Dict[str, Any], check_mode: bool = False):
+    """The HostContext for these module params (rootless when asked or not uid 0); in
+    check mode with what ``check_mode_pending`` says earlier tasks would create."""
+    from ansible_collections.podnet.cni.plugins.module_utils._pending import from_param
+    pending = from_param(params.get("check_mode_pending"), check_mode)
     from ansible_collections.podnet.cni.plugins.module_utils._fsutil import check_usable_dir, refuse_symlink
     for key in ("state_dir", "cni_cache_dir"):  # refused in check mode too, before any read
         refuse_symlink(params.get(key), key)
@@ -66,10 +80,11 @@ def build_context(params: Dict[str, Any]):
               "timeout": params.get("plugin_timeout") or C.PLUGIN_TIMEOUT}
     if is_rootless(params):
         from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
-        ctx = RootlessContext.from_params(params, **kwargs)
+        ctx = RootlessContext.from_params(params, pending=pending, **kwargs)
     else:
         from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
         ctx = HostContext(**kwargs)
+    ctx.pending = pending
     _BUILT.append(ctx)  # its warnings reach the user even when the module fails
     return ctx
 

@@ -31,6 +31,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._diff import Difference
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils._pending import WHY, warn_once
 
 DEFAULT_WORKERS = _concurrency.DEFAULT_WORKERS
 ENTRY_KEYS = ("container_id", "name", "netns", "network", "interface", "ips", "mac", "aliases",
@@ -343,11 +344,18 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
             p.action = "detach"
         return
     conf = ctx.get_network(req.network)  # unknown network: ValidationError
+    predicted_ns = False
     if snap.netns_status(p.netns) != "mounted":
-        raise ValidationError("netns %s of container %s does not exist (or is not a network "
-                              "namespace): create the container first" % (p.netns, req.container_id),
-                              value=p.netns)
-    ctx.refuse_host_netns(p.netns)
+        if not (ctx.pending and snap.netns_status(p.netns) == "absent"
+                and ctx.pending.has_netns(p.netns, ctx.netns_path)):
+            raise ValidationError("netns %s of container %s does not exist (or is not a network "
+                                  "namespace): create the container first" % (p.netns, req.container_id),
+                                  value=p.netns)
+        predicted_ns = True
+        warn_once(ctx.warnings, "check mode: netns %s of container %s does not exist yet; predicted: "
+                  "%s" % (p.netns, req.container_id, WHY))
+    else:
+        ctx.refuse_host_netns(p.netns)
     p.ifname = _choose_ifname(req, current, record, set(claimed))
     owner = claimed.get(p.ifname)
     if owner and owner != req.network:
@@ -376,7 +384,8 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         p.spec = _spec(req, p.ifname)
         p.action = "attach"
         p.after = _attach.spec_view(p.spec)
-        if p.ifname not in {e.ifname for e in current} | snap.interrupted.get(req.container_id, set()):
+        if not predicted_ns and p.ifname not in (
+                {e.ifname for e in current} | snap.interrupted.get(req.container_id, set())):
             _attach.refuse_existing_interface(conf, p.netns, p.ifname, in_thread=not ctx.rootless)
     else:
         existing = with_netns(existing, p.netns)

@@ -17,6 +17,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import config as c
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import DEFAULT_TIMEOUT, PluginExecutor
 from ansible_collections.podnet.cni.plugins.module_utils._errors import NetnsError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import read_head_stat
+from ansible_collections.podnet.cni.plugins.module_utils._pending import Pending, missing_plugins, warn_once
 from ansible_collections.podnet.cni.plugins.module_utils._state import container_lock, default_state_dir
 
 
@@ -40,6 +41,8 @@ class HostContext:
         self.add_gate: Any = None
         # creating the first namespace may set up the netns dir: once, not in two threads
         self._netns_lock = threading.Lock()
+        # check mode: what earlier tasks of the check run would have created (_pending)
+        self.pending = Pending()
 
     # --- CNI configuration ---
     def networks(self) -> Dict[str, cniconf.NetworkConfigList]:
@@ -52,6 +55,20 @@ class HostContext:
         self._networks = None
 
     def get_network(self, name: str) -> cniconf.NetworkConfigList:
+        predicted = self.pending.network(self.config_dir, name) if self.pending else None
+        if predicted is False:
+            raise ValidationError("unknown CNI network %r: a task earlier in this check run would "
+                                  "remove it from %s (check_mode_pending)" % (name, self.config_dir),
+                                  value=name)
+        if predicted is not None:
+            on_disk = self.networks().get(name)
+            if on_disk is not None and on_disk.plugins == predicted.plugins \
+                    and on_disk.cni_version == predicted.cni_version:
+                return on_disk
+            warn_once(self.warnings, "check mode: network %s %s in %s; predicted as a task earlier "
+                      "in this check run would write it (check_mode_pending)"
+                      % (name, "is not defined yet" if on_disk is None else "differs", self.config_dir))
+            return predicted
         try:
             return cniconf.get_network(self.config_dir, name, self.networks())
         except ValidationError as exc:
@@ -61,6 +78,15 @@ class HostContext:
             if not skipped or not exc.msg.startswith("unknown CNI network"):
                 raise
             raise ValidationError("%s; %s" % (exc.msg, "; ".join(skipped)), **exc.details) from None
+
+    def validate_plugins(self, conf: cniconf.NetworkConfigList) -> None:
+        """ConfigError naming the first plugin of conf that is missing (in check mode, a
+        missing plugin that an earlier task would install is predicted, with a warning)."""
+        if self.pending.plugins:
+            missing_plugins(conf.plugin_types, self.plugin_dirs, self.pending,
+                            "network %s" % conf.name, self.warnings)
+            return
+        cniconf.validate_plugins(conf, self.plugin_dirs)
 
     def ipam_data_dir(self, data_dir: str) -> str:
         """Where a host-local dataDir (as the plugins see it) is for this process."""

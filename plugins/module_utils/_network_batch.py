@@ -93,7 +93,7 @@ class _Views:
 
 
 def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir: str,
-             host_links: bool) -> List[str]:
+             host_links: bool, plugins_pending: bool = False) -> List[str]:
     """Plan every entry in order against the views; returns the warnings. One
     ValidationError naming every entry that cannot be planned (nothing written)."""
     views = _Views()
@@ -102,7 +102,7 @@ def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir
         networks = views.get(item.config_dir)
         try:
             item.plan = netconf.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
-                                     networks=networks)
+                                     networks=networks, plugins_pending=plugins_pending)
         except PodnetError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))
             continue
@@ -162,13 +162,14 @@ def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
 
 def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[str],
         cache_dir: str, state_dir: str, host_links: bool, check_mode: bool,
-        with_diff: bool = False) -> Dict[str, Any]:
-    """Validate, plan and (unless check_mode) apply the batch; the module's return."""
+        with_diff: bool = False, plugins_pending: bool = False) -> Dict[str, Any]:
+    """Validate, plan and (unless check_mode) apply the batch; the module's return.
+    ``plugins_pending`` (check mode only): missing plugins are predicted (_pending)."""
     items = build(raws, config_dir)
     if not items:
         return results(items, check_mode, with_diff, [])
     if check_mode:
-        warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
+        warnings = plan_all(items, plugin_dirs, cache_dir, host_links, plugins_pending)
     else:
         # one writer of network definitions at a time: the overlap checks must see the others
         with file_lock(netconf.lock_path(state_dir)):

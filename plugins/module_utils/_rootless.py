@@ -48,6 +48,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     ensure_private_dir, remove_file, write_json, write_private)
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
+from ansible_collections.podnet.cni.plugins.module_utils._pending import WHY, Pending
 
 CNI_NETNS_NAME = "rootless-cni-ns"
 HOLDER_TAG = "podnet-pause"
@@ -512,11 +513,25 @@ class RootlessContext(HostContext):
             self.user = str(os.geteuid())
 
     @classmethod
-    def from_params(cls, params: Dict[str, Any], **kwargs: Any) -> "RootlessContext":
+    def from_params(cls, params: Dict[str, Any], pending: Optional[Pending] = None,
+                    **kwargs: Any) -> "RootlessContext":
         if os.geteuid() == 0 and in_initial_userns():
             raise ValidationError("rootless mode is for an unprivileged user: this module runs as "
                                   "root (set rootless: false, or become an unprivileged user)")
-        ctx = cls(Layout(runtime_dir()), **kwargs)
+        warnings = []
+        try:
+            runtime = runtime_dir()
+        except RootlessError as exc:
+            # check mode: the runtime dir an earlier task would make (cni_host) is predicted
+            path = exc.details.get("runtime_dir")
+            if not (pending and isinstance(path, str) and pending.has_dir(path)
+                    and not os.path.lexists(path)):
+                raise
+            runtime = os.path.normpath(path)
+            warnings.append("check mode: XDG_RUNTIME_DIR %s does not exist yet; predicted: %s"
+                            % (runtime, WHY))
+        ctx = cls(Layout(runtime), **kwargs)
+        ctx.warnings.extend(warnings)
         ctx.slirp_path = params.get("path") if isinstance(params.get("path"), str) else None
         return ctx
 

@@ -48,6 +48,7 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.common.check_mode_pending
 options:
   container_id:
     description:
@@ -338,7 +339,8 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+    CHECK_MODE_PENDING_SPEC, PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch,
+    run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     DEFAULT_WORKERS, STATES)
 
@@ -381,7 +383,7 @@ def _run(module):
             items.append(item)
     if p["workers"] < 1:
         module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
-    ctx = build_context(p)
+    ctx = build_context(p, module.check_mode)
     reqs = _connect.requests(ctx, items)
     with ctx.session(check_mode=module.check_mode):
         plans, results = _connect.run(ctx, reqs, module.check_mode, p["workers"])
@@ -418,6 +420,7 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=argument_spec(
+            **CHECK_MODE_PENDING_SPEC,
             verify={"type": "bool", "default": False},
             state={"type": "str", "choices": list(STATES), "default": "present"},
             attachments={"type": "list", "elements": "dict", "options": batch_entry},

@@ -43,6 +43,7 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.common.check_mode_pending
 options:
   name:
     description:
@@ -436,7 +437,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, finish_batch, run_module)
+    CHECK_MODE_PENDING_SPEC, argument_spec, build_context, finish_batch, run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     CNI_VERSIONS, DEFAULT_CNI_VERSION, DEFAULT_DNS_DOMAIN, DEFAULT_DRIVER, DRIVERS, STATES)
 
@@ -479,9 +480,9 @@ def _run_batch(module):
         item["state"] = item.get("state") or p["state"]
         item["force"] = p["force"] if item.get("force") is None else item["force"]
         items.append(item)
-    ctx = build_context(p)
+    ctx = build_context(p, module.check_mode)
     result = _network_batch.run(items, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, ctx.state_dir,
-                                not ctx.rootless, module.check_mode, module._diff)
+                                not ctx.rootless, module.check_mode, module._diff, ctx.pending.plugins)
     result["warnings"] = ctx.warnings + result["warnings"]
     return finish_batch(module, result)
 
@@ -499,9 +500,10 @@ def _run(module):
         p["name"], p["driver"], p["bridge"], p["parent"], p["mode"], p["subnets"], p["routes"],
         p["internal"], p["mtu"], p["vlan"], p["dns_enabled"], p["dns_domain"], p["isolate"],
         p["hairpin"], p["cni_version"], p["state"], p["force"])
-    ctx = build_context(p)
+    ctx = build_context(p, module.check_mode)
     if module.check_mode:
-        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
+        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless,
+                            plugins_pending=ctx.pending.plugins)
         actions = netconf.predicted_actions(plan)
     else:
         # one writer of network definitions at a time: the overlap check must see the others
@@ -524,6 +526,7 @@ def main():
                  cni_config_dir={"type": "path"})
     module = AnsibleModule(
         argument_spec=argument_spec(
+            **CHECK_MODE_PENDING_SPEC,
             state={"type": "str", "choices": list(STATES), "default": "present"},
             force={"type": "bool", "default": False},
             networks={"type": "list", "elements": "dict", "options": entry},

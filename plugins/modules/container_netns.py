@@ -47,6 +47,7 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.common.check_mode_pending
 options:
   container_id:
     description:
@@ -353,7 +354,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+    CHECK_MODE_PENDING_SPEC, PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch,
+    run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     DEFAULT_NETWORK_MODE, DEFAULT_WORKERS, NETWORK_MODES, STATES)
 
@@ -382,7 +384,7 @@ def _run_batch(module):
     # Ansible keeps an alias (id) beside the option it names: pass the options only
     items = [dict({k: item.get(k) for k in _container_batch.ENTRY_KEYS},
                   state=item.get("state") or p["state"]) for item in p["containers"]]
-    ctx = build_context(p)
+    ctx = build_context(p, module.check_mode)
     with ctx.session(check_mode=module.check_mode):
         result = _container_batch.run(ctx, items, module.check_mode, p["workers"], module._diff)
     return finish_batch(module, result)
@@ -395,7 +397,7 @@ def _run(module):
         return _run_batch(module)
     if not module.params["container_id"]:
         module.fail_json(msg="missing required arguments: container_id (or use containers)")
-    ctx = build_context(module.params)
+    ctx = build_context(module.params, module.check_mode)
     p = module.params
     req = _container.ContainerRequest(
         ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
@@ -426,6 +428,7 @@ def main():
     entry["state"] = {"type": "str", "choices": list(STATES)}
     module = AnsibleModule(
         argument_spec=argument_spec(
+            **CHECK_MODE_PENDING_SPEC,
             state={"type": "str", "choices": list(STATES), "default": "present"},
             containers={"type": "list", "elements": "dict", "options": entry},
             workers={"type": "int", "default": DEFAULT_WORKERS},

@@ -435,9 +435,19 @@ def required_plugins(conflist: Dict[str, Any]) -> List[str]:
     return types
 
 
-def check_plugins(conflist: Dict[str, Any], plugin_dirs: Sequence[str]) -> None:
+def check_plugins(conflist: Dict[str, Any], plugin_dirs: Sequence[str],
+                  pending: bool = False, warnings: Optional[List[str]] = None) -> None:
+    """ConfigError naming the first plugin missing. ``pending`` (check mode: a task earlier
+    in the run would install the plugins): a warning in ``warnings`` instead."""
     for ptype in required_plugins(conflist):
         if cniconf.find_plugin(ptype, plugin_dirs) is None:
+            if pending and warnings is not None:
+                text = ("check mode: CNI plugin %r of network %s not found in %s; predicted: a "
+                        "task earlier in this check run would install it (check_mode_pending)"
+                        % (ptype, conflist["name"], ":".join(plugin_dirs)))
+                if text not in warnings:
+                    warnings.append(text)
+                continue
             hint = ""
             if ptype == "dnsname":
                 hint = " (dns_enabled needs it: Debian/Ubuntu package " \
@@ -497,13 +507,15 @@ def _existing_conf(before: Any, raw: Optional[bytes], path: str) -> Optional[cni
 
 def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_dir: str,
          host_links: bool = True,
-         networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None) -> Plan:
+         networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None,
+         plugins_pending: bool = False) -> Plan:
     """Validate everything and compute the change; touches nothing.
 
     ``host_links=False`` (rootless: the devices live in the rootless CNI netns) skips the
     checks of the bridge and parent devices against this netns's links. ``networks``: the
     networks of config_dir as a batch sees them (its earlier entries applied), else loaded
-    here."""
+    here. ``plugins_pending`` (check mode only): missing plugins are predicted, with a
+    warning (see _pending)."""
     path = os.path.join(config_dir, "%s.conflist" % spec.name)
     result = Plan(path)
     result.before, raw = _read_existing(path)
@@ -526,7 +538,8 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     others = {n: c for n, c in networks.items() if c.path != path and n != spec.name}
 
     if spec.state == "present":
-        result.after = _desired(spec, existing, others, plugin_dirs, host_links)
+        result.after = _desired(spec, existing, others, host_links)
+        check_plugins(result.after, plugin_dirs, plugins_pending, result.warnings)
     if result.changed:
         entries, unreadable = cnicache.scan(cache_dir, network=spec.name)
         result.in_use = [{"container_id": e.container_id, "interface": e.ifname} for e in entries]
@@ -548,8 +561,7 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
 
 
 def _desired(spec: NetworkSpec, existing: Optional[cniconf.NetworkConfigList],
-             others: Dict[str, cniconf.NetworkConfigList], plugin_dirs: Sequence[str],
-             host_links: bool = True) -> Dict[str, Any]:
+             others: Dict[str, cniconf.NetworkConfigList], host_links: bool = True) -> Dict[str, Any]:
     main = existing.plugins[0] if existing is not None else {}
     same_driver = main.get("type") == spec.driver
     # omitted host-dependent options keep what the network has, else take the default
@@ -586,9 +598,7 @@ def _desired(spec: NetworkSpec, existing: Optional[cniconf.NetworkConfigList],
                                             % (ours, spec.name, theirs, other)
                                             for ours, other, theirs in overlaps),
                                   value=overlaps[0][0], network=overlaps[0][1])
-    conflist = build_conflist(spec, bridge, parent, subnets)
-    check_plugins(conflist, plugin_dirs)
-    return conflist
+    return build_conflist(spec, bridge, parent, subnets)
 
 
 def _bridge_to_remove(existing: cniconf.NetworkConfigList,
