@@ -500,9 +500,12 @@ def _update_record(ctx: HostContext, cid: str, plans: Sequence[EntryPlan]) -> No
             networks = [n for n in networks if (n.get("network"), n.get("interface")) not in gone]
             for i, n in enumerate(networks):
                 if n.get("network") == item["network"] and n.get("interface") == item["interface"]:
+                    # who attached it first still owns it (container_netns detaches its own)
+                    item["attached_by"] = n.get("attached_by") or _state.BY_CONTAINER_NETNS
                     networks[i] = item
                     break
             else:
+                item["attached_by"] = _state.BY_CNI_ATTACHMENT  # durable: container_netns keeps it
                 networks.append(item)
     record["networks"] = networks
     if not networks and record.get("managed_by") == "cni_attachment":

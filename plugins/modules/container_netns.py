@@ -13,13 +13,18 @@ description:
     it to CNI networks, the way podman v3's CNI backend does for C(podman run).
   - Networks are attached in order with interface names C(eth0), C(eth1), ... unless given;
     changing the list attaches and detaches only the difference.
+  - A network connected with M(podnet.cni.cni_attachment) (or by another tool sharing the
+    libcni cache) stays when this module runs again with a list that does not name it, as a
+    C(podman network connect) does; the run reports no change for it. Only networks this
+    module attached and that left its list are detached, unless I(purge_networks).
   - Port mappings, I(static_ip) and I(static_mac) apply to the first network, as podman does;
     a network entry may carry its own I(ips), I(mac) and I(aliases).
   - Every attachment is recorded in the libcni cache, so cnitool, podman and CRI-O see it and
     a later detach uses the configuration it was made with.
   - With I(state=absent) every network is detached (DEL with the cached configuration) and a
-    namespace this module created is removed. A namespace pinned from I(pid) or one that
-    existed before is left in place.
+    namespace this module created is removed. A namespace it pinned from I(pid) is unmounted
+    from the netns directory (the process keeps running in it, as with podman's
+    teardownNetNS); one that existed before is left in place.
   - A failure half-way rolls back what this run attached; no veth, IP reservation,
     iptables chain or cache entry is left behind. Only what this run added is undone, and
     an interface that exists already without a usable cache entry is never added over.
@@ -88,9 +93,31 @@ options:
     description:
       - C(bridge) attaches the CNI I(networks); C(none) gives the container only a loopback;
         C(slirp4netns) (rootless) connects the namespace through its own slirp4netns.
+      - C(container:<id>) joins the network namespace of container C(<id>) (podman's
+        C(--network container:<id>), a pod's shared namespace). C(<id>) must be present, one
+        of ours with a namespace of its own, or another tool's whose live namespace the
+        libcni cache names. No CNI call is made for the joiner; its record names the owner
+        (C(joins)); it reports the owner's namespace and C(network_settings). Removing the
+        joiner never touches the owner; removing the owner while joiners exist fails unless
+        I(force).
+      - C(ns:<path>) uses the existing namespace at C(<path>) as it is (podman's C(ns:)
+        mode); no CNI call, nothing is created, unmounted or removed, and I(state=absent) forgets
+        the record only. The host's namespace is refused, as everywhere.
+      - C(host) gives the container no namespace of its own (podman's C(--network host)); the
+        record says so, and I(port_mappings) are refused (the process binds host ports itself).
+      - With C(container:<id>), C(ns:<path>) and C(host), I(networks), I(pid), I(netns) and
+        I(port_mappings) cannot be given. A container that has a namespace or attachments of
+        its own is not switched to one of them; remove it first (I(state=absent)).
     type: str
-    choices: [bridge, none, slirp4netns]
     default: bridge
+  force:
+    description:
+      - With I(state=absent), remove a container whose namespace other containers joined
+        (C(network_mode=container:<id>)); their records are removed too. Without it that
+        removal fails, naming the joiners, before anything changes. A batch that removes the
+        joiners too needs no I(force).
+    type: bool
+    default: false
   slirp4netns_options:
     description:
       - With I(network_mode=slirp4netns), how the container's slirp4netns is hardened. Each
@@ -114,6 +141,14 @@ options:
     type: list
     elements: raw
     default: []
+  purge_networks:
+    description:
+      - Detach every network not in I(networks), whoever attached it (M(podnet.cni.cni_attachment),
+        cnitool, podman). By default only the networks this module attached itself and that
+        left the list are detached; the record says per network who attached it.
+      - Docker's C(docker_container) option of the same name.
+    type: bool
+    default: false
   port_mappings:
     description:
       - Host ports forwarded to the container on its first network (the C(portmap) plugin).
@@ -188,13 +223,20 @@ options:
       network_mode:
         description: As I(network_mode).
         type: str
-        choices: [bridge, none, slirp4netns]
         default: bridge
       networks:
         description: As I(networks).
         type: list
         elements: raw
         default: []
+      purge_networks:
+        description: As I(purge_networks).
+        type: bool
+        default: false
+      force:
+        description: As I(force).
+        type: bool
+        default: false
       port_mappings:
         description: As I(port_mappings) (the same keys).
         type: list
@@ -236,6 +278,38 @@ EXAMPLES = r"""
       - host_port: 8080
         container_port: 80
         host_ip: 127.0.0.1
+
+- name: A network connected at run time stays when the container is declared again
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: monitoring
+
+- name: Declared again with purge_networks, the connected network goes
+  podnet.cni.container_netns:
+    container_id: web1
+    networks: [frontend, backend]
+    purge_networks: true
+
+- name: A sidecar in web1's network namespace (podman's --network container:web1)
+  podnet.cni.container_netns:
+    container_id: web1-proxy
+    network_mode: "container:web1"
+
+- name: An existing namespace used as it is (podman's --network ns:PATH)
+  podnet.cni.container_netns:
+    container_id: legacy1
+    network_mode: "ns:/run/netns/legacy"
+
+- name: A container on the host's network (no namespace of its own, no port mappings)
+  podnet.cni.container_netns:
+    container_id: monitor1
+    network_mode: host
+
+- name: Remove web1 and the containers that joined its namespace
+  podnet.cni.container_netns:
+    container_id: web1
+    state: absent
+    force: true
 
 - name: Pin the namespace of a running process and attach it
   podnet.cni.container_netns:
@@ -342,8 +416,10 @@ CONTAINER_OPTIONS = {
     "pid": {"type": "int"},
     "slirp4netns_options": {"type": "dict", "options": {
         "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
-    "network_mode": {"type": "str", "choices": ["bridge", "none", "slirp4netns"], "default": "bridge"},
+    "network_mode": {"type": "str", "default": "bridge"},
+    "force": {"type": "bool", "default": False},
     "networks": {"type": "list", "elements": "raw", "default": []},
+    "purge_networks": {"type": "bool", "default": False},
     "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
     "static_ip": {"type": "str"},
     "static_mac": {"type": "str"},
@@ -377,7 +453,8 @@ def _run(module):
     req = _container.ContainerRequest(
         ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
         p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
-        slirp4netns_options=p["slirp4netns_options"])
+        slirp4netns_options=p["slirp4netns_options"], purge_networks=p["purge_networks"],
+        force=p["force"])
     with ctx.session(check_mode=module.check_mode):
         if module.check_mode:
             plan = _container.plan(ctx, req)
