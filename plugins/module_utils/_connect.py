@@ -343,6 +343,13 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
             p.action = "detach"
         return
     conf = ctx.get_network(req.network)  # unknown network: ValidationError
+    mode = str((record or {}).get("network_mode") or "")
+    if mode == "host" or mode.startswith(("container:", "ns:")):
+        # no namespace of its own (podman refuses network connect for these modes too)
+        raise ValidationError("container %s has network_mode %s: it has no network namespace of its "
+                              "own to connect%s" % (req.container_id, mode, (
+                                  "; connect container %s instead" % record.get("joins"))
+                                  if record.get("joins") else ""), value=req.container_id)
     if snap.netns_status(p.netns) != "mounted":
         raise ValidationError("netns %s of container %s does not exist (or is not a network "
                               "namespace): create the container first" % (p.netns, req.container_id),

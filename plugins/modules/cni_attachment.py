@@ -237,6 +237,8 @@ notes:
   - A connect is durable, as C(podman network connect) is. C(podnet.cni.container_netns)
     run again for the container keeps the networks attached here although its I(networks)
     does not list them (no change reported); its I(purge_networks=true) detaches them.
+  - A container of network mode C(host), C(container:<id>) or C(ns:<path>) has no namespace
+    of its own to connect; such an entry fails (connect the owner of the namespace instead).
   - The C(dnsname) plugin keeps its C(INPUT) rule for port 53 on the bridge after the last
     container left the network (plugin behaviour).
   - Interoperable with libcni; an attachment made here passes C(cnitool check) and is removed

@@ -56,6 +56,10 @@ def test_a_joiner_shares_the_owners_namespace(env):
     env.server(res["netns"].rsplit("/", 1)[1], port, "joined")
     assert tl.tcp_get(ip, port, netns=peer) == "joined"
 
+    # a joiner has no namespace of its own to connect networks to
+    con = env.connect(container_id=joiner, network=net["name"])
+    assert con.get("failed") and "connect container %s instead" % owner in con["msg"], con
+
     info = env.info(container_id=joiner)
     c = info["containers"][joiner]
     assert c["network_mode"] == "container:%s" % owner and c["joins"] == owner, c
