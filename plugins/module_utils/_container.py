@@ -36,6 +36,8 @@ def mode_kind(network_mode: Optional[str]) -> str:
         if mode.startswith(prefix):
             return prefix[:-1]
     return mode
+
+
 ATTACHED_BY_US = _state.BY_CONTAINER_NETNS  # see _state: who attached a network
 # the netns origins whose mount in our netns dir is ours to remove (never "existing")
 OURS = ("created", "pinned")
