@@ -120,16 +120,39 @@ options:
     default: false
   slirp4netns_options:
     description:
-      - With I(network_mode=slirp4netns), how the container's slirp4netns is hardened. Each
-        option, when unset, is on when this slirp4netns supports it (podman's default).
-        Changing one restarts the container's slirp4netns.
+      - With I(network_mode=slirp4netns), the options of the container's own slirp4netns
+        (podman's C(--network slirp4netns:OPTIONS)). Changing one restarts the container's
+        slirp4netns.
     type: dict
     suboptions:
       enable_sandbox:
-        description: C(--enable-sandbox) (a mount namespace of its own, capabilities dropped).
+        description:
+          - C(--enable-sandbox) (a mount namespace of its own, capabilities dropped); unset, on
+            when this slirp4netns supports it (podman's default).
         type: bool
       enable_seccomp:
-        description: C(--enable-seccomp) (a seccomp filter on its syscalls).
+        description:
+          - C(--enable-seccomp) (a seccomp filter on its syscalls); unset, on when this
+            slirp4netns supports it (podman's default).
+        type: bool
+      mtu:
+        description: C(--mtu), 1280 to 65521. Default 65520 (podman's).
+        type: int
+      cidr:
+        description:
+          - C(--cidr), the IPv4 network of the tap device (a /24 or larger). Default
+            C(10.0.2.0/24). The container gets the address .100 of it.
+        type: str
+      enable_ipv6:
+        description: C(--enable-ipv6). Default false.
+        type: bool
+      outbound_addr:
+        description: C(--outbound-addr), the host's IPv4 address outgoing traffic leaves from.
+        type: str
+      allow_host_loopback:
+        description:
+          - Let the container reach the host's loopback through the gateway (without
+            C(--disable-host-loopback)). Default false, as podman.
         type: bool
   networks:
     description:
@@ -219,6 +242,21 @@ options:
             type: bool
           enable_seccomp:
             description: As I(slirp4netns_options.enable_seccomp).
+            type: bool
+          mtu:
+            description: As I(slirp4netns_options.mtu).
+            type: int
+          cidr:
+            description: As I(slirp4netns_options.cidr).
+            type: str
+          enable_ipv6:
+            description: As I(slirp4netns_options.enable_ipv6).
+            type: bool
+          outbound_addr:
+            description: As I(slirp4netns_options.outbound_addr).
+            type: str
+          allow_host_loopback:
+            description: As I(slirp4netns_options.allow_host_loopback).
             type: bool
       network_mode:
         description: As I(network_mode).
@@ -415,7 +453,9 @@ CONTAINER_OPTIONS = {
     "netns": {"type": "str"},
     "pid": {"type": "int"},
     "slirp4netns_options": {"type": "dict", "options": {
-        "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
+        "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"},
+        "mtu": {"type": "int"}, "cidr": {"type": "str"}, "enable_ipv6": {"type": "bool"},
+        "outbound_addr": {"type": "str"}, "allow_host_loopback": {"type": "bool"}}},
     "network_mode": {"type": "str", "default": "bridge"},
     "force": {"type": "bool", "default": False},
     "networks": {"type": "list", "elements": "raw", "default": []},
