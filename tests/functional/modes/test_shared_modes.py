@@ -97,7 +97,7 @@ def test_joining_what_is_not_there_or_not_joinable_fails_clearly(env):
     chained = env.netns(container_id=other, network_mode="container:%s" % joiner)
     assert chained.get("failed") and "join that one" in chained["msg"], chained
     # a container with a namespace of its own is not switched over it
-    switch = env.netns(container_id=owner, netns=owner, network_mode="host")
+    switch = env.netns(container_id=owner, network_mode="host")
     assert switch.get("failed") and "remove it first" in switch["msg"], switch
     assert env.records() == sorted([owner + ".json", joiner + ".json"])
     # a batch removing the owner and its joiner together needs no force
