@@ -20,8 +20,9 @@ for _p in (os.path.join(HERE, "..", "core"), os.path.join(HERE, "..", "..", "lib
     if _p not in sys.path:
         sys.path.insert(0, _p)
 import podnet_testlib as tl  # noqa: E402
-from pnf_core_env import CoreEnv, sh  # noqa: E402,F401
+from pnf_core_env import CoreEnv, sh  # noqa: E402
 
+__all__ = ["ModesEnv", "sh"]  # sh: for the tests of this area
 PREFIX = tl.unique_prefix("pnj")
 NET16 = "10.236"
 PORTS = range(21700, 21800)
