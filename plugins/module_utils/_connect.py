@@ -345,6 +345,13 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         return
     conf = ctx.get_network(req.network)  # unknown network: ValidationError
     predicted_ns = False
+    mode = str((record or {}).get("network_mode") or "")
+    if mode == "host" or mode.startswith(("container:", "ns:")):
+        # no namespace of its own (podman refuses network connect for these modes too)
+        raise ValidationError("container %s has network_mode %s: it has no network namespace of its "
+                              "own to connect%s" % (req.container_id, mode, (
+                                  "; connect container %s instead" % record.get("joins"))
+                                  if record.get("joins") else ""), value=req.container_id)
     if snap.netns_status(p.netns) != "mounted":
         if not (ctx.pending and snap.netns_status(p.netns) == "absent"
                 and ctx.pending.has_netns(p.netns, ctx.netns_path)):
@@ -509,9 +516,12 @@ def _update_record(ctx: HostContext, cid: str, plans: Sequence[EntryPlan]) -> No
             networks = [n for n in networks if (n.get("network"), n.get("interface")) not in gone]
             for i, n in enumerate(networks):
                 if n.get("network") == item["network"] and n.get("interface") == item["interface"]:
+                    # who attached it first still owns it (container_netns detaches its own)
+                    item["attached_by"] = n.get("attached_by") or _state.BY_CONTAINER_NETNS
                     networks[i] = item
                     break
             else:
+                item["attached_by"] = _state.BY_CNI_ATTACHMENT  # durable: container_netns keeps it
                 networks.append(item)
     record["networks"] = networks
     if not networks and record.get("managed_by") == "cni_attachment":

@@ -16,7 +16,7 @@ DEFAULT_CNI_VERSION = "0.4.0"          # what podman v3 writes
 DEFAULT_DNS_DOMAIN = "dns.podman"      # podman's default dnsname domain
 
 # container_netns
-NETWORK_MODES = ("bridge", "none", "slirp4netns")
+NETWORK_MODES = ("bridge", "none", "slirp4netns", "host", "container:<id>", "ns:<path>")
 DEFAULT_NETWORK_MODE = "bridge"
 
 # every module: how long one plugin may run (plugin_timeout), in seconds

@@ -11,7 +11,7 @@ this run if a step fails.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
@@ -24,6 +24,24 @@ from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadab
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 NETWORK_MODES = C.NETWORK_MODES
+# the modes without a namespace of the container's own and without CNI calls: the host's
+# (host), another container's (container:<id>), an existing one used as it is (ns:<path>)
+SHARED_KINDS = ("host", "container", "ns")
+SHARED_ORIGIN = "shared"  # the netns_origin of a record of such a mode
+
+
+def mode_kind(network_mode: Optional[str]) -> str:
+    """bridge, none, slirp4netns, host, container or ns (of a network_mode value)."""
+    mode = network_mode or "bridge"
+    for prefix in ("container:", "ns:"):
+        if mode.startswith(prefix):
+            return prefix[:-1]
+    return mode
+
+
+ATTACHED_BY_US = _state.BY_CONTAINER_NETNS  # see _state: who attached a network
+# the netns origins whose mount in our netns dir is ours to remove (never "existing")
+OURS = ("created", "pinned")
 
 
 class ContainerRequest:
@@ -34,12 +52,18 @@ class ContainerRequest:
                  network_mode: str = "bridge", networks: Sequence[Any] = (),
                  port_mappings: Sequence[Dict[str, Any]] = (), static_ip: Optional[str] = None,
                  static_mac: Optional[str] = None, state: str = "present",
-                 slirp4netns_options: Optional[Dict[str, Any]] = None) -> None:
+                 slirp4netns_options: Optional[Dict[str, Any]] = None,
+                 purge_networks: bool = False, force: bool = False) -> None:
         self.container_id = _validate.container_id(container_id)
         self.name = _validate.container_id(name, "name") if name else self.container_id
+        self.force = bool(force)
         recorded = None
+        self.recorded_kind: Optional[str] = None  # absent: the recorded mode's kind
         if netns is None:
-            recorded = (_state.load(ctx.state_dir, self.container_id) or {}).get("netns")
+            rec = _state.load(ctx.state_dir, self.container_id) or {}
+            recorded = rec.get("netns")
+            if state == "absent" and rec:
+                self.recorded_kind = mode_kind(rec.get("network_mode"))
             if state == "present" and recorded != ctx.netns_path(_netns.legacy_default_name(
                     self.container_id)):
                 # present keeps the default name, except the one an id longer than 64
@@ -52,6 +76,14 @@ class ContainerRequest:
         if pid is not None and (isinstance(pid, bool) or int(pid) < 1):
             raise ValidationError("invalid pid %r" % (pid,), value=pid)
         self.pid = int(pid) if pid is not None else None
+        self.kind = mode_kind(network_mode) if isinstance(network_mode, str) else ""
+        if self.kind not in ("bridge", "none", "slirp4netns") + SHARED_KINDS:
+            raise ValidationError("invalid network_mode %r: use one of %s"
+                                  % (network_mode, ", ".join(NETWORK_MODES)), value=network_mode)
+        self.network_mode = network_mode
+        self.joins: Optional[str] = None  # container:<id>: the owner of the namespace
+        if self.kind in SHARED_KINDS:
+            self._shared_mode(ctx, network_mode, netns, state, port_mappings)
         if state == "present":
             # the host's namespace, asked here too: a rootless module cannot follow another
             # process's namespace link once it has joined the holder's user namespace
@@ -60,11 +92,11 @@ class ContainerRequest:
                 ctx.refuse_host_netns("/proc/%d/ns/net" % self.pid, pid=self.pid)
             if _netns.is_proc_link(self.netns):
                 ctx.refuse_host_netns(self.netns)
-        if network_mode not in NETWORK_MODES:
-            raise ValidationError("invalid network_mode %r: use one of %s"
-                                  % (network_mode, ", ".join(NETWORK_MODES)), value=network_mode)
-        self.network_mode = network_mode
         self.state = state
+        if not isinstance(purge_networks, bool):
+            raise ValidationError("invalid purge_networks %r: true or false" % (purge_networks,),
+                                  value=purge_networks)
+        self.purge_networks = purge_networks
         self.slirp4netns_options = _slirpmode.declared_options(slirp4netns_options)
         self.port_mappings = _validate.port_mappings(port_mappings)
         self.static_ip = _validate.ip(static_ip, "static_ip") if static_ip else None
@@ -83,6 +115,40 @@ class ContainerRequest:
         for i in explicit:
             if explicit.count(i) > 1:
                 raise ValidationError("interface name %r is used twice" % i, value=i)
+
+    def _shared_mode(self, ctx: HostContext, mode: str, netns: Optional[str], state: str,
+                     port_mappings: Sequence[Any]) -> None:
+        """host, container:<id>, ns:<path>: what they name, and what they cannot have."""
+        what = "network_mode %s" % mode
+        if self.kind == "container":
+            self.joins = _validate.container_id(mode[len("container:"):], "the container of %s" % what)
+            if self.joins == self.container_id:
+                raise ValidationError("invalid %s: a container cannot join its own namespace" % what,
+                                      value=mode)
+        elif self.kind == "ns":
+            path = mode[len("ns:"):]
+            if not path.startswith("/"):
+                raise ValidationError("invalid %s: the namespace must be an absolute path" % what,
+                                      value=mode)
+            self.netns = ctx.netns_path(path)  # normalised, no '..' (ValidationError)
+        if state != "present":
+            return
+        if netns is not None and not (self.kind == "ns" and ctx.netns_path(netns) == self.netns):
+            raise ValidationError("netns cannot be used with %s: the namespace is %s" % (
+                what, {"host": "the host's", "container": "the one of container %s" % self.joins,
+                       "ns": "the one it names"}[self.kind]), value=netns)
+        if self.pid is not None:
+            raise ValidationError("pid cannot be used with %s (it brings its namespace)" % what,
+                                  value=self.pid)
+        if port_mappings:
+            raise ValidationError(
+                "port_mappings cannot be used with %s: %s" % (what, {
+                    "host": "the process binds host ports itself",
+                    "container": "ports are mapped on the networks of container %s" % self.joins,
+                    "ns": "the namespace is used as it is (no CNI calls)"}[self.kind]),
+                value=mode)
+        if self.kind == "host":
+            self.netns = ""
 
     @staticmethod
     def _entry(item: Any) -> Dict[str, Any]:
@@ -103,10 +169,12 @@ class ContainerRequest:
                 "ips": _validate.ip_list(ips), "mac": _validate.mac(item["mac"]) if item.get("mac") else None,
                 "aliases": _validate.aliases(item.get("aliases"))}
 
-    def specs(self, current: Sequence[cnicache.CacheEntry]) -> List[_attach.AttachmentSpec]:
+    def specs(self, current: Sequence[cnicache.CacheEntry],
+              reserved: Sequence[str] = ()) -> List[_attach.AttachmentSpec]:
         """Attachment specs with interface names: explicit, else the one a network already
-        has, else eth<index> when free, else the lowest free ethN."""
-        used = {e["interface"] for e in self.entries if e["interface"]}
+        has, else eth<index> when free, else the lowest free ethN (``reserved``: the
+        interfaces of networks that stay without being listed)."""
+        used = {e["interface"] for e in self.entries if e["interface"]} | set(reserved)
         names: List[Optional[str]] = []
         for e in self.entries:
             name = e["interface"]
@@ -162,12 +230,16 @@ def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str)
 
 
 def plan(ctx: HostContext, req: ContainerRequest,
-         view: Optional[cnicache.CacheView] = None) -> Plan:
+         view: Optional[cnicache.CacheView] = None, leaving: Sequence[str] = ()) -> Plan:
     """Compare the request with the record, the kernel and the cache; no side effects.
 
-    ``view``: the cache as a batch read it once (else read here)."""
+    ``view``: the cache as a batch read it once (else read here). ``leaving``: the
+    containers the same batch removes (joiners of this one that need no ``force``)."""
     p = Plan()
     record = _state.load(ctx.state_dir, req.container_id)  # StateError when unusable
+    if req.state == "present" and req.kind in SHARED_KINDS:
+        # no namespace of its own, so none of the checks below: what it joins is resolved
+        req.netns = _shared_netns(ctx, req)
     netns_state = _netns_state(ctx, req, record)
     if view is not None:
         entries, unreadable = view.container_entries(req.container_id), view.container_unreadable(req.container_id)
@@ -185,9 +257,23 @@ def plan(ctx: HostContext, req: ContainerRequest,
     before["networks"] = _view_of_entries(live)
     # ADDs a killed run left half-done: undo them first (see _intent)
     interrupted = _intent.pending(ctx, req.container_id)
+    if req.state == "present" and req.kind in SHARED_KINDS:
+        return _plan_shared(ctx, req, p, record, entries + interrupted)
     for e in interrupted:
         p.add("recover_interrupted", network=e.network, interface=e.ifname)
-
+    shared = mode_kind((record or {}).get("network_mode")) in SHARED_KINDS
+    if req.state == "absent":
+        _plan_joiners(ctx, req, p, leaving)
+    if req.state == "absent" and shared:
+        # host, container:<id>, ns:<path>: the namespace is not the container's; only what
+        # it holds itself (attachments connected to it by id, its record) goes
+        for e in entries:
+            p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
+        p.add("forget_record")
+        p.diff.add("container", dict(_record_view(record, "mounted", (record or {}).get("netns")),
+                                     networks=before["networks"]),
+                   {"netns": None, "name": None, "network_mode": None, "networks": {}})
+        return p
     if req.state == "absent":
         for e in entries:
             p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
@@ -195,7 +281,10 @@ def plan(ctx: HostContext, req: ContainerRequest,
         for action, kw in _slirpmode.plan_steps(ctx.state_dir, req.container_id, req.netns, (),
                                                 False, False):
             p.add(action, **kw)
-        created = (record or {}).get("netns_origin") == "created" and (record or {}).get("netns") == req.netns
+        # a namespace we made, or pinned from a pid (the mount is ours; the process keeps
+        # its namespace), is unmounted as podman's teardownNetNS does; one that existed
+        # before is never touched
+        created = (record or {}).get("netns_origin") in OURS and (record or {}).get("netns") == req.netns
         if (created and netns_state != "absent") or (netns_state == "stale" and record is not None):
             why = ctx.not_removable(req.netns)
             if why is None:
@@ -214,7 +303,7 @@ def plan(ctx: HostContext, req: ContainerRequest,
     for e in stale:
         p.add("detach", network=e.network, interface=e.ifname, stale=_gone(ctx, e, live))
     old_netns = (record or {}).get("netns")
-    if old_netns and old_netns != req.netns and record.get("netns_origin") == "created" \
+    if old_netns and old_netns != req.netns and record.get("netns_origin") in OURS \
             and ctx.netns_status(old_netns) == "mounted" and ctx.not_removable(old_netns) is None:
         p.add("remove_netns", netns=old_netns)  # ours, under the name asked for before
     _check_netns(ctx, req, netns_state)
@@ -226,13 +315,16 @@ def plan(ctx: HostContext, req: ContainerRequest,
         else:
             p.add("create_netns", netns=req.netns)
 
-    p.specs = req.specs(live)
+    attached_by = _attached_by(record)
+    kept = _kept(req, live, attached_by)
+    p.specs = req.specs(live, [e.ifname for e in kept])
     wanted = {(s.network, s.ifname) for s in p.specs}
     for e in live:
-        if (e.network, e.ifname) not in wanted:
+        if (e.network, e.ifname) not in wanted and e not in kept:
             p.add("detach", network=e.network, interface=e.ifname, stale=False)
     live_by_key = {(e.network, e.ifname): e for e in live}
-    taken_ifnames = {e.ifname: e.network for e in live if (e.network, e.ifname) in wanted}
+    taken_ifnames = {e.ifname: e.network for e in live
+                     if (e.network, e.ifname) in wanted or e in kept}
     other_entries: Optional[List[cnicache.CacheEntry]] = None
     other_unreadable: List[Unreadable] = []
     after_networks: Dict[str, Any] = {}
@@ -266,6 +358,8 @@ def plan(ctx: HostContext, req: ContainerRequest,
                                                 req.port_mappings, req.network_mode == "slirp4netns",
                                                 netns_state != "mounted", req.slirp4netns_options):
             p.add(action, **kw)
+    for e in kept:  # connected by cni_attachment (or another tool): stays as it is
+        after_networks.setdefault(e.network, _attach.entry_spec_view(e))
     after = {"netns": req.netns, "name": req.name, "network_mode": req.network_mode,
              "networks": after_networks}
     p.diff.add("container", before, after)
@@ -274,13 +368,141 @@ def plan(ctx: HostContext, req: ContainerRequest,
                 "netns_ident": list(_netns.ident(req.netns) or ()) or None
                 if _netns.is_proc_link(req.netns) else None,
                 "network_mode": req.network_mode,
-                "networks": [s.to_dict() for s in p.specs],
+                "networks": _record_networks(p, record, attached_by, kept),
                 "port_mappings": req.port_mappings, "static_ip": req.static_ip,
                 "static_mac": req.static_mac}
     # nothing to do on the host, but the record is missing or says something else
     if not p.actions and (record is None or _record_core(record) != _record_core(p.record)):
         p.add("save_record")
     return p
+
+
+def _shared_netns(ctx: HostContext, req: ContainerRequest) -> str:
+    """The namespace a host/container:/ns: container uses ("" for the host's);
+    ValidationError naming the problem when it cannot be used."""
+    what = "network_mode %s" % req.network_mode
+    if req.kind == "host":
+        return ""
+    if req.kind == "ns":
+        if ctx.netns_status(req.netns) != "mounted":
+            raise ValidationError("invalid %s: %s is not a live network namespace"
+                                  % (what, req.netns), value=req.network_mode)
+        ctx.refuse_host_netns(req.netns)  # never a container's, as everywhere
+        return req.netns
+    owner = req.joins or ""
+    try:
+        record = _state.load(ctx.state_dir, owner)
+    except PodnetError as exc:
+        raise ValidationError("invalid %s: the record of container %s cannot be used: %s"
+                              % (what, owner, exc), value=req.network_mode) from None
+    if record is not None:
+        kind = mode_kind(record.get("network_mode"))
+        if kind == "container":
+            raise ValidationError("invalid %s: container %s itself shares the namespace of "
+                                  "container %s: join that one" % (what, owner, record.get("joins")),
+                                  value=req.network_mode)
+        if kind == "host":
+            raise ValidationError("invalid %s: container %s has network_mode host (no namespace "
+                                  "of its own to join)" % (what, owner), value=req.network_mode)
+        netns = record.get("netns") or ""
+    else:  # another tool's container: its namespace as the libcni cache knows it
+        netns = next((e.netns for e in cnicache.list_entries(ctx.cache_dir, container_id=owner)
+                      if e.netns and ctx.netns_status(e.netns) == "mounted"), "")
+    if not netns or ctx.netns_status(netns) != "mounted":
+        raise ValidationError("invalid %s: container %s is not present (no record with a live "
+                              "network namespace in %s, no libcni cache entry with one in %s)"
+                              % (what, owner, ctx.state_dir, ctx.cache_dir), value=req.network_mode)
+    ctx.refuse_host_netns(netns)
+    return netns
+
+
+def _plan_shared(ctx: HostContext, req: ContainerRequest, p: Plan, record: Optional[Dict[str, Any]],
+                 own: Sequence[Any]) -> Plan:
+    """host, container:<id>, ns:<path>: no CNI calls, no namespace made or removed; the
+    record says what the container uses. A container that has a namespace or attachments
+    of its own is removed first (state=absent), never switched over them."""
+    kind = mode_kind((record or {}).get("network_mode"))
+    if record is not None and kind not in SHARED_KINDS or own:
+        why = ("it has attachments of its own (%s)" % ", ".join(sorted({e.network for e in own}))
+               if own else "it has network_mode %s with a namespace of its own"
+               % (record or {}).get("network_mode"))
+        raise ValidationError("container %s cannot change to network_mode %s: %s; remove it "
+                              "first (state=absent)" % (req.container_id, req.network_mode, why),
+                              value=req.network_mode)
+    before = {"netns": (record or {}).get("netns"), "name": (record or {}).get("name"),
+              "network_mode": (record or {}).get("network_mode"), "networks": {}}
+    after = {"netns": req.netns or None, "name": req.name, "network_mode": req.network_mode,
+             "networks": {}}
+    p.diff.add("container", before, after)
+    p.record = {"container_id": req.container_id, "name": req.name, "netns": req.netns or None,
+                "netns_origin": SHARED_ORIGIN, "pid": None, "network_mode": req.network_mode,
+                "joins": req.joins, "networks": [], "port_mappings": [], "static_ip": None,
+                "static_mac": None}
+    if record is None or _record_core(record) != _record_core(p.record) \
+            or record.get("joins") != req.joins:
+        p.add({"host": "use_host_netns", "container": "join_netns", "ns": "use_netns"}[req.kind],
+              netns=req.netns or None, **({"container": req.joins} if req.joins else {}))
+    return p
+
+
+def _plan_joiners(ctx: HostContext, req: ContainerRequest, p: Plan, leaving: Sequence[str]) -> None:
+    """Removing a container whose namespace others joined (network_mode container:<id>):
+    refused unless force, which forgets the joiners' records too (they lose their network
+    with the namespace). Joiners the same batch removes need no force."""
+    records, dummy = _state.scan(ctx.state_dir)
+    joiners = sorted(cid for cid, rec in records.items()
+                     if rec.get("joins") == req.container_id and cid not in leaving)
+    if joiners and not req.force:
+        raise ValidationError("container %s cannot be removed: %s joined its network namespace "
+                              "(network_mode container:%s); remove them first, or use force=true "
+                              "(which removes their records too)"
+                              % (req.container_id, ", ".join(joiners), req.container_id),
+                              value=req.container_id, joiners=joiners)
+    for cid in joiners:
+        p.add("forget_joiner", container=cid)
+
+
+def _attached_by(record: Optional[Dict[str, Any]]) -> Dict[Tuple[str, str], str]:
+    """(network, interface) → who attached it, of every network the record names (a
+    record written before ``attached_by`` was kept: container_netns)."""
+    out: Dict[Tuple[str, str], str] = {}
+    for net in (record or {}).get("networks") or []:
+        by = net.get("attached_by")
+        out[(net["network"], net.get("interface") or "")] = by if isinstance(by, str) and by \
+            else ATTACHED_BY_US
+    return out
+
+
+def _kept(req: ContainerRequest, live: Sequence[cnicache.CacheEntry],
+          attached_by: Dict[Tuple[str, str], str]) -> List[cnicache.CacheEntry]:
+    """The live attachments that stay although the list does not name their network:
+    those container_netns did not attach itself (cni_attachment's, another tool's),
+    unless ``purge_networks``."""
+    if req.purge_networks:
+        return []
+    listed = {e["name"] for e in req.entries}
+    return [e for e in live if e.network not in listed
+            and attached_by.get((e.network, e.ifname), "") != ATTACHED_BY_US]
+
+
+def _record_networks(p: Plan, record: Optional[Dict[str, Any]],
+                     attached_by: Dict[Tuple[str, str], str],
+                     kept: Sequence[cnicache.CacheEntry]) -> List[Dict[str, Any]]:
+    """The record's networks after the plan: the listed ones (attached by whoever made
+    the attachment that stays; container_netns for what it attaches now), then the
+    recorded ones that stay unlisted."""
+    touched = {(a["network"], a["interface"]) for a in p.actions if a["action"] in ("attach", "reattach")}
+    nets = []
+    for spec in p.specs:
+        key = (spec.network, spec.ifname)
+        item = spec.to_dict()
+        item["attached_by"] = ATTACHED_BY_US if key in touched else attached_by.get(key, ATTACHED_BY_US)
+        nets.append(item)
+    stay = {(e.network, e.ifname) for e in kept}
+    for net in (record or {}).get("networks") or []:
+        if (net["network"], net.get("interface") or "") in stay:
+            nets.append(dict(net))
+    return nets
 
 
 def _netns_state(ctx: HostContext, req: ContainerRequest, record: Optional[Dict[str, Any]]) -> str:
@@ -320,7 +542,11 @@ def _gone(ctx: HostContext, entry: cnicache.CacheEntry, live: Sequence[cnicache.
 
 def _record_core(record: Dict[str, Any]) -> Dict[str, Any]:
     keys = ("name", "netns", "network_mode", "networks", "port_mappings", "static_ip", "static_mac")
-    return {k: record.get(k) for k in keys}
+    core = {k: record.get(k) for k in keys}
+    # a record from before attached_by says the same with it left out
+    core["networks"] = [dict(n, attached_by=n.get("attached_by") or ATTACHED_BY_US)
+                        for n in core["networks"] or []]
+    return core
 
 
 def _origin(record: Optional[Dict[str, Any]], req: ContainerRequest, netns_state: str) -> str:
@@ -388,6 +614,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                 _slirpmode.update_hostfwds(ctx.state_dir, req.container_id, req.port_mappings)
             elif action == "stop_slirp4netns":
                 _slirpmode.stop(ctx.state_dir, req.container_id)
+            elif action == "forget_joiner":
+                _state.delete(ctx.state_dir, step["container"])
         if req.state == "absent":
             _state.delete(ctx.state_dir, req.container_id)
             return {"warnings": warnings, "entries": []}
@@ -432,7 +660,8 @@ def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:
     """After a failed change of an existing container, record what is really attached."""
     live = {(e.network, e.ifname) for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
     record = dict(p.record or {})
-    record["networks"] = [s.to_dict() for s in p.specs if (s.network, s.ifname) in live]
+    record["networks"] = [n for n in record.get("networks") or []
+                          if (n["network"], n["interface"]) in live]
     try:
         _state.save(ctx.state_dir, record)
     except PodnetError:
@@ -443,9 +672,11 @@ def current_entries(ctx: HostContext, req: ContainerRequest,
                     cached: Optional[Sequence[cnicache.CacheEntry]] = None) -> List[cnicache.CacheEntry]:
     """Attachments of the container in the order of its record (``cached``: the
     container's cache entries as already read, else read here)."""
-    if ctx.netns_status(req.netns) != "mounted":
+    if not req.netns or ctx.netns_status(req.netns) != "mounted":
         return []
-    if cached is None:
+    if req.joins and req.state == "present":  # the owner's, as podman's inspect shows them
+        cached = cnicache.list_entries(ctx.cache_dir, container_id=req.joins)
+    elif cached is None:
         cached = cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)
     entries = [e for e in cached if e.netns == req.netns]
     order = {n: i for i, n in enumerate(e["name"] for e in req.entries)}
@@ -467,4 +698,4 @@ def report(req: ContainerRequest, entries: Sequence[cnicache.CacheEntry], exists
 
 
 def container_exists(ctx: HostContext, req: ContainerRequest) -> bool:
-    return ctx.netns_status(req.netns) == "mounted" and os.path.exists(req.netns)
+    return bool(req.netns) and ctx.netns_status(req.netns) == "mounted" and os.path.exists(req.netns)

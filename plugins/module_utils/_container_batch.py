@@ -37,7 +37,8 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     PodnetError, ValidationError, batch_failed_msg, batch_invalid)
 
 ENTRY_KEYS = ("container_id", "name", "netns", "pid", "network_mode", "networks",
-              "port_mappings", "static_ip", "static_mac", "state", "slirp4netns_options")
+              "port_mappings", "static_ip", "static_mac", "state", "slirp4netns_options",
+              "purge_networks", "force")
 # what a failed container's result carries of its error's details
 ERROR_DETAILS = ("plugin", "command", "cni_code", "network", "rollback_errors", "path", "netns")
 
@@ -83,7 +84,8 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
                 ctx, raw.get("container_id"), raw.get("name"), raw.get("netns"), raw.get("pid"),
                 raw.get("network_mode") or "bridge", raw.get("networks") or [],
                 raw.get("port_mappings") or [], raw.get("static_ip"), raw.get("static_mac"),
-                raw.get("state") or "present", slirp4netns_options=raw.get("slirp4netns_options"))
+                raw.get("state") or "present", slirp4netns_options=raw.get("slirp4netns_options"),
+                purge_networks=bool(raw.get("purge_networks")), force=bool(raw.get("force")))
         except ValidationError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))
             invalid.add(item.label)
@@ -118,7 +120,9 @@ def claim_conflicts(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[L
         cid = req.container_id
         if seen_ids[cid] > 1:
             continue
-        claim("netns", req.netns, cid, "netns %s is claimed by both %%s and %%s" % req.netns)
+        kind = req.kind if req.state == "present" else req.recorded_kind
+        if kind not in _container.SHARED_KINDS:  # host, container:, ns: share by design
+            claim("netns", req.netns, cid, "netns %s is claimed by both %%s and %%s" % req.netns)
         if req.state != "present":
             continue
         if req.pid is not None:
@@ -141,9 +145,10 @@ def plan_all(ctx: HostContext, items: Sequence[Item]) -> cnicache.CacheView:
     every entry that cannot be planned (nothing changed)."""
     view = cnicache.CacheView(ctx.cache_dir, [i.req.container_id for i in items if i.req])
     problems = []
+    leaving = {i.req.container_id for i in items if i.req and i.req.state == "absent"}
     for item in items:
         try:
-            item.plan = _container.plan(ctx, item.req, view)
+            item.plan = _container.plan(ctx, item.req, view, leaving)
         except PodnetError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))
     if problems:

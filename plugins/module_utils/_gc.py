@@ -265,8 +265,8 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
     live_ids |= {u.name[:-5] for u in bad_records}  # its record cannot say: keep what it holds
     for cid, record in sorted(records.items()):
         netns = record.get("netns") or ""
-        if netns and live.alive(netns):
-            live_ids.add(cid)
+        if (netns and live.alive(netns)) or record.get("network_mode") == "host":
+            live_ids.add(cid)  # (network_mode host: no namespace of its own to lose)
             continue
         p.records.append({"container_id": cid, "netns": netns or None,
                           "remove_netns": bool(netns) and live.status(netns) == "stale"

@@ -144,6 +144,11 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
                                 "cached": False, "in_record": True, "origin": "podnet",
                                 "netns": netns, "cni_args": n.get("cni_args") or [],
                                 "capability_args": n.get("capability_args") or {}, "result": {}})
+    joins = (record or {}).get("joins")
+    if joins and netns:
+        # network_mode container:<id>: the owner's settings (podman's inspect delegates too)
+        entries = [e for e in cnicache.list_entries(ctx.cache_dir, container_id=joins)
+                   if e.netns == netns]
     nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
              "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
     pms: List[Dict[str, Any]] = []
@@ -155,7 +160,7 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
             _attach.container_name_of(entries[0]) if entries else cid),
         "netns": netns, "netns_status": status,
         "netns_origin": (record or {}).get("netns_origin"),
-        "network_mode": (record or {}).get("network_mode"),
+        "network_mode": (record or {}).get("network_mode"), "joins": joins,
         "recorded": record is not None, "attachments": attachments,
         "network_settings": settings, "interfaces": {}, "network_io": None,
     }

@@ -406,22 +406,37 @@ def reload_container(ctx: HostContext, target: Target, keys: Sequence[Tuple[str,
                 continue
             old = _net_report(entry)
             touched = False  # once the DEL starts, the host changes whatever happens next
+            del_error: Optional[str] = None
             try:
                 conf = _attach.conf_of_entry(ctx, entry)
                 spec = _attach.spec_from_entry(entry)
                 touched = True
-                tolerated = _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
+                try:
+                    tolerated = _attach.remove(ctx, entry, tolerate=_attach.tolerate_missing_rules)
+                except CniPluginError as exc:
+                    # not a "missing rule/chain" one: every plugin's DEL has still run
+                    # (del_network_list goes on past an error), so the network is set up
+                    # again with the same addresses, as podman's reload does after logging
+                    # the DEL error; the cache entry stays until the ADD replaces it
+                    del_error, tolerated = str(exc), []
+                    ctx.attachment_removed(entry)
                 new = _attach.add(ctx, conf, spec, entry.container_id,
                                   _attach.container_name_of(entry), entry.netns)
             except PodnetError as exc:
-                errors.append("network %s: %s" % (network, exc))
-                nets[label] = {"state": "failed", "error": str(exc), "changed": touched}
+                msg = str(exc) if del_error is None else "DEL failed: %s; ADD failed: %s" % (
+                    del_error, exc)
+                errors.append("network %s: %s" % (network, msg))
+                nets[label] = {"state": "failed", "error": msg, "changed": touched,
+                               "del_error": del_error}
                 continue
             now = _net_report(new)
             nets[label] = {"state": "reloaded", "ips": now["ips"], "mac": now["mac"],
                            "ips_preserved": now["ips"] == old["ips"],
                            "mac_preserved": now["mac"] == old["mac"] or old["mac"] is None,
-                           "tolerated_errors": tolerated}
+                           "tolerated_errors": tolerated, "del_error": del_error}
+            if del_error is not None:
+                ctx.warnings.append("container %s network %s: DEL failed (%s); set up again with "
+                                    "the same addresses" % (target.container_id, network, del_error))
     return {"networks": nets, "errors": errors}
 
 

@@ -81,23 +81,35 @@ def running(state: Optional[Dict[str, Any]], netns: str) -> bool:
         return False
 
 
-OPTIONS = ("enable_sandbox", "enable_seccomp")
+OPTIONS = ("enable_sandbox", "enable_seccomp", "mtu", "cidr", "enable_ipv6", "outbound_addr",
+           "allow_host_loopback")
+_BOOLS = ("enable_sandbox", "enable_seccomp", "enable_ipv6", "allow_host_loopback")
 
 
-def declared_options(options: Optional[Dict[str, Any]]) -> Dict[str, Optional[bool]]:
-    """slirp4netns_options of container_netns: each None (on when supported) or a bool."""
+def declared_options(options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """slirp4netns_options of container_netns (podman's per-container slirp4netns options):
+    each None (podman's default) or a validated value."""
     options = options or {}
     if not isinstance(options, dict) or set(options) - set(OPTIONS):
         raise ValidationError("invalid slirp4netns_options %r: only %s" % (options, ", ".join(OPTIONS)),
                               value=options)
-    out = {}
+    out: Dict[str, Any] = {}
     for key in OPTIONS:
         value = options.get(key)
-        if value is not None and not isinstance(value, bool):
+        if value is not None and key in _BOOLS and not isinstance(value, bool):
             raise ValidationError("invalid slirp4netns_options.%s %r: true, false or unset"
                                   % (key, value), value=value)
         out[key] = value
+    # mtu, cidr, outbound_addr: validated (and normalised) as the rootless namespace's are
+    checked = slirp.SlirpOptions(mtu=out["mtu"], cidr=out["cidr"], outbound_addr=out["outbound_addr"])
+    out["cidr"] = checked.cidr
+    out["outbound_addr"] = checked.outbound_addr
     return out
+
+
+def _same_options(recorded: Optional[Dict[str, Any]], declared: Dict[str, Any]) -> bool:
+    """A state file from before an option existed ran with its default (None)."""
+    return dict(declared_options(None), **(recorded or {})) == declared
 
 
 def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
@@ -112,7 +124,7 @@ def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dic
     if not alive:
         return [("start_slirp4netns", {"netns": netns})]
     # a record from before the options existed ran with the defaults
-    if ((state or {}).get("options") or declared_options(None)) != declared_options(options):
+    if not _same_options((state or {}).get("options"), declared_options(options)):
         return [("start_slirp4netns", {"netns": netns, "reason": "options changed"})]
     sock = _paths(state_dir, cid)[1]
     try:
@@ -142,6 +154,9 @@ def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str
     # slirp4netns_options turns them off (or on: then an old slirp4netns fails clearly)
     declared = declared_options(options)
     opts = slirp.SlirpOptions(
+        mtu=declared["mtu"], cidr=declared["cidr"], enable_ipv6=bool(declared["enable_ipv6"]),
+        disable_host_loopback=not declared["allow_host_loopback"],
+        outbound_addr=declared["outbound_addr"],
         enable_sandbox=features.get("sandbox", False) if declared["enable_sandbox"] is None
         else declared["enable_sandbox"],
         enable_seccomp=features.get("seccomp", False) if declared["enable_seccomp"] is None

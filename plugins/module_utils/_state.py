@@ -19,6 +19,11 @@ from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
 RECORD_VERSION = 1
+# who attached a network of a container (``attached_by`` of each of the record's networks):
+# container_netns detaches only its own; what cni_attachment connected stays (durable)
+# unless purge_networks. A record written before attached_by was kept: container_netns's.
+BY_CONTAINER_NETNS = "container_netns"
+BY_CNI_ATTACHMENT = "cni_attachment"
 DEFAULT_ROOT_STATE_DIR = "/run/podnet"
 
 
@@ -39,7 +44,7 @@ def record_path(state_dir: str, cid: str) -> str:
 
 
 _STR_KEYS = ("name", "netns", "netns_origin", "network_mode", "static_ip", "static_mac",
-             "managed_by")
+             "managed_by", "joins")
 _NET_LIST_KEYS = ("ips", "aliases")
 
 
@@ -69,6 +74,8 @@ def record_problem(record: Any, cid: str) -> Optional[str]:
             value = net.get(key) or []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return "networks[%d].%s is not a list of strings: %.100r" % (i, key, value)
+        if not isinstance(net.get("attached_by"), (str, type(None))):
+            return "networks[%d].attached_by is not a string: %.100r" % (i, net["attached_by"])
         if not isinstance(net.get("mac"), (str, type(None))):
             return "networks[%d].mac is not a string: %.100r" % (i, net["mac"])
         pms = net.get("port_mappings") or []

@@ -43,7 +43,8 @@ description:
     container's entries, naming the file (check mode too); the other containers' entries
     go on. See C(docs/state-and-trust.md).
   - The container's record (the one C(podnet.cni.container_netns) keeps) is updated with the
-    interface names, so the next default interface is the lowest free C(ethN).
+    interface names, so the next default interface is the lowest free C(ethN), and says that
+    this module attached the network (C(attached_by)).
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
@@ -234,8 +235,11 @@ options:
     default: 8
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
-  - C(podnet.cni.container_netns) declares a container's whole network list; running it again
-    detaches networks attached here that its I(networks) does not list.
+  - A connect is durable, as C(podman network connect) is. C(podnet.cni.container_netns)
+    run again for the container keeps the networks attached here although its I(networks)
+    does not list them (no change reported); its I(purge_networks=true) detaches them.
+  - A container of network mode C(host), C(container:<id>) or C(ns:<path>) has no namespace
+    of its own to connect; such an entry fails (connect the owner of the namespace instead).
   - The C(dnsname) plugin keeps its C(INPUT) rule for port 53 on the bridge after the last
     container left the network (plugin behaviour).
   - Interoperable with libcni; an attachment made here passes C(cnitool check) and is removed

@@ -31,6 +31,10 @@ description:
     configuration, interface name, IPs and MAC on every network, aliases, port mappings
     and extra CNI args (podman v4 behaviour; v3 preserved addresses only for a single
     network).
+  - A DEL that fails with another error does not keep the network down - every plugin's DEL
+    has still run, so the ADD with the same IPs and MAC follows (as podman logs the DEL
+    error and sets the network up again). Both are reported, the DEL error in the network's
+    C(del_error) and a warning.
   - With I(prune_stale), state left by namespaces that are gone (after a reboot, a crash)
     is garbage-collected. Cache entries whose netns is not a live namespace get a DEL
     with the cached configuration and an empty netns, which releases their IPs. Records
@@ -122,6 +126,8 @@ containers:
     - C(networks.<name>.state) is C(healthy), C(would_reload) (check mode), C(reloaded),
       C(failed) or C(skipped) (detached while the module ran). A C(failed) network has
       C(error) and C(changed) (true when its DEL had run, so its attachment was taken down).
+    - C(networks.<name>.del_error) is the error of a DEL that failed unexpectedly before the
+      ADD set the network up again (null when the DEL succeeded).
   returned: always
   type: dict
   sample:
@@ -139,6 +145,7 @@ containers:
           ips_preserved: true
           mac_preserved: true
           tolerated_errors: []
+          del_error: null
         backend:
           interface: eth1
           state: healthy

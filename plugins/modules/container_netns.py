@@ -13,13 +13,18 @@ description:
     it to CNI networks, the way podman v3's CNI backend does for C(podman run).
   - Networks are attached in order with interface names C(eth0), C(eth1), ... unless given;
     changing the list attaches and detaches only the difference.
+  - A network connected with M(podnet.cni.cni_attachment) (or by another tool sharing the
+    libcni cache) stays when this module runs again with a list that does not name it, as a
+    C(podman network connect) does; the run reports no change for it. Only networks this
+    module attached and that left its list are detached, unless I(purge_networks).
   - Port mappings, I(static_ip) and I(static_mac) apply to the first network, as podman does;
     a network entry may carry its own I(ips), I(mac) and I(aliases).
   - Every attachment is recorded in the libcni cache, so cnitool, podman and CRI-O see it and
     a later detach uses the configuration it was made with.
   - With I(state=absent) every network is detached (DEL with the cached configuration) and a
-    namespace this module created is removed. A namespace pinned from I(pid) or one that
-    existed before is left in place.
+    namespace this module created is removed. A namespace it pinned from I(pid) is unmounted
+    from the netns directory (the process keeps running in it, as with podman's
+    teardownNetNS); one that existed before is left in place.
   - A failure half-way rolls back what this run attached; no veth, IP reservation,
     iptables chain or cache entry is left behind. Only what this run added is undone, and
     an interface that exists already without a usable cache entry is never added over.
@@ -89,21 +94,66 @@ options:
     description:
       - C(bridge) attaches the CNI I(networks); C(none) gives the container only a loopback;
         C(slirp4netns) (rootless) connects the namespace through its own slirp4netns.
+      - C(container:<id>) joins the network namespace of container C(<id>) (podman's
+        C(--network container:<id>), a pod's shared namespace). C(<id>) must be present, one
+        of ours with a namespace of its own, or another tool's whose live namespace the
+        libcni cache names. No CNI call is made for the joiner; its record names the owner
+        (C(joins)); it reports the owner's namespace and C(network_settings). Removing the
+        joiner never touches the owner; removing the owner while joiners exist fails unless
+        I(force).
+      - C(ns:<path>) uses the existing namespace at C(<path>) as it is (podman's C(ns:)
+        mode); no CNI call, nothing is created, unmounted or removed, and I(state=absent) forgets
+        the record only. The host's namespace is refused, as everywhere.
+      - C(host) gives the container no namespace of its own (podman's C(--network host)); the
+        record says so, and I(port_mappings) are refused (the process binds host ports itself).
+      - With C(container:<id>), C(ns:<path>) and C(host), I(networks), I(pid), I(netns) and
+        I(port_mappings) cannot be given. A container that has a namespace or attachments of
+        its own is not switched to one of them; remove it first (I(state=absent)).
     type: str
-    choices: [bridge, none, slirp4netns]
     default: bridge
+  force:
+    description:
+      - With I(state=absent), remove a container whose namespace other containers joined
+        (C(network_mode=container:<id>)); their records are removed too. Without it that
+        removal fails, naming the joiners, before anything changes. A batch that removes the
+        joiners too needs no I(force).
+    type: bool
+    default: false
   slirp4netns_options:
     description:
-      - With I(network_mode=slirp4netns), how the container's slirp4netns is hardened. Each
-        option, when unset, is on when this slirp4netns supports it (podman's default).
-        Changing one restarts the container's slirp4netns.
+      - With I(network_mode=slirp4netns), the options of the container's own slirp4netns
+        (podman's C(--network slirp4netns:OPTIONS)). Changing one restarts the container's
+        slirp4netns.
     type: dict
     suboptions:
       enable_sandbox:
-        description: C(--enable-sandbox) (a mount namespace of its own, capabilities dropped).
+        description:
+          - C(--enable-sandbox) (a mount namespace of its own, capabilities dropped); unset, on
+            when this slirp4netns supports it (podman's default).
         type: bool
       enable_seccomp:
-        description: C(--enable-seccomp) (a seccomp filter on its syscalls).
+        description:
+          - C(--enable-seccomp) (a seccomp filter on its syscalls); unset, on when this
+            slirp4netns supports it (podman's default).
+        type: bool
+      mtu:
+        description: C(--mtu), 1280 to 65521. Default 65520 (podman's).
+        type: int
+      cidr:
+        description:
+          - C(--cidr), the IPv4 network of the tap device (a /24 or larger). Default
+            C(10.0.2.0/24). The container gets the address .100 of it.
+        type: str
+      enable_ipv6:
+        description: C(--enable-ipv6). Default false.
+        type: bool
+      outbound_addr:
+        description: C(--outbound-addr), the host's IPv4 address outgoing traffic leaves from.
+        type: str
+      allow_host_loopback:
+        description:
+          - Let the container reach the host's loopback through the gateway (without
+            C(--disable-host-loopback)). Default false, as podman.
         type: bool
   networks:
     description:
@@ -115,6 +165,14 @@ options:
     type: list
     elements: raw
     default: []
+  purge_networks:
+    description:
+      - Detach every network not in I(networks), whoever attached it (M(podnet.cni.cni_attachment),
+        cnitool, podman). By default only the networks this module attached itself and that
+        left the list are detached; the record says per network who attached it.
+      - Docker's C(docker_container) option of the same name.
+    type: bool
+    default: false
   port_mappings:
     description:
       - Host ports forwarded to the container on its first network (the C(portmap) plugin).
@@ -186,16 +244,38 @@ options:
           enable_seccomp:
             description: As I(slirp4netns_options.enable_seccomp).
             type: bool
+          mtu:
+            description: As I(slirp4netns_options.mtu).
+            type: int
+          cidr:
+            description: As I(slirp4netns_options.cidr).
+            type: str
+          enable_ipv6:
+            description: As I(slirp4netns_options.enable_ipv6).
+            type: bool
+          outbound_addr:
+            description: As I(slirp4netns_options.outbound_addr).
+            type: str
+          allow_host_loopback:
+            description: As I(slirp4netns_options.allow_host_loopback).
+            type: bool
       network_mode:
         description: As I(network_mode).
         type: str
-        choices: [bridge, none, slirp4netns]
         default: bridge
       networks:
         description: As I(networks).
         type: list
         elements: raw
         default: []
+      purge_networks:
+        description: As I(purge_networks).
+        type: bool
+        default: false
+      force:
+        description: As I(force).
+        type: bool
+        default: false
       port_mappings:
         description: As I(port_mappings).
         type: list
@@ -256,6 +336,38 @@ EXAMPLES = r"""
       - host_port: 8080
         container_port: 80
         host_ip: 127.0.0.1
+
+- name: A network connected at run time stays when the container is declared again
+  podnet.cni.cni_attachment:
+    container_id: web1
+    network: monitoring
+
+- name: Declared again with purge_networks, the connected network goes
+  podnet.cni.container_netns:
+    container_id: web1
+    networks: [frontend, backend]
+    purge_networks: true
+
+- name: A sidecar in web1's network namespace (podman's --network container:web1)
+  podnet.cni.container_netns:
+    container_id: web1-proxy
+    network_mode: "container:web1"
+
+- name: An existing namespace used as it is (podman's --network ns:PATH)
+  podnet.cni.container_netns:
+    container_id: legacy1
+    network_mode: "ns:/run/netns/legacy"
+
+- name: A container on the host's network (no namespace of its own, no port mappings)
+  podnet.cni.container_netns:
+    container_id: monitor1
+    network_mode: host
+
+- name: Remove web1 and the containers that joined its namespace
+  podnet.cni.container_netns:
+    container_id: web1
+    state: absent
+    force: true
 
 - name: Pin the namespace of a running process and attach it
   podnet.cni.container_netns:
@@ -357,7 +469,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch,
     run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
-    DEFAULT_NETWORK_MODE, DEFAULT_WORKERS, NETWORK_MODES, STATES)
+    DEFAULT_NETWORK_MODE, DEFAULT_WORKERS, STATES)
 
 # the per-container options: the single form's, and each entry's of containers
 CONTAINER_OPTIONS = {
@@ -366,9 +478,13 @@ CONTAINER_OPTIONS = {
     "netns": {"type": "str"},
     "pid": {"type": "int"},
     "slirp4netns_options": {"type": "dict", "options": {
-        "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
-    "network_mode": {"type": "str", "choices": list(NETWORK_MODES), "default": DEFAULT_NETWORK_MODE},
+        "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"},
+        "mtu": {"type": "int"}, "cidr": {"type": "str"}, "enable_ipv6": {"type": "bool"},
+        "outbound_addr": {"type": "str"}, "allow_host_loopback": {"type": "bool"}}},
+    "network_mode": {"type": "str", "default": DEFAULT_NETWORK_MODE},
+    "force": {"type": "bool", "default": False},
     "networks": {"type": "list", "elements": "raw", "default": []},
+    "purge_networks": {"type": "bool", "default": False},
     "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
     "static_ip": {"type": "str"},
     "static_mac": {"type": "str"},
@@ -402,7 +518,8 @@ def _run(module):
     req = _container.ContainerRequest(
         ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
         p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
-        slirp4netns_options=p["slirp4netns_options"])
+        slirp4netns_options=p["slirp4netns_options"], purge_networks=p["purge_networks"],
+        force=p["force"])
     with ctx.session(check_mode=module.check_mode):
         if module.check_mode:
             plan = _container.plan(ctx, req)

@@ -93,10 +93,18 @@ containers:
       description: C(mounted), C(stale) (a file, not a namespace), C(absent) or C(unknown).
       type: str
     netns_origin:
-      description: C(created), C(pinned) or C(existing) (from the record; null without one).
+      description:
+        - C(created), C(pinned) or C(existing) (from the record; null without one); C(shared)
+          for network_mode C(host), C(container:<id>) and C(ns:<path>).
       type: str
     network_mode:
       description: The network mode of the record (null without one).
+      type: str
+    joins:
+      description:
+        - With network_mode C(container:<id>), the container whose namespace it shares;
+          C(netns), C(network_settings) and the interfaces are then that container's (as
+          podman's inspect shows them). Null otherwise.
       type: str
     recorded:
       description: Whether this collection holds a record for the container.
@@ -140,6 +148,7 @@ containers:
       netns_status: mounted
       netns_origin: created
       network_mode: bridge
+      joins: null
       recorded: true
       attachments:
         - {network: frontend, interface: eth0, ips: [10.89.0.2], mac: "0a:58:0a:59:00:02", aliases: [],

@@ -253,17 +253,30 @@ def test_absent_detaches_and_removes_a_created_netns(ctx):
                                           "networks": {}}
 
 
-def test_absent_leaves_a_pinned_netns_and_is_idempotent(ctx):
+def test_absent_unmounts_a_netns_we_pinned_and_is_idempotent(ctx):
     req = request(ctx, pid=os.getpid())
     apply(ctx, req, _container.plan(ctx, req))
+    assert _state.load(ctx.state_dir, "pnf-c1")["netns_origin"] == "pinned"
     plan = _container.plan(ctx, request(ctx, [], state="absent"))
-    assert actions(plan) == [("detach", "pnf-a", "eth0")]
+    # the pin is ours (the process keeps its namespace): it goes, as podman's teardownNetNS
+    assert actions(plan) == [("detach", "pnf-a", "eth0"), ("remove_netns", None, None)]
+    assert plan.diff.get_before_after()["after"]["container"]["netns"] is None
     cnicache.delete(ctx.cache_dir, "pnf-a", "pnf-c1", "eth0")
     _state.delete(ctx.state_dir, "pnf-c1")
-    # the pinned namespace stays mounted: a second absent has nothing to do
+    ctx.ns.clear()
     again = _container.plan(ctx, request(ctx, [], state="absent"))
     assert again.actions == []
     assert again.changed is False
+
+
+def test_absent_leaves_a_netns_that_existed_before(ctx):
+    path = ctx.netns_path("pnf-theirs")
+    ctx.ns[path] = "mounted"
+    req = request(ctx, netns="pnf-theirs")
+    apply(ctx, req, _container.plan(ctx, req))
+    assert _state.load(ctx.state_dir, "pnf-c1")["netns_origin"] == "existing"
+    plan = _container.plan(ctx, request(ctx, [], state="absent", netns="pnf-theirs"))
+    assert actions(plan) == [("detach", "pnf-a", "eth0")]
 
 
 def test_absent_forgets_a_lone_record(ctx):
@@ -285,7 +298,19 @@ def test_absent_forgets_a_lone_record(ctx):
     ({"netns": ".."}, "invalid netns name '..'"),
     ({"netns": "/run/netns/../x"}, "'/run/netns/../x'"),
     ({"pid": 0}, "invalid pid 0"),
-    ({"network_mode": "host"}, "invalid network_mode 'host'"),
+    ({"network_mode": "bogus"}, "invalid network_mode 'bogus'"),
+    ({"network_mode": "host"}, "networks are only used with network_mode=bridge, not 'host'"),
+    ({"network_mode": "host", "networks": [], "netns": "x"}, "netns cannot be used with network_mode host"),
+    ({"network_mode": "host", "networks": [], "pid": 1}, "pid cannot be used with network_mode host"),
+    ({"network_mode": "host", "networks": [], "port_mappings": [{"container_port": 80}]},
+     "port_mappings cannot be used with network_mode host: the process binds host ports itself"),
+    ({"network_mode": "container:", "networks": []}, "the container of network_mode container:"),
+    ({"network_mode": "container:a/b", "networks": []}, "'a/b'"),
+    ({"network_mode": "container:pnf-c1", "networks": []}, "cannot join its own namespace"),
+    ({"network_mode": "container:pnf-o", "networks": [], "port_mappings": [{"container_port": 80}]},
+     "ports are mapped on the networks of container pnf-o"),
+    ({"network_mode": "ns:relative", "networks": []}, "must be an absolute path"),
+    ({"network_mode": "ns:/run/netns/../x", "networks": []}, "'/run/netns/../x'"),
     ({"network_mode": "none"}, "only used with network_mode=bridge"),
     ({"networks": []}, "needs at least one network"),
     ({"networks": ["pnf-a", "pnf-a"]}, "network 'pnf-a' is listed twice"),
@@ -384,8 +409,166 @@ def test_a_new_netns_name_removes_the_one_we_created(ctx):
         ("create_netns", ctx.netns_path("pnf-new")), ("attach", None)]
 
 
-def test_a_new_netns_name_keeps_a_pinned_one(ctx):
+def test_a_new_netns_name_unmounts_the_one_we_pinned(ctx):
     req = request(ctx, netns="pnf-old", pid=os.getpid())
     apply(ctx, req, _container.plan(ctx, req))
     plan = _container.plan(ctx, request(ctx, netns="pnf-new"))
+    assert [(a["action"], a.get("netns")) for a in plan.actions] == [
+        ("detach", None), ("remove_netns", ctx.netns_path("pnf-old")),
+        ("create_netns", ctx.netns_path("pnf-new")), ("attach", None)]
+
+
+def test_a_new_netns_name_keeps_one_that_existed_before(ctx):
+    ctx.ns[ctx.netns_path("pnf-old")] = "mounted"
+    req = request(ctx, netns="pnf-old")
+    apply(ctx, req, _container.plan(ctx, req))
+    plan = _container.plan(ctx, request(ctx, netns="pnf-new"))
     assert [a["action"] for a in plan.actions] == ["detach", "create_netns", "attach"]
+
+
+# --- durable connects (issue 12): who attached a network decides who detaches it ---
+
+def connect(ctx, req, network, ifname, attached_by="cni_attachment", record=True):
+    """What cni_attachment leaves: a cache entry in the container's netns and (``record``)
+    the network in the container's record, attached by ``attached_by``."""
+    spec = _attach.AttachmentSpec(network, ifname)
+    conf = ctx.get_network(network)
+    rt = _attach.runtime_conf(conf, spec, req.container_id, req.name, req.netns)
+    cnicache.write(ctx.cache_dir, cnicache.CacheEntry(network, req.container_id, ifname, req.netns,
+                                                      conf.raw, rt.args, rt.capability_args,
+                                                      fake_result(spec)))
+    if record:
+        rec = _state.load(ctx.state_dir, req.container_id)
+        item = spec.to_dict()
+        if attached_by is not None:
+            item["attached_by"] = attached_by
+        rec["networks"].append(item)
+        _state.save(ctx.state_dir, rec)
+
+
+def test_the_record_says_container_netns_attached_its_networks(ctx):
+    req = request(ctx, ["pnf-a", "pnf-b"])
+    plan = _container.plan(ctx, req)
+    assert [n["attached_by"] for n in plan.record["networks"]] == ["container_netns"] * 2
+
+
+def test_a_connected_network_stays_when_the_list_does_not_name_it(ctx):
+    req = request(ctx, ["pnf-a"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth1")
+    plan = _container.plan(ctx, req)
+    assert plan.actions == [] and plan.changed is False
+    diff = plan.diff.get_before_after()
+    assert diff["before"] == diff["after"]
+    assert "pnf-b" in diff["after"]["container"]["networks"]
+    # the record keeps it, as cni_attachment's
+    assert [(n["network"], n["attached_by"]) for n in plan.record["networks"]] == [
+        ("pnf-a", "container_netns"), ("pnf-b", "cni_attachment")]
+
+
+def test_purge_networks_detaches_every_network_not_listed(ctx):
+    req = request(ctx, ["pnf-a"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth1")
+    connect(ctx, req, "pnf-c", "eth2", record=False)  # another tool's (cnitool, podman)
+    assert _container.plan(ctx, req).actions == []
+    purge = request(ctx, ["pnf-a"], purge_networks=True)
+    plan = _container.plan(ctx, purge)
+    assert sorted(actions(plan)) == [("detach", "pnf-b", "eth1"), ("detach", "pnf-c", "eth2")]
+    assert list(plan.diff.get_before_after()["after"]["container"]["networks"]) == ["pnf-a"]
+    assert [n["network"] for n in plan.record["networks"]] == ["pnf-a"]
+
+
+def test_only_own_networks_removed_from_the_list_are_detached(ctx):
+    req = request(ctx, ["pnf-a", "pnf-c"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth2")
+    plan = _container.plan(ctx, request(ctx, ["pnf-a"]))
+    assert actions(plan) == [("detach", "pnf-c", "eth1")]
+    assert sorted(plan.diff.get_before_after()["after"]["container"]["networks"]) == ["pnf-a", "pnf-b"]
+
+
+def test_an_older_record_without_attached_by_counts_as_container_netns(ctx):
+    req = request(ctx, ["pnf-a"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth1", attached_by=None)
+    rec = _state.load(ctx.state_dir, req.container_id)
+    for net in rec["networks"]:
+        net.pop("attached_by", None)
+    _state.save(ctx.state_dir, rec)
+    assert actions(_container.plan(ctx, req)) == [("detach", "pnf-b", "eth1")]
+
+
+def test_a_new_network_avoids_the_interface_of_a_connected_one(ctx):
+    req = request(ctx, ["pnf-a"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth1")
+    plan = _container.plan(ctx, request(ctx, ["pnf-a", "pnf-c"]))
+    assert actions(plan) == [("attach", "pnf-c", "eth2")]
+
+
+def test_listing_a_connected_network_keeps_who_attached_it(ctx):
+    req = request(ctx, ["pnf-a"])
+    apply(ctx, req, _container.plan(ctx, req))
+    connect(ctx, req, "pnf-b", "eth1")
+    both = request(ctx, ["pnf-a", "pnf-b"])
+    plan = _container.plan(ctx, both)
+    assert [a for a in actions(plan) if a[0] != "save_record"] == []
+    assert [(n["network"], n["attached_by"]) for n in plan.record["networks"]] == [
+        ("pnf-a", "container_netns"), ("pnf-b", "cni_attachment")]
+    apply(ctx, both, plan)
+    # dropped from the list again: still cni_attachment's, so it stays
+    assert _container.plan(ctx, req).actions == []
+
+
+def test_purge_networks_is_a_batch_entry_key():
+    from ansible_collections.podnet.cni.plugins.module_utils import _container_batch
+    assert "purge_networks" in _container_batch.ENTRY_KEYS
+
+
+# --- network_mode container:<id>, ns:<path>, host (issue 12) ---
+
+def test_a_joiner_plans_no_cni_call_and_records_its_owner(ctx):
+    owner = request(ctx)
+    apply(ctx, owner, _container.plan(ctx, owner))
+    joiner = request(ctx, [], container_id="pnf-j1", network_mode="container:pnf-c1")
+    plan = _container.plan(ctx, joiner)
+    assert plan.actions == [{"action": "join_netns", "netns": owner.netns, "container": "pnf-c1"}]
+    assert plan.specs == []
+    assert (plan.record["netns"], plan.record["joins"], plan.record["netns_origin"]) == (
+        owner.netns, "pnf-c1", "shared")
+    apply(ctx, joiner, plan)
+    assert _container.plan(ctx, joiner).actions == []
+    # the owner cannot go while it has a joiner, unless force (the joiner's record goes too)
+    with pytest.raises(ValidationError, match="pnf-j1 joined its network namespace"):
+        _container.plan(ctx, request(ctx, [], state="absent"))
+    forced = _container.plan(ctx, request(ctx, [], state="absent", force=True))
+    assert ("forget_joiner", None, None) in actions(forced)
+    assert {"action": "forget_joiner", "container": "pnf-j1"} in forced.actions
+    # ... or when the same batch removes the joiner
+    assert _container.plan(ctx, request(ctx, [], state="absent"), leaving=["pnf-j1"]).actions
+    # the joiner goes alone, touching nothing of the owner
+    gone = _container.plan(ctx, request(ctx, [], container_id="pnf-j1", state="absent"))
+    assert gone.actions == [{"action": "forget_record"}]
+
+
+def test_a_joiner_needs_a_present_owner_with_a_namespace_of_its_own(ctx):
+    with pytest.raises(ValidationError, match="container pnf-c1 is not present"):
+        _container.plan(ctx, request(ctx, [], container_id="pnf-j1", network_mode="container:pnf-c1"))
+    host = request(ctx, [], network_mode="host")
+    apply(ctx, host, _container.plan(ctx, host))
+    with pytest.raises(ValidationError, match="network_mode host"):
+        _container.plan(ctx, request(ctx, [], container_id="pnf-j1", network_mode="container:pnf-c1"))
+
+
+def test_a_container_with_its_own_namespace_is_not_switched_to_a_shared_mode(ctx):
+    req = request(ctx)
+    apply(ctx, req, _container.plan(ctx, req))
+    with pytest.raises(ValidationError, match="remove it first"):
+        _container.plan(ctx, request(ctx, [], network_mode="host"))
+
+
+def test_host_mode_records_no_namespace(ctx):
+    plan = _container.plan(ctx, request(ctx, [], network_mode="host"))
+    assert plan.actions == [{"action": "use_host_netns", "netns": None}]
+    assert plan.record["netns"] is None and plan.record["network_mode"] == "host"

@@ -307,3 +307,26 @@ def test_runtime_dir_checks(tmp_path, monkeypatch):
 def test_rootless_refused_for_real_root():
     with pytest.raises(ValidationError, match="unprivileged user"):
         rl.RootlessContext.from_params({})
+
+
+# --- network_mode slirp4netns: the container's own options (issue 12) ---
+
+def test_slirp_mode_options_are_validated_and_normalised():
+    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
+    declared = _slirpmode.declared_options({"mtu": 1500, "cidr": "10.236.9.7/24",
+                                            "allow_host_loopback": True})
+    assert declared == {"enable_sandbox": None, "enable_seccomp": None, "mtu": 1500,
+                        "cidr": "10.236.9.0/24", "enable_ipv6": None, "outbound_addr": None,
+                        "allow_host_loopback": True}
+    for bad, needle in (({"mtu": 100}, "mtu 100"), ({"cidr": "10.236.9.0/29"}, "10.236.9.0/29"),
+                        ({"outbound_addr": "::1"}, "'::1'"), ({"enable_ipv6": "yes"}, "'yes'"),
+                        ({"port_handler": "rootlesskit"}, "port_handler")):
+        with pytest.raises(ValidationError, match=needle):
+            _slirpmode.declared_options(bad)
+
+
+def test_a_slirp_state_from_before_the_new_options_is_not_restarted():
+    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
+    old = {"enable_sandbox": None, "enable_seccomp": None}  # what 0.1.0 recorded
+    assert _slirpmode._same_options(old, _slirpmode.declared_options(None))
+    assert not _slirpmode._same_options(old, _slirpmode.declared_options({"mtu": 1500}))

@@ -140,7 +140,7 @@ CASES = [
      lambda w: "bad alias!"),
     # --- wrong types ---
     ("cn-pid-type", "container_netns", lambda w: w.cn(pid="abc"), lambda w: "abc"),
-    ("cn-network-mode", "container_netns", lambda w: w.cn(network_mode="overlay"), lambda w: "overlay"),
+    ("cn-network-mode", "container_netns", lambda w: w.cn(network_mode="bogus"), lambda w: "bogus"),
     ("cn-state", "container_netns", lambda w: w.cn(state="gone"), lambda w: "gone"),
     # Ansible's own float conversion message names the option, not the value
     ("cn-timeout-type", "container_netns", lambda w: w.cn(plugin_timeout="soon"), lambda w: "plugin_timeout"),

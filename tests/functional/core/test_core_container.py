@@ -211,11 +211,13 @@ def test_pinned_process_namespace(core, wait_for):
     assert sorted(l["ifname"] for l in json.loads(links)) == ["eth0", "lo"]
     assert core.apply(cid, networks=[net["name"]], pid=proc.pid)["changed"] is False
     gone = core.absent(cid)
-    assert [a["action"] for a in gone["actions"]] == ["detach"]
-    # a pinned namespace is left in place; a second absent has nothing to do
-    assert _netns.status("/run/netns/%s" % cid) == "mounted"
+    assert [a["action"] for a in gone["actions"]] == ["detach", "remove_netns"]
+    # the pin was ours: unmounted and removed; the process lives on in its namespace
+    assert not os.path.lexists("/run/netns/%s" % cid)
+    assert proc.poll() is None
+    links = sh("nsenter", "--net=/proc/%d/ns/net" % proc.pid, "ip", "-j", "link")
+    assert sorted(l["ifname"] for l in json.loads(links)) == ["lo"]
     assert core.absent(cid)["changed"] is False
-    _netns.remove("/run/netns/%s" % cid)
     core.assert_nothing_left()
 
 
