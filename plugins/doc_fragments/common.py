@@ -16,6 +16,7 @@ options:
         C(~/.config/cni/net.d) of the user (podman's rootless default; the home directory
         comes from the password database, as C(HOME) may still be another user's under become).
     type: path
+    version_added: 0.1.0
   cni_plugin_dirs:
     description:
       - Directories searched, in order, for CNI plugin binaries.
@@ -23,6 +24,7 @@ options:
         C(/usr/local/libexec/cni), C(/usr/local/lib/cni), C(/opt/cni/bin) (upstream tarball).
     type: list
     elements: path
+    version_added: 0.1.0
   cni_cache_dir:
     description:
       - The libcni cache directory, shared with cnitool, podman's CNI backend and CRI-O.
@@ -31,6 +33,7 @@ options:
       - A file in it that is not a usable entry (corrupt, wrong-typed, another tool's, a symlink,
         another user's, over 4 MiB) is reported and never acted upon (C(docs/state-and-trust.md)).
     type: path
+    version_added: 0.1.0
   state_dir:
     description:
       - Where the per-container records and locks live (a tmpfs; records have the lifetime
@@ -38,11 +41,13 @@ options:
       - Default C(/run/podnet) as root, C($XDG_RUNTIME_DIR/podnet) rootless (C(/run/user/UID)
         when C(XDG_RUNTIME_DIR) is unset, as under become).
     type: path
+    version_added: 0.1.0
   rootless:
     description:
       - Run in the user's rootless CNI namespace instead of the host's network namespace.
       - Default true when the module does not run as uid 0.
     type: bool
+    version_added: 0.1.0
   plugin_timeout:
     description:
       - Seconds one CNI plugin may run before it is killed and the operation rolled back;
@@ -51,6 +56,7 @@ options:
         output are kept.
     type: float
     default: 60.0
+    version_added: 0.1.0
 """
 
     ATTRIBUTES = r"""
@@ -65,7 +71,7 @@ attributes:
     description: When run twice in a row outside check mode with the same arguments, the second run reports no changes.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
+    description: Target OS/families that can be operated against (Linux - network namespaces).
     support: full
-    platforms: posix
+    platforms: Linux
 """

@@ -56,6 +56,18 @@ description:
     C(changed) is true whenever anything was changed (another container reloaded, or
     the failed attachment deleted before its ADD failed).
 author: podnet.cni contributors (@podnet)
+requirements:
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - The CNI plugins the networks' chains name (C(containernetworking-plugins), C(cni-plugins) on
+    openSUSE) in I(cni_plugin_dirs).
+  - iptables (or iptables-nft) or nftables, which the C(bridge), C(portmap) and C(firewall)
+    plugins drive.
+  - root; or, rootless, an unprivileged user with a subordinate uid and gid range (C(/etc/subuid),
+    C(/etc/subgid)), C(newuidmap) and C(newgidmap) (package C(uidmap)), C(slirp4netns), a usable
+    C(/dev/net/tun) and its runtime directory C(/run/user/UID) - the M(podnet.cni.cni_host)
+    role (C(cni_host_rootless_users)) prepares all of it.
+  - For the firewalld hook, C(dbus-monitor) (the C(podnet.cni.firewall_reload_hook) role installs
+    the watcher).
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -73,22 +85,26 @@ options:
     type: list
     elements: str
     default: [all]
+    version_added: 0.1.0
   force:
     description:
       - Reload every attachment of the selected containers, healthy or not.
     type: bool
     default: false
+    version_added: 0.1.0
   prune_stale:
     description:
       - Also garbage-collect attachments, records and IP reservations whose namespace is gone.
     type: bool
     default: false
+    version_added: 0.1.0
   workers:
     description:
       - How many attachments are checked, and how many containers are reloaded, at the
         same time (reloads run side by side as root only).
     type: int
     default: 8
+    version_added: 0.1.0
 notes:
   - Reload the containers after every firewall reload. The C(podnet.cni.firewall_reload_hook)
     role installs a systemd unit that does so on firewalld's C(Reloaded) D-Bus signal

@@ -44,9 +44,20 @@ description:
     C(containers) item; the others are done, and the task fails naming each failed
     container and why (C(changed) is still true when anything changed). A re-run converges.
 author: podnet.cni contributors (@podnet)
+requirements:
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - The CNI plugins the networks' chains name (C(containernetworking-plugins), C(cni-plugins) on
+    openSUSE) in I(cni_plugin_dirs).
+  - iptables (or iptables-nft) or nftables, which the C(bridge), C(portmap) and C(firewall)
+    plugins drive.
+  - root; or, rootless, an unprivileged user with a subordinate uid and gid range (C(/etc/subuid),
+    C(/etc/subgid)), C(newuidmap) and C(newgidmap) (package C(uidmap)), C(slirp4netns), a usable
+    C(/dev/net/tun) and its runtime directory C(/run/user/UID) - the M(podnet.cni.cni_host)
+    role (C(cni_host_rootless_users)) prepares all of it.
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.port_mappings
 options:
   container_id:
     description:
@@ -55,10 +66,12 @@ options:
         file name (255).
       - Required unless I(containers) is used.
     type: str
+    version_added: 0.1.0
   name:
     description:
       - The container name passed to plugins as C(K8S_POD_NAME). Default the id.
     type: str
+    version_added: 0.1.0
   netns:
     description:
       - The namespace, as a name in the netns directory (C(/run/netns), rootless
@@ -75,6 +88,7 @@ options:
         C(podnet-<first 64 characters>.<hash>) (never the same for two ids); with
         I(state=absent), the namespace recorded for the container when it has a record.
     type: str
+    version_added: 0.1.0
   pid:
     description:
       - Pin the network namespace of this running process (C(/proc/PID/ns/net)) instead of
@@ -84,6 +98,7 @@ options:
         rootless user namespace (a container's process); another user's pid is refused
         naming its owner, the user's own process in the host's namespace as the host's.
     type: int
+    version_added: 0.1.0
   network_mode:
     description:
       - C(bridge) attaches the CNI I(networks); C(none) gives the container only a loopback;
@@ -91,60 +106,72 @@ options:
     type: str
     choices: [bridge, none, slirp4netns]
     default: bridge
+    version_added: 0.1.0
   slirp4netns_options:
     description:
       - With I(network_mode=slirp4netns), how the container's slirp4netns is hardened. Each
         option, when unset, is on when this slirp4netns supports it (podman's default).
         Changing one restarts the container's slirp4netns.
     type: dict
+    version_added: 0.2.0
     suboptions:
       enable_sandbox:
         description: C(--enable-sandbox) (a mount namespace of its own, capabilities dropped).
         type: bool
+        version_added: 0.2.0
       enable_seccomp:
         description: C(--enable-seccomp) (a seccomp filter on its syscalls).
         type: bool
+        version_added: 0.2.0
   networks:
     description:
-      - The CNI networks, in order; names, or dicts with C(name), C(interface), C(ips),
-        C(mac) and C(aliases).
+      - The CNI networks, in order; each a network name (a string), or a dict with the keys
+        below (C(name) required). An unknown key fails the task, listing the valid keys.
       - A MAC address needs the C(tuning) plugin in the network's chain.
       - Aliases reach the dnsname plugin as its C(aliases) capability (a map keyed by
         network name).
     type: list
     elements: raw
     default: []
-  port_mappings:
-    description:
-      - Host ports forwarded to the container on its first network (the C(portmap) plugin).
-    type: list
-    elements: dict
-    default: []
+    version_added: 0.1.0
     suboptions:
-      host_port:
-        description: Port on the host. Default the container port.
-        type: int
-      container_port:
-        description: Port in the container.
-        type: int
+      name:
+        description: The CNI network name (from I(cni_config_dir)).
+        type: str
         required: true
-      protocol:
-        description: C(tcp), C(udp) or C(sctp).
+        version_added: 0.1.0
+      interface:
+        description:
+          - The interface name in the container (at most 15 characters, no C(/), C(:) or
+            whitespace).
+          - Default the interface this network already has in the container, else C(eth<index>)
+            when free, else the lowest free C(ethN).
         type: str
-        default: tcp
-      host_ip:
-        description: Host address to bind; empty for all.
+        version_added: 0.1.0
+      ips:
+        description:
+          - Static addresses on this network, at most one IPv4 and one IPv6 (a single string
+            is one address). On the first network the default is I(static_ip).
+        type: list
+        elements: str
+        version_added: 0.1.0
+      mac:
+        description: Static MAC on this network (needs C(tuning)). On the first network the default is I(static_mac).
         type: str
-      range:
-        description: Number of consecutive ports mapped from these start ports.
-        type: int
-        default: 1
+        version_added: 0.1.0
+      aliases:
+        description: DNS names of the container on this network (the dnsname plugin's C(aliases)).
+        type: list
+        elements: str
+        version_added: 0.1.0
   static_ip:
     description: Static IP on the first network (C(IP=) in C(CNI_ARGS), as podman's C(--ip)).
     type: str
+    version_added: 0.1.0
   static_mac:
     description: Static MAC on the first network (C(MAC=), as podman's C(--mac-address)).
     type: str
+    version_added: 0.1.0
   state:
     description:
       - Whether the container's namespace and networks should exist.
@@ -152,6 +179,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
+    version_added: 0.1.0
   containers:
     description:
       - Many containers in one task (the batch form); each entry takes the per-container
@@ -160,62 +188,76 @@ options:
       - Mutually exclusive with the single form's per-container options.
     type: list
     elements: dict
+    version_added: 0.2.0
     suboptions:
       container_id:
         description: The container id, as I(container_id).
         type: str
         required: true
         aliases: [id]
+        version_added: 0.2.0
       name:
         description: As I(name).
         type: str
+        version_added: 0.2.0
       netns:
         description: As I(netns).
         type: str
+        version_added: 0.2.0
       pid:
         description: As I(pid).
         type: int
+        version_added: 0.2.0
       slirp4netns_options:
         description: As I(slirp4netns_options).
         type: dict
+        version_added: 0.2.0
         suboptions:
           enable_sandbox:
             description: As I(slirp4netns_options.enable_sandbox).
             type: bool
+            version_added: 0.2.0
           enable_seccomp:
             description: As I(slirp4netns_options.enable_seccomp).
             type: bool
+            version_added: 0.2.0
       network_mode:
         description: As I(network_mode).
         type: str
         choices: [bridge, none, slirp4netns]
         default: bridge
+        version_added: 0.2.0
       networks:
-        description: As I(networks).
+        description: As I(networks) (names, or dicts with the same keys).
         type: list
         elements: raw
         default: []
+        version_added: 0.2.0
       port_mappings:
-        description: As I(port_mappings) (the same keys).
+        description: As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).
         type: list
-        elements: dict
-        default: []
+        elements: raw
+        version_added: 0.2.0
       static_ip:
         description: As I(static_ip).
         type: str
+        version_added: 0.2.0
       static_mac:
         description: As I(static_mac).
         type: str
+        version_added: 0.2.0
       state:
         description: As I(state); default the task's I(state).
         type: str
         choices: [present, absent]
+        version_added: 0.2.0
   workers:
     description:
       - With I(containers), how many containers are changed at the same time (threads; the
         plugins are processes). Rootless batches run one container after the other.
     type: int
     default: 8
+    version_added: 0.2.0
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
 seealso:
@@ -236,6 +278,8 @@ EXAMPLES = r"""
       - host_port: 8080
         container_port: 80
         host_ip: 127.0.0.1
+      - "8443:443"                  # podman/docker strings work too
+      - "127.0.0.1:5353:53/udp"
 
 - name: Pin the namespace of a running process and attach it
   podnet.cni.container_netns:
@@ -256,7 +300,7 @@ EXAMPLES = r"""
         port_mappings: [{host_port: 8080, container_port: 80, host_ip: 127.0.0.1}]
       - container_id: web2
         networks: [frontend]
-        port_mappings: [{host_port: 8081, container_port: 80, host_ip: 127.0.0.1}]
+        port_mappings: ["127.0.0.1:8081:80"]
       - container_id: old1
         state: absent
     workers: 8
@@ -332,7 +376,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch, run_module)
+    PORT_MAPPINGS_SPEC, argument_spec, build_context, finish_batch, run_module)
 
 # the per-container options: the single form's, and each entry's of containers
 CONTAINER_OPTIONS = {
@@ -344,7 +388,7 @@ CONTAINER_OPTIONS = {
         "enable_sandbox": {"type": "bool"}, "enable_seccomp": {"type": "bool"}}},
     "network_mode": {"type": "str", "choices": ["bridge", "none", "slirp4netns"], "default": "bridge"},
     "networks": {"type": "list", "elements": "raw", "default": []},
-    "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
+    "port_mappings": PORT_MAPPINGS_SPEC,
     "static_ip": {"type": "str"},
     "static_mac": {"type": "str"},
 }
