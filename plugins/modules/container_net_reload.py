@@ -57,20 +57,12 @@ description:
     the failed attachment deleted before its ADD failed).
 author: podnet.cni contributors (@podnet)
 requirements:
-  - A Linux managed host (network namespaces) with Python 3.9 or later.
-  - The CNI plugins the networks' chains name (C(containernetworking-plugins), C(cni-plugins) on
-    openSUSE) in I(cni_plugin_dirs).
-  - iptables (or iptables-nft) or nftables, which the C(bridge), C(portmap) and C(firewall)
-    plugins drive.
-  - root; or, rootless, an unprivileged user with a subordinate uid and gid range (C(/etc/subuid),
-    C(/etc/subgid)), C(newuidmap) and C(newgidmap) (package C(uidmap)), C(slirp4netns), a usable
-    C(/dev/net/tun) and its runtime directory C(/run/user/UID) - the M(podnet.cni.cni_host)
-    role (C(cni_host_rootless_users)) prepares all of it.
   - For the firewalld hook, C(dbus-monitor) (the C(podnet.cni.firewall_reload_hook) role installs
     the watcher).
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.common.requirements
 attributes:
   idempotent:
     support: partial
