@@ -176,4 +176,3 @@ def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[s
             warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
             apply_all(items)
     return results(items, check_mode, with_diff, warnings)
-

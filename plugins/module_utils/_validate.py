@@ -138,6 +138,8 @@ def unknown_keys(item: Dict[str, Any], valid: Sequence[str]) -> Optional[str]:
         return None
     return "unknown key%s %s (valid keys: %s)" % ("s" if len(unknown) > 1 else "", ", ".join(unknown),
                                                   ", ".join(sorted(valid)))
+
+
 PORT_STRING_FORMAT = "[[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]"
 
 

@@ -252,12 +252,44 @@ options:
         type: list
         elements: dict
         version_added: 0.2.0
+        suboptions:
+          subnet:
+            description: As I(subnets.subnet).
+            type: str
+            required: true
+            version_added: 0.2.0
+          gateway:
+            description: As I(subnets.gateway).
+            type: str
+            version_added: 0.2.0
+          range_start:
+            description: As I(subnets.range_start).
+            type: str
+            version_added: 0.2.0
+          range_end:
+            description: As I(subnets.range_end).
+            type: str
+            version_added: 0.2.0
+          ip_range:
+            description: As I(subnets.ip_range).
+            type: str
+            version_added: 0.2.0
       routes:
         description: As I(routes) (the same keys).
         type: list
         elements: dict
         default: []
         version_added: 0.2.0
+        suboptions:
+          dst:
+            description: As I(routes.dst).
+            type: str
+            required: true
+            version_added: 0.2.0
+          gw:
+            description: As I(routes.gw).
+            type: str
+            version_added: 0.2.0
       internal:
         description: As I(internal).
         type: bool
