@@ -59,6 +59,8 @@ def option_rows(options: Dict[str, Any], prefix: str = "") -> List[str]:
             extra.append("choices: " + ", ".join("`%s`" % c for c in spec["choices"]))
         if "default" in spec and spec["default"] is not None:
             extra.append("default: `%s`" % json.dumps(spec["default"]))
+        if spec.get("version_added"):
+            extra.append("added in %s" % spec["version_added"])
         detail = kind + ("; " + "; ".join(extra) if extra else "")
         rows.append("| `%s%s` | %s | %s |" % (prefix, name, detail, text(spec.get("description", ""))))
         sub = spec.get("suboptions") or spec.get("options")
@@ -101,6 +103,10 @@ def render() -> str:
         doc = entry["doc"]
         lines += ["", '<a id="%s"></a>' % m, "", "## %s.%s — %s" % (NS, m, text(doc.get("short_description", ""))), ""]
         lines += ["- " + text(d) for d in (doc.get("description") or [])]
+        if doc.get("version_added"):
+            lines += ["", "Added in %s." % doc["version_added"]]
+        if doc.get("requirements"):
+            lines += ["", "### Requirements", ""] + ["- " + text(r) for r in doc["requirements"]]
         lines += ["", "### Options", "", "| option | type | description |", "|---|---|---|"]
         lines += option_rows(doc.get("options") or {})
         if doc.get("attributes"):

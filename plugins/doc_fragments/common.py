@@ -16,6 +16,7 @@ options:
         C(~/.config/cni/net.d) of the user (podman's rootless default; the home directory
         comes from the password database, as C(HOME) may still be another user's under become).
     type: path
+    version_added: 0.1.0
   cni_plugin_dirs:
     description:
       - Directories searched, in order, for CNI plugin binaries.
@@ -23,6 +24,7 @@ options:
         C(/usr/local/libexec/cni), C(/usr/local/lib/cni), C(/opt/cni/bin) (upstream tarball).
     type: list
     elements: path
+    version_added: 0.1.0
   cni_cache_dir:
     description:
       - The libcni cache directory, shared with cnitool, podman's CNI backend and CRI-O.
@@ -31,6 +33,7 @@ options:
       - A file in it that is not a usable entry (corrupt, wrong-typed, another tool's, a symlink,
         another user's, over 4 MiB) is reported and never acted upon (C(docs/state-and-trust.md)).
     type: path
+    version_added: 0.1.0
   state_dir:
     description:
       - Where the per-container records and locks live (a tmpfs; records have the lifetime
@@ -38,11 +41,13 @@ options:
       - Default C(/run/podnet) as root, C($XDG_RUNTIME_DIR/podnet) rootless (C(/run/user/UID)
         when C(XDG_RUNTIME_DIR) is unset, as under become).
     type: path
+    version_added: 0.1.0
   rootless:
     description:
       - Run in the user's rootless CNI namespace instead of the host's network namespace.
       - Default true when the module does not run as uid 0.
     type: bool
+    version_added: 0.1.0
   plugin_timeout:
     description:
       - Seconds one CNI plugin may run before it is killed and the operation rolled back;
@@ -51,6 +56,7 @@ options:
         output are kept.
     type: float
     default: 60.0
+    version_added: 0.1.0
 """
 
     ATTRIBUTES = r"""
@@ -65,9 +71,25 @@ attributes:
     description: When run twice in a row outside check mode with the same arguments, the second run reports no changes.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
+    description: Target OS/families that can be operated against (Linux - network namespaces).
     support: full
-    platforms: posix
+    platforms: Linux
+"""
+
+    # what the modules that attach containers need on the managed host (ansible-doc wants
+    # options or attributes in every fragment: none here)
+    REQUIREMENTS = r"""
+options: {}
+requirements:
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - The CNI plugins the networks' chains name (C(containernetworking-plugins), C(cni-plugins) on
+    openSUSE) in I(cni_plugin_dirs).
+  - iptables (or iptables-nft) or nftables, which the C(bridge), C(portmap) and C(firewall)
+    plugins drive.
+  - root; or, rootless, an unprivileged user with a subordinate uid and gid range (C(/etc/subuid),
+    C(/etc/subgid)), C(newuidmap) and C(newgidmap) (package C(uidmap)), C(slirp4netns), a usable
+    C(/dev/net/tun) and its runtime directory C(/run/user/UID) - the M(podnet.cni.cni_host)
+    role (C(cni_host_rootless_users)) prepares all of it.
 """
 
     CHECK_MODE_PENDING = r"""

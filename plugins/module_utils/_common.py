@@ -33,14 +33,10 @@ CHECK_MODE_PENDING_SPEC: Dict[str, Any] = {
 }
 
 
-# one port mapping, as container_netns and cni_attachment take it (validated in _validate)
-PORT_MAPPING_OPTIONS: Dict[str, Any] = {
-    "host_port": {"type": "int"},
-    "container_port": {"type": "int", "required": True},
-    "protocol": {"type": "str", "default": "tcp"},
-    "host_ip": {"type": "str"},
-    "range": {"type": "int", "default": 1},
-}
+# port mappings, as container_netns and cni_attachment take them: dicts or podman/docker
+# strings ("127.0.0.1:8080:80/tcp"), validated and normalised by _validate.port_mappings
+# (documented once: doc_fragments/port_mappings.py)
+PORT_MAPPINGS_SPEC: Dict[str, Any] = {"type": "list", "elements": "raw"}
 
 
 def argument_spec(**specific: Any) -> Dict[str, Any]:

@@ -47,10 +47,9 @@ class EntryRequest:
     """One validated entry: (container, network, interface) and what it should be."""
 
     def __init__(self, ctx: HostContext, item: Dict[str, Any], index: int = 0) -> None:
-        unknown = set(item) - set(ENTRY_KEYS)
+        unknown = _validate.unknown_keys(item, ENTRY_KEYS)
         if unknown:
-            raise ValidationError("attachment %d: unknown keys %s" % (index, ", ".join(sorted(unknown))),
-                                  value=sorted(unknown))
+            raise ValidationError("attachment %d: %s" % (index, unknown), value=sorted(set(item) - set(ENTRY_KEYS)))
         self.index = index
         self.container_id = _validate.container_id(item.get("container_id"))
         self.name = _validate.container_id(item["name"], "name") if item.get("name") else None

@@ -42,6 +42,8 @@ def mode_kind(network_mode: Optional[str]) -> str:
 ATTACHED_BY_US = _state.BY_CONTAINER_NETNS  # see _state: who attached a network
 # the netns origins whose mount in our netns dir is ours to remove (never "existing")
 OURS = ("created", "pinned")
+# the keys of a networks entry given as a dict (documented as the option's suboptions)
+NETWORK_ENTRY_KEYS = ("name", "aliases", "interface", "ips", "mac")
 
 
 class ContainerRequest:
@@ -155,12 +157,12 @@ class ContainerRequest:
         if isinstance(item, str):
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
-            raise ValidationError("invalid network entry %r: a name or a dict with 'name'" % (item,),
+            raise ValidationError("invalid network entry %r: a network name, or a dict with "
+                                  "'name' and the keys %s" % (item, ", ".join(NETWORK_ENTRY_KEYS[1:])),
                                   value=item)
-        unknown = set(item) - {"name", "interface", "ips", "mac", "aliases"}
+        unknown = _validate.unknown_keys(item, NETWORK_ENTRY_KEYS)
         if unknown:
-            raise ValidationError("invalid network entry %r: unknown keys %s"
-                                  % (item, ", ".join(sorted(unknown))), value=item)
+            raise ValidationError("invalid network entry %r: %s" % (item, unknown), value=item)
         ips = item.get("ips") or []
         if isinstance(ips, str):
             ips = [ips]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -76,10 +76,10 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
     invalid: Set[str] = set()
     for item in items:
         raw = item.raw
-        unknown = set(raw) - set(ENTRY_KEYS)
+        unknown = _validate.unknown_keys(raw, ENTRY_KEYS)
         try:
             if unknown:
-                raise ValidationError("unknown keys %s" % ", ".join(sorted(unknown)))
+                raise ValidationError(unknown)
             item.req = _container.ContainerRequest(
                 ctx, raw.get("container_id"), raw.get("name"), raw.get("netns"), raw.get("pid"),
                 raw.get("network_mode") or "bridge", raw.get("networks") or [],

@@ -22,6 +22,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     PodnetError, ValidationError, batch_failed_msg, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils import _validate
 
 SPEC_KEYS = ("name", "driver", "bridge", "parent", "mode", "subnets", "routes", "internal",
              "mtu", "vlan", "dns_enabled", "dns_domain", "isolate", "hairpin", "cni_version",
@@ -56,9 +57,9 @@ def build(raws: Sequence[Dict[str, Any]], config_dir: str) -> List[NetworkItem]:
         item = NetworkItem(i, dict(raw), raw.get("cni_config_dir") or config_dir)
         items.append(item)
         try:
-            unknown = set(raw) - set(ENTRY_KEYS)
+            unknown = _validate.unknown_keys(raw, ENTRY_KEYS)
             if unknown:
-                raise ValidationError("unknown keys %s" % ", ".join(sorted(unknown)))
+                raise ValidationError(unknown)
             item.spec = netconf.NetworkSpec(**{k: raw[k] for k in SPEC_KEYS if raw.get(k) is not None})
         except (ValidationError, TypeError) as exc:
             problems.append("%s: %s" % (item.label, getattr(exc, "msg", exc)))

@@ -136,14 +136,128 @@ def protocol(value: Any) -> str:
     return value.lower()
 
 
-def port_mapping(pm: Dict[str, Any]) -> Dict[str, Any]:
-    """A module port mapping → normalised {host_port, container_port, protocol, host_ip, range}."""
-    if not isinstance(pm, dict):
-        raise ValidationError("invalid port mapping %r: expected a dict" % (pm,), value=pm)
-    unknown = set(pm) - {"host_port", "container_port", "protocol", "host_ip", "range"}
+PORT_MAPPING_KEYS = ("container_port", "host_ip", "host_port", "protocol", "range")
+
+
+def unknown_keys(item: Dict[str, Any], valid: Sequence[str]) -> Optional[str]:
+    """"unknown key X (valid keys: A, B)" when item has keys outside valid, else None."""
+    unknown = sorted(str(k) for k in set(item) - set(valid))
+    if not unknown:
+        return None
+    return "unknown key%s %s (valid keys: %s)" % ("s" if len(unknown) > 1 else "", ", ".join(unknown),
+                                                  ", ".join(sorted(valid)))
+
+
+PORT_STRING_FORMAT = "[[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]"
+
+
+def port_mapping(pm: Any, what: str = "port_mappings") -> Dict[str, Any]:
+    """One port mapping (a dict or a podman/docker string) → normalised
+    {host_port, container_port, protocol, host_ip, range}. A string naming several
+    protocols ("53:53/tcp,udp") is refused here: port_mappings() expands it."""
+    found = port_mapping_entries(pm, what)
+    if len(found) != 1:
+        raise ValidationError("invalid %s entry %r: one protocol here" % (what, pm), value=pm)
+    return found[0]
+
+
+def port_mapping_entries(pm: Any, what: str = "port_mappings") -> List[Dict[str, Any]]:
+    """The normalised mappings of one entry of ``what``: a dict, or a podman/docker string
+    (one per protocol of "/tcp,udp"). A bad entry raises naming ``what`` and the entry."""
+    if isinstance(pm, dict):
+        try:
+            return [_port_mapping_dict(pm)]
+        except ValidationError as exc:
+            raise ValidationError("invalid %s entry %r: %s" % (what, pm, exc.msg), value=pm)
+    if isinstance(pm, (str, int)) and not isinstance(pm, bool):
+        return [_port_mapping_dict(d) for d in parse_port_string(str(pm), what, pm)]
+    raise ValidationError("invalid %s entry %r: a dict with the keys %s, or a string %s "
+                          "(like '8080:80' or '127.0.0.1:8080:80/tcp')"
+                          % (what, pm, ", ".join(PORT_MAPPING_KEYS), PORT_STRING_FORMAT), value=pm)
+
+
+def _port_range(text: str) -> List[int]:
+    """'80' → [80, 1]; '80-82' → [80, 3]; ValueError when it is neither."""
+    first, sep, last = text.partition("-")
+    if not re.match(r"^[0-9]+$", first) or (sep and not re.match(r"^[0-9]+$", last)):
+        raise ValueError("%r is not a port or a range START-END" % text)
+    start, end = int(first), int(last) if sep else int(first)
+    if not 1 <= start <= 65535 or not 1 <= end <= 65535:
+        raise ValueError("port %s is not between 1 and 65535" % (start if not 1 <= start <= 65535 else end))
+    if end < start:
+        raise ValueError("range %s ends before it starts" % text)
+    return [start, end - start + 1]
+
+
+def parse_port_string(text: str, what: str = "port_mappings", shown: Any = None) -> List[Dict[str, Any]]:
+    """A podman/docker port string (podman's CreatePortBindings rules) → raw mapping dicts:
+    ``[[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL[,PROTOCOL]]``, ports or equal-length
+    ranges (``8080-8082:80-82``), an IPv6 host address in brackets (``[::1]:8080:80``),
+    ``0.0.0.0`` meaning every address. A container port alone (podman and docker publish
+    it on a random host port) is refused: a random port would change on every run."""
+    def bad(reason: str) -> ValidationError:
+        return ValidationError("invalid %s entry %r: %s (format %s, e.g. '8080:80', "
+                               "'127.0.0.1:8080:80/tcp', '[::1]:8080-8081:80-81/udp')"
+                               % (what, text if shown is None else shown, reason,
+                                  PORT_STRING_FORMAT), value=text)
+
+    if not text or text != text.strip() or any(c.isspace() for c in text):
+        raise bad("empty or with whitespace")
+    rest, slash, protos = text.partition("/")
+    if slash and "/" in protos:
+        raise bad("the protocol can only be given once")
+    protocols = protos.split(",") if slash else ["tcp"]
+    for proto in protocols:
+        if proto.lower() not in PROTOCOLS:
+            raise bad("unknown protocol %r: use %s" % (proto, ", ".join(PROTOCOLS)))
+    host_ip: Optional[str] = None
+    if rest.startswith("["):
+        addr, bracket, after = rest[1:].partition("]")
+        if not bracket or not after.startswith(":") or "]" in after:
+            raise bad("an IPv6 host address is written [ADDRESS]:HOST_PORT:CONTAINER_PORT")
+        host_ip = addr
+        parts = after[1:].split(":")
+        if len(parts) != 2:
+            raise bad("an IPv6 host address is written [ADDRESS]:HOST_PORT:CONTAINER_PORT")
+    elif "]" in rest:
+        raise bad("an IPv6 host address must be enclosed in []")
+    else:
+        parts = rest.split(":")
+        if len(parts) > 3:
+            raise bad("too many ':' (an IPv6 host address is written in [])")
+        if len(parts) == 3:
+            host_ip = parts.pop(0)
+            if not host_ip:
+                raise bad("an empty host address (leave it out for every address)")
+    if len(parts) == 1 or not parts[0]:
+        raise bad("no host port: podman and docker publish such a port on a random host port, "
+                  "which podnet.cni does not pick (it would change on every run); give the host "
+                  "port, e.g. '%s:%s'" % (parts[-1] or "8080", parts[-1] or "80"))
+    try:
+        cport, ccount = _port_range(parts[1])
+        hport, hcount = _port_range(parts[0])
+    except ValueError as exc:
+        raise bad(str(exc))
+    if hcount != ccount:
+        raise bad("host and container port ranges have different lengths: %d and %d"
+                  % (hcount, ccount))
+    if host_ip is not None:
+        try:
+            host_ip = ip(host_ip, "host address")
+        except ValidationError as exc:
+            raise bad(exc.msg)
+        if host_ip == "0.0.0.0":
+            host_ip = ""  # every address, as podman takes it
+    return [{"host_port": hport, "container_port": cport, "protocol": proto.lower(),
+             "host_ip": host_ip or "", "range": ccount} for proto in protocols]
+
+
+def _port_mapping_dict(pm: Dict[str, Any]) -> Dict[str, Any]:
+    unknown = unknown_keys(pm, PORT_MAPPING_KEYS)
     if unknown:
-        raise ValidationError("invalid port mapping %r: unknown keys %s"
-                              % (pm, ", ".join(sorted(unknown))), value=pm)
+        raise ValidationError(unknown, value=pm)
+    if pm.get("container_port") is None:
+        raise ValidationError("container_port is required", value=pm)
     cport = port(pm.get("container_port"), "container_port")
     hport = port(pm.get("host_port") if pm.get("host_port") is not None else cport, "host_port")
     count = pm.get("range") if pm.get("range") is not None else 1
@@ -163,8 +277,13 @@ def port_mapping(pm: Dict[str, Any]) -> Dict[str, Any]:
             "protocol": protocol(pm.get("protocol") or "tcp"), "host_ip": host_ip, "range": count}
 
 
-def port_mappings(pms: Optional[Sequence[Dict[str, Any]]]) -> List[Dict[str, Any]]:
-    result = [port_mapping(p) for p in pms or []]
+def port_mappings(pms: Optional[Sequence[Any]], what: str = "port_mappings") -> List[Dict[str, Any]]:
+    """Every entry (dicts and podman/docker strings) normalised, sorted; a host port mapped
+    twice is refused."""
+    if pms is not None and not isinstance(pms, (list, tuple)):
+        raise ValidationError("invalid %s %r: a list of dicts or strings like '8080:80'"
+                              % (what, pms), value=pms)
+    result = [m for p in pms or [] for m in port_mapping_entries(p, what)]
     used = {}
     for pm in result:
         for i in range(pm["range"]):

@@ -50,6 +50,8 @@ extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
+  - podnet.cni.common.requirements
+  - podnet.cni.port_mappings
 options:
   container_id:
     description:
@@ -57,11 +59,13 @@ options:
       - For an attachment made by C(cnitool) it is C(cnitool-) followed by the first 20 hex
         digits of the sha512 of the netns path.
     type: str
+    version_added: 0.1.0
   name:
     description:
       - The container name passed to the plugins as C(K8S_POD_NAME). Default the name in the
         container's record, else the id.
     type: str
+    version_added: 0.1.0
   netns:
     description:
       - The container's network namespace, as a name in the netns directory or an absolute
@@ -74,9 +78,11 @@ options:
       - Default the one in the container's record, else the one in its cache entries, else
         C(podnet-<container_id>). It must exist for I(state=present).
     type: str
+    version_added: 0.1.0
   network:
     description: The CNI network name (from I(cni_config_dir)). Required unless I(attachments) is used.
     type: str
+    version_added: 0.1.0
   interface:
     description:
       - The interface name inside the container.
@@ -87,6 +93,7 @@ options:
       - With I(state=absent) and no I(interface), every attachment of the container to the
         network is removed.
     type: str
+    version_added: 0.1.0
   ips:
     description:
       - Static addresses, at most one IPv4 and one IPv6. Passed as the C(ips) capability when a
@@ -95,64 +102,46 @@ options:
       - Each must lie in a range of the network's host-local IPAM and be free.
     type: list
     elements: str
+    version_added: 0.1.0
   mac:
     description:
       - Static MAC address (C(MAC=) in C(CNI_ARGS), and the C(mac) capability when declared).
       - Needs the C(tuning) plugin in the network's chain (the bridge plugin ignores C(MAC=));
         the task fails before changing anything otherwise.
     type: str
+    version_added: 0.1.0
   aliases:
     description:
       - DNS names of the container on this network, passed as the C(aliases) capability
         (a map from network name to names) that the dnsname plugin reads.
     type: list
     elements: str
-  port_mappings:
-    description:
-      - Host ports forwarded to the container on this network (the C(portMappings) capability;
-        needs C(portmap) in the chain). A host port already mapped by another container is an error.
-    type: list
-    elements: dict
-    suboptions:
-      host_port:
-        description: Port on the host. Default the container port.
-        type: int
-      container_port:
-        description: Port in the container.
-        type: int
-        required: true
-      protocol:
-        description: C(tcp), C(udp) or C(sctp).
-        type: str
-        default: tcp
-      host_ip:
-        description: Host address to bind; empty for all.
-        type: str
-      range:
-        description: Number of consecutive ports mapped from these start ports.
-        type: int
-        default: 1
+    version_added: 0.1.0
   cni_args:
     description:
       - Extra C(CNI_ARGS) as a dict (or a list of C([key, value]) pairs). C(IgnoreUnknown=1) and
         the C(K8S_POD_*) arguments are always passed, as podman does.
     type: raw
+    version_added: 0.1.0
   capability_args:
     description:
       - Extra capability arguments (C(runtimeConfig)), e.g. C(bandwidth); passed to the plugins
         declaring them.
     type: dict
+    version_added: 0.1.0
   verify:
     description:
       - Run CNI CHECK on an existing attachment and repair it when CHECK fails.
       - Needs a network with C(cniVersion) 0.4.0 or later.
     type: bool
     default: false
+    version_added: 0.1.0
   state:
     description: Whether the attachment should exist.
     type: str
     choices: [present, absent]
     default: present
+    version_added: 0.1.0
   attachments:
     description:
       - A batch of entries, each with the single-entry options (same meaning as above).
@@ -160,71 +149,66 @@ options:
       - Mutually exclusive with the single-entry options.
     type: list
     elements: dict
+    version_added: 0.1.0
     suboptions:
       container_id:
         description: The container id.
         type: str
         required: true
+        version_added: 0.1.0
       name:
         description: The container name (C(K8S_POD_NAME)).
         type: str
+        version_added: 0.1.0
       netns:
         description: The container's network namespace (name or absolute path).
         type: str
+        version_added: 0.1.0
       network:
         description: The CNI network name.
         type: str
         required: true
+        version_added: 0.1.0
       interface:
         description: The interface name inside the container.
         type: str
+        version_added: 0.1.0
       ips:
         description: Static addresses (at most one IPv4 and one IPv6).
         type: list
         elements: str
+        version_added: 0.1.0
       mac:
         description: Static MAC address (needs C(tuning) in the chain).
         type: str
+        version_added: 0.1.0
       aliases:
         description: DNS names on this network (dnsname's C(aliases) capability).
         type: list
         elements: str
+        version_added: 0.1.0
       port_mappings:
-        description: Host ports forwarded to the container on this network.
+        description: As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).
         type: list
-        elements: dict
-        suboptions:
-          host_port:
-            description: Port on the host. Default the container port.
-            type: int
-          container_port:
-            description: Port in the container.
-            type: int
-            required: true
-          protocol:
-            description: C(tcp), C(udp) or C(sctp).
-            type: str
-            default: tcp
-          host_ip:
-            description: Host address to bind; empty for all.
-            type: str
-          range:
-            description: Number of consecutive ports mapped from these start ports.
-            type: int
-            default: 1
+        elements: raw
+        version_added: 0.1.0
       cni_args:
         description: Extra C(CNI_ARGS) (a dict or a list of pairs).
         type: raw
+        version_added: 0.1.0
       capability_args:
         description: Extra capability arguments (C(runtimeConfig)).
         type: dict
+        version_added: 0.1.0
       verify:
         description: Run CNI CHECK on an existing attachment and repair it when it fails. Default the task's I(verify).
         type: bool
+        version_added: 0.1.0
       state:
         description: Whether the attachment should exist. Default the task's I(state).
         type: str
         choices: [present, absent]
+        version_added: 0.1.0
   workers:
     description:
       - How many containers of a batch are attached at the same time (threads; the plugins are
@@ -233,6 +217,7 @@ options:
         port forwards are set up on first use).
     type: int
     default: 8
+    version_added: 0.1.0
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
   - A connect is durable, as C(podman network connect) is. C(podnet.cni.container_netns)
@@ -279,7 +264,7 @@ EXAMPLES = r"""
     attachments:
       - {container_id: c1, network: backend}
       - {container_id: c2, network: backend, ips: [10.89.1.12]}
-      - {container_id: c3, network: frontend, port_mappings: [{host_port: 8083, container_port: 80}]}
+      - {container_id: c3, network: frontend, port_mappings: ["8083:80", "127.0.0.1:5353:53/udp"]}
     workers: 8
 
 - name: Disconnect web1 from the backend network
@@ -343,7 +328,7 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    CHECK_MODE_PENDING_SPEC, PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch,
+    CHECK_MODE_PENDING_SPEC, PORT_MAPPINGS_SPEC, argument_spec, build_context, finish_batch,
     run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     DEFAULT_WORKERS, STATES)
@@ -357,7 +342,7 @@ ENTRY_OPTIONS = {
     "ips": {"type": "list", "elements": "str"},
     "mac": {"type": "str"},
     "aliases": {"type": "list", "elements": "str"},
-    "port_mappings": {"type": "list", "elements": "dict", "options": PORT_MAPPING_OPTIONS},
+    "port_mappings": PORT_MAPPINGS_SPEC,
     "cni_args": {"type": "raw"},
     "capability_args": {"type": "dict"},
 }

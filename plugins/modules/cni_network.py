@@ -40,6 +40,13 @@ description:
     planted there cannot send root's write anywhere the user could not write, and a
     directory root made there earlier is refused. The task then fails, naming the path.
 author: podnet.cni contributors (@podnet)
+requirements:
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - The CNI plugins the network's chain uses (C(bridge) or C(macvlan)/C(ipvlan), C(host-local),
+    C(portmap), C(firewall), C(tuning), C(dnsname) with I(dns_enabled)) in I(cni_plugin_dirs), where
+    the containers are attached.
+  - root to write C(/etc/cni/net.d); rootless, a directory the user can write (the default is the
+    user's own C(~/.config/cni/net.d)).
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -50,12 +57,14 @@ options:
       - The network name, C([a-zA-Z0-9][a-zA-Z0-9_.-]*); the file is C(<name>.conflist).
       - Required unless I(networks) is used.
     type: str
+    version_added: 0.1.0
   driver:
     description:
       - The main plugin.
     type: str
     choices: [bridge, macvlan, ipvlan]
     default: bridge
+    version_added: 0.1.0
   bridge:
     description:
       - The bridge device (C(bridge) driver), 15 characters at most.
@@ -63,17 +72,22 @@ options:
         that fits in 15 characters, else C(cni-) and the first 11 hex digits of the SHA-256 of
         the name. Deterministic, unlike podman's first free C(cni-podmanN).
     type: str
+    version_added: 0.1.0
   parent:
     description:
       - The host interface (C(master)) of a macvlan or ipvlan network; it must exist.
       - When omitted, an existing network keeps its parent; a new one takes the interface of
         the host's IPv4 default route, as podman does.
     type: str
+    version_added: 0.1.0
   mode:
     description:
       - macvlan mode (C(bridge), C(vepa), C(private), C(passthru)) or ipvlan mode (C(l2),
-        C(l3), C(l3s)); the plugin's default when omitted.
+        C(l3), C(l3s)); the plugin's default when omitted. A mode of the other driver is
+        refused.
     type: str
+    choices: [bridge, vepa, private, passthru, l2, l3, l3s]
+    version_added: 0.1.0
   subnets:
     description:
       - The address ranges of the C(host-local) IPAM, IPv4 and IPv6; one range set each.
@@ -83,20 +97,25 @@ options:
       - A subnet written with host bits set is normalised to its network address.
     type: list
     elements: dict
+    version_added: 0.1.0
     suboptions:
       subnet:
         description: The subnet in CIDR notation.
         type: str
         required: true
+        version_added: 0.1.0
       gateway:
         description: The gateway; default the first host of the subnet.
         type: str
+        version_added: 0.1.0
       range_start:
         description: First address handed out (inside the subnet).
         type: str
+        version_added: 0.1.0
       range_end:
         description: Last address handed out (inside the subnet).
         type: str
+        version_added: 0.1.0
       ip_range:
         description:
           - The addresses handed out as a CIDR inside the subnet, as podman's C(--ip-range); it
@@ -115,26 +134,32 @@ options:
     type: list
     elements: dict
     default: []
+    version_added: 0.1.0
     suboptions:
       dst:
         description: Destination in CIDR notation.
         type: str
         required: true
+        version_added: 0.1.0
       gw:
         description: Next hop.
         type: str
+        version_added: 0.1.0
   internal:
     description:
       - No masquerade, no default route and no gateway address on the bridge
         (C(isGateway=false), C(ipMasq=false)), as podman's C(--internal).
     type: bool
     default: false
+    version_added: 0.1.0
   mtu:
     description: MTU of the container interfaces (68 to 65535); the plugin's default when omitted.
     type: int
+    version_added: 0.1.0
   vlan:
     description: VLAN id (1 to 4094) of the bridge ports (C(bridge) driver).
     type: int
+    version_added: 0.1.0
   dns_enabled:
     description:
       - Add the C(dnsname) plugin (container names and aliases resolved by dnsmasq).
@@ -143,25 +168,30 @@ options:
       - Not with I(internal).
     type: bool
     default: false
+    version_added: 0.1.0
   dns_domain:
     description: The dnsname plugin's C(domainName).
     type: str
     default: dns.podman
+    version_added: 0.1.0
   isolate:
     description:
       - Containers of this network cannot reach other bridge networks' containers
         (the firewall plugin's C(ingressPolicy=same-bridge), podman's C(isolate) option).
     type: bool
     default: false
+    version_added: 0.1.0
   hairpin:
     description: The bridge plugin's C(hairpinMode) (a container reaches itself through a host port).
     type: bool
     default: true
+    version_added: 0.1.0
   cni_version:
     description: The conflist's C(cniVersion); C(0.4.0) is what podman v3 writes.
     type: str
     choices: ["0.4.0", "1.0.0"]
     default: "0.4.0"
+    version_added: 0.1.0
   state:
     description:
       - Whether the network definition should exist.
@@ -169,6 +199,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
+    version_added: 0.1.0
   force:
     description:
       - Change or remove the network even when containers are attached to it (their
@@ -177,6 +208,7 @@ options:
       - With I(networks), the default of the entries that do not give their own.
     type: bool
     default: false
+    version_added: 0.1.0
   networks:
     description:
       - Many network definitions in one task (the batch form). Each entry takes the options
@@ -190,100 +222,127 @@ options:
         network and the task fails naming it; the others are done.
     type: list
     elements: dict
+    version_added: 0.2.0
     suboptions:
       name:
         description: As I(name).
         type: str
         required: true
+        version_added: 0.2.0
       driver:
         description: As I(driver).
         type: str
         choices: [bridge, macvlan, ipvlan]
         default: bridge
+        version_added: 0.2.0
       bridge:
         description: As I(bridge).
         type: str
+        version_added: 0.2.0
       parent:
         description: As I(parent).
         type: str
+        version_added: 0.2.0
       mode:
         description: As I(mode).
         type: str
+        choices: [bridge, vepa, private, passthru, l2, l3, l3s]
+        version_added: 0.2.0
       subnets:
         description: As I(subnets).
         type: list
         elements: dict
+        version_added: 0.2.0
         suboptions:
           subnet:
             description: As I(subnets.subnet).
             type: str
             required: true
+            version_added: 0.2.0
           gateway:
             description: As I(subnets.gateway).
             type: str
+            version_added: 0.2.0
           range_start:
             description: As I(subnets.range_start).
             type: str
+            version_added: 0.2.0
           range_end:
             description: As I(subnets.range_end).
             type: str
+            version_added: 0.2.0
           ip_range:
             description: As I(subnets.ip_range).
             type: str
+            version_added: 0.2.0
       routes:
         description: As I(routes).
         type: list
         elements: dict
         default: []
+        version_added: 0.2.0
         suboptions:
           dst:
             description: As I(routes.dst).
             type: str
             required: true
+            version_added: 0.2.0
           gw:
             description: As I(routes.gw).
             type: str
+            version_added: 0.2.0
       internal:
         description: As I(internal).
         type: bool
         default: false
+        version_added: 0.2.0
       mtu:
         description: As I(mtu).
         type: int
+        version_added: 0.2.0
       vlan:
         description: As I(vlan).
         type: int
+        version_added: 0.2.0
       dns_enabled:
         description: As I(dns_enabled).
         type: bool
         default: false
+        version_added: 0.2.0
       dns_domain:
         description: As I(dns_domain).
         type: str
         default: dns.podman
+        version_added: 0.2.0
       isolate:
         description: As I(isolate).
         type: bool
         default: false
+        version_added: 0.2.0
       hairpin:
         description: As I(hairpin).
         type: bool
         default: true
+        version_added: 0.2.0
       cni_version:
         description: As I(cni_version).
         type: str
         choices: ["0.4.0", "1.0.0"]
         default: "0.4.0"
+        version_added: 0.2.0
       state:
         description: As I(state); default the task's I(state).
         type: str
         choices: [present, absent]
+        version_added: 0.2.0
       force:
         description: As I(force); default the task's I(force).
         type: bool
+        version_added: 0.2.0
       cni_config_dir:
         description: Where this network's file goes; default the task's I(cni_config_dir).
         type: path
+        version_added: 0.2.0
 notes:
   - Rootless, the bridge and parent devices live in the user's rootless CNI namespace, so they
     are not checked against the host's links, and no bridge is deleted on removal.
@@ -447,7 +506,8 @@ NETWORK_OPTIONS = {
     "driver": {"type": "str", "choices": list(DRIVERS), "default": DEFAULT_DRIVER},
     "bridge": {"type": "str"},
     "parent": {"type": "str"},
-    "mode": {"type": "str"},
+    # macvlan's and ipvlan's modes (module_utils/_cni/netconf.py MODES checks them per driver)
+    "mode": {"type": "str", "choices": ["bridge", "vepa", "private", "passthru", "l2", "l3", "l3s"]},
     "subnets": {"type": "list", "elements": "dict", "options": {
         "subnet": {"type": "str", "required": True},
         "gateway": {"type": "str"},

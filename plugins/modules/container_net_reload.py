@@ -60,9 +60,13 @@ description:
     C(changed) is true whenever anything was changed (another container reloaded, or
     the failed attachment deleted before its ADD failed).
 author: podnet.cni contributors (@podnet)
+requirements:
+  - For the firewalld hook, C(dbus-monitor) (the C(podnet.cni.firewall_reload_hook) role installs
+    the watcher).
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
+  - podnet.cni.common.requirements
 attributes:
   idempotent:
     support: partial
@@ -77,22 +81,26 @@ options:
     type: list
     elements: str
     default: [all]
+    version_added: 0.1.0
   force:
     description:
       - Reload every attachment of the selected containers, healthy or not.
     type: bool
     default: false
+    version_added: 0.1.0
   prune_stale:
     description:
       - Also garbage-collect attachments, records and IP reservations whose namespace is gone.
     type: bool
     default: false
+    version_added: 0.1.0
   workers:
     description:
       - How many attachments are checked, and how many containers are reloaded, at the
         same time (reloads run side by side as root only).
     type: int
     default: 8
+    version_added: 0.1.0
 notes:
   - Reload the containers after every firewall reload. The C(podnet.cni.firewall_reload_hook)
     role installs a systemd unit that does so on firewalld's C(Reloaded) D-Bus signal

@@ -53,6 +53,8 @@ extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
+  - podnet.cni.common.requirements
+  - podnet.cni.port_mappings
 options:
   container_id:
     description:
@@ -61,10 +63,12 @@ options:
         file name (255).
       - Required unless I(containers) is used.
     type: str
+    version_added: 0.1.0
   name:
     description:
       - The container name passed to plugins as C(K8S_POD_NAME). Default the id.
     type: str
+    version_added: 0.1.0
   netns:
     description:
       - The namespace, as a name in the netns directory (C(/run/netns), rootless
@@ -81,6 +85,7 @@ options:
         C(podnet-<first 64 characters>.<hash>) (never the same for two ids); with
         I(state=absent), the namespace recorded for the container when it has a record.
     type: str
+    version_added: 0.1.0
   pid:
     description:
       - Pin the network namespace of this running process (C(/proc/PID/ns/net)) instead of
@@ -90,6 +95,7 @@ options:
         rootless user namespace (a container's process); another user's pid is refused
         naming its owner, the user's own process in the host's namespace as the host's.
     type: int
+    version_added: 0.1.0
   network_mode:
     description:
       - C(bridge) attaches the CNI I(networks); C(none) gives the container only a loopback;
@@ -111,6 +117,7 @@ options:
         its own is not switched to one of them; remove it first (I(state=absent)).
     type: str
     default: bridge
+    version_added: 0.1.0
   force:
     description:
       - With I(state=absent), remove a container whose namespace other containers joined
@@ -119,52 +126,92 @@ options:
         joiners too needs no I(force).
     type: bool
     default: false
+    version_added: 0.2.0
   slirp4netns_options:
     description:
       - With I(network_mode=slirp4netns), the options of the container's own slirp4netns
         (podman's C(--network slirp4netns:OPTIONS)). Changing one restarts the container's
         slirp4netns.
     type: dict
+    version_added: 0.2.0
     suboptions:
       enable_sandbox:
         description:
           - C(--enable-sandbox) (a mount namespace of its own, capabilities dropped); unset, on
             when this slirp4netns supports it (podman's default).
         type: bool
+        version_added: 0.2.0
       enable_seccomp:
         description:
           - C(--enable-seccomp) (a seccomp filter on its syscalls); unset, on when this
             slirp4netns supports it (podman's default).
         type: bool
+        version_added: 0.2.0
       mtu:
         description: C(--mtu), 1280 to 65521. Default 65520 (podman's).
         type: int
+        version_added: 0.2.0
       cidr:
         description:
           - C(--cidr), the IPv4 network of the tap device (a /24 or larger). Default
             C(10.0.2.0/24). The container gets the address .100 of it.
         type: str
+        version_added: 0.2.0
       enable_ipv6:
         description: C(--enable-ipv6). Default false.
         type: bool
+        version_added: 0.2.0
       outbound_addr:
         description: C(--outbound-addr), the host's IPv4 address outgoing traffic leaves from.
         type: str
+        version_added: 0.2.0
       allow_host_loopback:
         description:
           - Let the container reach the host's loopback through the gateway (without
             C(--disable-host-loopback)). Default false, as podman.
         type: bool
+        version_added: 0.2.0
   networks:
     description:
-      - The CNI networks, in order; names, or dicts with C(name), C(interface), C(ips),
-        C(mac) and C(aliases).
+      - The CNI networks, in order; each a network name (a string), or a dict with the keys
+        below (C(name) required). An unknown key fails the task, listing the valid keys.
       - A MAC address needs the C(tuning) plugin in the network's chain.
       - Aliases reach the dnsname plugin as its C(aliases) capability (a map keyed by
         network name).
     type: list
     elements: raw
     default: []
+    version_added: 0.1.0
+    suboptions:
+      name:
+        description: The CNI network name (from I(cni_config_dir)).
+        type: str
+        required: true
+        version_added: 0.1.0
+      interface:
+        description:
+          - The interface name in the container (at most 15 characters, no C(/), C(:) or
+            whitespace).
+          - Default the interface this network already has in the container, else C(eth<index>)
+            when free, else the lowest free C(ethN).
+        type: str
+        version_added: 0.1.0
+      ips:
+        description:
+          - Static addresses on this network, at most one IPv4 and one IPv6 (a single string
+            is one address). On the first network the default is I(static_ip).
+        type: list
+        elements: str
+        version_added: 0.1.0
+      mac:
+        description: Static MAC on this network (needs C(tuning)). On the first network the default is I(static_mac).
+        type: str
+        version_added: 0.1.0
+      aliases:
+        description: DNS names of the container on this network (the dnsname plugin's C(aliases)).
+        type: list
+        elements: str
+        version_added: 0.1.0
   purge_networks:
     description:
       - Detach every network not in I(networks), whoever attached it (M(podnet.cni.cni_attachment),
@@ -173,37 +220,15 @@ options:
       - Docker's C(docker_container) option of the same name.
     type: bool
     default: false
-  port_mappings:
-    description:
-      - Host ports forwarded to the container on its first network (the C(portmap) plugin).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host_port:
-        description: Port on the host. Default the container port.
-        type: int
-      container_port:
-        description: Port in the container.
-        type: int
-        required: true
-      protocol:
-        description: C(tcp), C(udp) or C(sctp).
-        type: str
-        default: tcp
-      host_ip:
-        description: Host address to bind; empty for all.
-        type: str
-      range:
-        description: Number of consecutive ports mapped from these start ports.
-        type: int
-        default: 1
+    version_added: 0.2.0
   static_ip:
     description: Static IP on the first network (C(IP=) in C(CNI_ARGS), as podman's C(--ip)).
     type: str
+    version_added: 0.1.0
   static_mac:
     description: Static MAC on the first network (C(MAC=), as podman's C(--mac-address)).
     type: str
+    version_added: 0.1.0
   state:
     description:
       - Whether the container's namespace and networks should exist.
@@ -211,6 +236,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
+    version_added: 0.1.0
   containers:
     description:
       - Many containers in one task (the batch form); each entry takes the per-container
@@ -219,103 +245,105 @@ options:
       - Mutually exclusive with the single form's per-container options.
     type: list
     elements: dict
+    version_added: 0.2.0
     suboptions:
       container_id:
         description: The container id, as I(container_id).
         type: str
         required: true
         aliases: [id]
+        version_added: 0.2.0
       name:
         description: As I(name).
         type: str
+        version_added: 0.2.0
       netns:
         description: As I(netns).
         type: str
+        version_added: 0.2.0
       pid:
         description: As I(pid).
         type: int
+        version_added: 0.2.0
       slirp4netns_options:
         description: As I(slirp4netns_options).
         type: dict
+        version_added: 0.2.0
         suboptions:
           enable_sandbox:
             description: As I(slirp4netns_options.enable_sandbox).
             type: bool
+            version_added: 0.2.0
           enable_seccomp:
             description: As I(slirp4netns_options.enable_seccomp).
             type: bool
+            version_added: 0.2.0
           mtu:
             description: As I(slirp4netns_options.mtu).
             type: int
+            version_added: 0.2.0
           cidr:
             description: As I(slirp4netns_options.cidr).
             type: str
+            version_added: 0.2.0
           enable_ipv6:
             description: As I(slirp4netns_options.enable_ipv6).
             type: bool
+            version_added: 0.2.0
           outbound_addr:
             description: As I(slirp4netns_options.outbound_addr).
             type: str
+            version_added: 0.2.0
           allow_host_loopback:
             description: As I(slirp4netns_options.allow_host_loopback).
             type: bool
+            version_added: 0.2.0
       network_mode:
         description: As I(network_mode).
         type: str
         default: bridge
+        version_added: 0.2.0
       networks:
-        description: As I(networks).
+        description: As I(networks) (names, or dicts with the same keys).
         type: list
         elements: raw
         default: []
+        version_added: 0.2.0
       purge_networks:
         description: As I(purge_networks).
         type: bool
         default: false
+        version_added: 0.2.0
       force:
         description: As I(force).
         type: bool
         default: false
+        version_added: 0.2.0
       port_mappings:
-        description: As I(port_mappings).
+        description: As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).
         type: list
-        elements: dict
-        default: []
-        suboptions:
-          host_port:
-            description: As I(port_mappings.host_port).
-            type: int
-          container_port:
-            description: As I(port_mappings.container_port).
-            type: int
-            required: true
-          protocol:
-            description: As I(port_mappings.protocol).
-            type: str
-            default: tcp
-          host_ip:
-            description: As I(port_mappings.host_ip).
-            type: str
-          range:
-            description: As I(port_mappings.range).
-            type: int
-            default: 1
+        elements: raw
+        version_added: 0.2.0
       static_ip:
         description: As I(static_ip).
         type: str
+        version_added: 0.2.0
       static_mac:
         description: As I(static_mac).
         type: str
+        version_added: 0.2.0
       state:
         description: As I(state); default the task's I(state).
         type: str
         choices: [present, absent]
+        version_added: 0.2.0
   workers:
     description:
       - With I(containers), how many containers are changed at the same time (threads; the
         plugins are processes). Rootless batches run one container after the other.
     type: int
     default: 8
+    version_added: 0.2.0
 notes:
   - Runs as root here; rootless operation is selected with I(rootless).
 seealso:
@@ -336,6 +364,8 @@ EXAMPLES = r"""
       - host_port: 8080
         container_port: 80
         host_ip: 127.0.0.1
+      - "8443:443"                  # podman/docker strings work too
+      - "127.0.0.1:5353:53/udp"
 
 - name: A network connected at run time stays when the container is declared again
   podnet.cni.cni_attachment:
@@ -388,7 +418,7 @@ EXAMPLES = r"""
         port_mappings: [{host_port: 8080, container_port: 80, host_ip: 127.0.0.1}]
       - container_id: web2
         networks: [frontend]
-        port_mappings: [{host_port: 8081, container_port: 80, host_ip: 127.0.0.1}]
+        port_mappings: ["127.0.0.1:8081:80"]
       - container_id: old1
         state: absent
     workers: 8
@@ -466,7 +496,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    CHECK_MODE_PENDING_SPEC, PORT_MAPPING_OPTIONS, argument_spec, build_context, finish_batch,
+    CHECK_MODE_PENDING_SPEC, PORT_MAPPINGS_SPEC, argument_spec, build_context, finish_batch,
     run_module)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     DEFAULT_NETWORK_MODE, DEFAULT_WORKERS, STATES)
@@ -485,7 +515,7 @@ CONTAINER_OPTIONS = {
     "force": {"type": "bool", "default": False},
     "networks": {"type": "list", "elements": "raw", "default": []},
     "purge_networks": {"type": "bool", "default": False},
-    "port_mappings": {"type": "list", "elements": "dict", "default": [], "options": PORT_MAPPING_OPTIONS},
+    "port_mappings": PORT_MAPPINGS_SPEC,
     "static_ip": {"type": "str"},
     "static_mac": {"type": "str"},
 }

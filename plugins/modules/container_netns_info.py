@@ -28,6 +28,12 @@ description:
     the sandbox of their result.
   - Read-only; never changes anything.
 author: podnet.cni contributors (@podnet)
+requirements:
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - Read access to the state and cache directories (root, or the user itself rootless, with the
+    rootless setup of M(podnet.cni.container_netns)).
+  - C(pyroute2) for the interface counters through netlink (else they are read from
+    C(/proc/net/dev) inside the namespace, without MAC, MTU or addresses).
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.attributes
@@ -37,10 +43,12 @@ options:
       - The container to inspect. Omit for every known container.
       - An unknown id gives an empty C(containers) (not a failure).
     type: str
+    version_added: 0.1.0
   statistics:
     description: Read the interfaces and their statistics inside each namespace.
     type: bool
     default: true
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full

@@ -51,6 +51,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
+    version_added: 0.1.0
   force:
     description:
       - With I(state=absent), tear everything down even though CNI attachments exist - the
@@ -61,29 +62,36 @@ options:
         a container again, I(state=absent) (or C(cni_attachment) I(state=absent)) releases it.
     type: bool
     default: false
+    version_added: 0.1.0
   path:
     description: The slirp4netns executable. Default the first C(slirp4netns) on C(PATH).
     type: path
+    version_added: 0.1.0
   mtu:
     description: MTU of the slirp4netns tap device.
     type: int
     default: 65520
+    version_added: 0.1.0
   cidr:
     description:
       - The slirp4netns network (IPv4, /25 or shorter). Default C(10.0.2.0/24), with the gateway .2,
         DNS .3, the namespace .100.
     type: str
+    version_added: 0.1.0
   enable_ipv6:
     description: Enable slirp4netns' IPv6 (experimental in slirp4netns).
     type: bool
     default: false
+    version_added: 0.1.0
   disable_host_loopback:
     description: Prohibit connecting to the host's 127.0.0.1 from the namespace.
     type: bool
     default: true
+    version_added: 0.1.0
   outbound_addr:
     description: IPv4 address slirp4netns binds outbound connections to.
     type: str
+    version_added: 0.1.0
   enable_sandbox:
     description:
       - Run slirp4netns in its own sandbox (C(--enable-sandbox)) - a mount namespace of its
@@ -91,12 +99,14 @@ options:
       - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
         turns it off, C(true) fails when it is not supported.
     type: bool
+    version_added: 0.1.0
   enable_seccomp:
     description:
       - Limit slirp4netns' syscalls with seccomp (C(--enable-seccomp)).
       - Default (unset) on when this slirp4netns supports it, as podman does; C(false)
         turns it off, C(true) fails when it is not supported.
     type: bool
+    version_added: 0.1.0
 notes:
   - Changing an option restarts slirp4netns; forwarded ports are added again.
   - A namespace built on demand by another module keeps a running slirp4netns as it is; only
@@ -105,8 +115,14 @@ notes:
     address (network + 100), where the C(portmap) plugin DNATs them to the container.
     slirp4netns forwards IPv4 TCP and UDP only.
 requirements:
-  - slirp4netns >= 0.4 (with C(--netns-type), C(--api-socket), C(--ready-fd))
-  - uidmap (C(newuidmap), C(newgidmap)) for the full sub-id range
+  - A Linux managed host (network namespaces) with Python 3.9 or later.
+  - slirp4netns >= 0.4 (with C(--netns-type), C(--api-socket), C(--ready-fd)); the sandbox and
+    seccomp options where it supports them.
+  - uidmap (C(newuidmap), C(newgidmap)) for the full sub-id range.
+  - An unprivileged user (the module runs as that user) with a subordinate uid and gid range
+    (C(/etc/subuid), C(/etc/subgid)), a usable C(/dev/net/tun) and its runtime directory
+    C(/run/user/UID) - the M(podnet.cni.cni_host) role (C(cni_host_rootless_users)) prepares them.
+  - The CNI plugins and iptables or nftables, for the attachments made in the namespace.
 seealso:
   - module: podnet.cni.container_netns
 """

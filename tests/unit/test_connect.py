@@ -168,7 +168,7 @@ def test_plan_rejects_conflicts_before_anything(world, items, fragment):
 
 
 @pytest.mark.parametrize("item,fragment", [
-    ({"container_id": "c1", "network": "neta", "bogus": 1}, "unknown keys bogus"),
+    ({"container_id": "c1", "network": "neta", "bogus": 1}, "unknown key bogus (valid keys: aliases, capability_args, "),
     ({"container_id": "c 1", "network": "neta"}, "invalid container_id"),
     ({"container_id": "c1", "network": "-x"}, "invalid network name"),
     ({"container_id": "c1", "network": "neta", "state": "gone"}, "invalid state"),

@@ -224,14 +224,125 @@ def test_port_mapping_ok(pm, expected):
     ({"container_port": 80, "host_port": 65535, "range": 2}, "port range 2"),
     ({"container_port": 80, "range": "many"}, "'many'"),
     ({"container_port": 80, "range": True}, "True"),
-    ({"container_port": 80, "hostport": 80}, "unknown keys hostport"),
-    ({}, "container_port None"),
-    ("80:80", "'80:80'"),
+    ({"container_port": 80, "hostport": 80},
+     "invalid port_mappings entry {'container_port': 80, 'hostport': 80}: unknown key hostport "
+     "(valid keys: container_port, host_ip, host_port, protocol, range)"),
+    ({"container_port": 80, "hostport": 80, "ip": 1}, "unknown keys hostport, ip (valid keys: "),
+    ({}, "invalid port_mappings entry {}: container_port is required"),
+    ({"host_port": 80, "container_port": None}, "container_port is required"),
+    (["80:80"], "invalid port_mappings entry ['80:80']: a dict with the keys container_port, "
+                "host_ip, host_port, protocol, range, or a string"),
+    (None, "invalid port_mappings entry None"),
+    (True, "invalid port_mappings entry True"),
 ])
 def test_port_mapping_bad(pm, needle):
     with pytest.raises(ValidationError) as info:
         v.port_mapping(pm)
     assert needle in str(info.value)
+
+
+# podman/docker strings (podman's CreatePortBindings): what each one maps
+def _pm(hport, cport, proto="tcp", hip="", count=1):
+    return {"host_port": hport, "container_port": cport, "protocol": proto, "host_ip": hip,
+            "range": count}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("8080:80", [_pm(8080, 80)]),
+    ("80:80", [_pm(80, 80)]),
+    ("127.0.0.1:8080:80/tcp", [_pm(8080, 80, hip="127.0.0.1")]),
+    ("127.0.0.1:8080:80/TCP", [_pm(8080, 80, hip="127.0.0.1")]),
+    ("8080-8082:80-82", [_pm(8080, 80, count=3)]),
+    ("8080-8080:80-80", [_pm(8080, 80)]),
+    ("[::1]:8080:80", [_pm(8080, 80, hip="::1")]),
+    ("[fd00:0::1]:8080:80/udp", [_pm(8080, 80, "udp", "fd00::1")]),
+    ("[::]:8080:80", [_pm(8080, 80, hip="::")]),
+    ("53:53/udp", [_pm(53, 53, "udp")]),
+    ("5000:5000/sctp", [_pm(5000, 5000, "sctp")]),
+    ("0.0.0.0:8080:80", [_pm(8080, 80)]),  # every address, as podman
+    ("10.0.0.1:1-2:65534-65535/udp", [_pm(1, 65534, "udp", "10.0.0.1", 2)]),
+    ("53:53/tcp,udp", [_pm(53, 53), _pm(53, 53, "udp")]),
+])
+def test_port_string_ok(text, expected):
+    assert v.port_mapping_entries(text) == expected
+    assert v.port_mappings([text]) == sorted(expected, key=lambda p: (p["protocol"], p["host_port"]))
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("80", "no host port: podman and docker publish such a port on a random host port"),
+    (80, "no host port"),  # an int is a container port alone
+    ("80-82", "no host port"),
+    (":80", "no host port"),
+    ("127.0.0.1::80", "no host port"),
+    ("[::1]::80", "no host port"),
+    ("8080:", "'' is not a port"),
+    ("", "empty or with whitespace"),
+    (" 8080:80", "empty or with whitespace"),
+    ("8080 :80", "empty or with whitespace"),
+    ("8080:80/", "unknown protocol ''"),
+    ("8080:80/icmp", "unknown protocol 'icmp': use tcp, udp, sctp"),
+    ("8080:80/tcp/udp", "the protocol can only be given once"),
+    ("8080:80/tcp,", "unknown protocol ''"),
+    ("1.2.3.4:5:8080:80", "too many ':'"),
+    ("::1:8080:80", "too many ':'"),
+    ("::1]:8080:80", "must be enclosed in []"),
+    ("[::1]8080:80", "[ADDRESS]:HOST_PORT:CONTAINER_PORT"),
+    ("[::1:8080:80", "[ADDRESS]:HOST_PORT:CONTAINER_PORT"),
+    ("[::1]:1.2.3.4:8080:80", "[ADDRESS]:HOST_PORT:CONTAINER_PORT"),
+    ("[::1]:[::2]:80", "[ADDRESS]:HOST_PORT:CONTAINER_PORT"),
+    ("localhost:8080:80", "invalid host address 'localhost'"),
+    ("[fe80::1%eth0]:8080:80", "invalid host address 'fe80::1%eth0'"),
+    ("[]:8080:80", "invalid host address ''"),
+    (":8080:80", "an empty host address"),
+    ("0:80", "port 0 is not between 1 and 65535"),
+    ("8080:65536", "port 65536 is not between 1 and 65535"),
+    ("8080:0x50", "'0x50' is not a port"),
+    ("8080:+80", "'+80' is not a port"),
+    ("8080:-80", "'-80' is not a port"),
+    ("8080:80-", "'80-' is not a port"),
+    ("8080:82-80", "range 82-80 ends before it starts"),
+    ("8080-8082:80", "host and container port ranges have different lengths: 3 and 1"),
+    ("8080:80-82", "host and container port ranges have different lengths: 1 and 3"),
+    ("8080-8081:80-82", "different lengths: 2 and 3"),
+])
+def test_port_string_bad(text, needle):
+    with pytest.raises(ValidationError) as info:
+        v.port_mappings([text])
+    msg = str(info.value)
+    assert needle in msg
+    # every message names the option and the value, and shows the format
+    assert msg.startswith("invalid port_mappings entry %r: " % (text,))
+    assert "[[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]" in msg
+
+
+def test_port_string_names_the_option_given():
+    with pytest.raises(ValidationError, match=r"^invalid containers\[0\].port_mappings entry '80'"):
+        v.port_mappings(["80"], "containers[0].port_mappings")
+
+
+def test_port_mapping_one_protocol_only():
+    assert v.port_mapping("53:53/udp") == _pm(53, 53, "udp")
+    with pytest.raises(ValidationError, match="one protocol here"):
+        v.port_mapping("53:53/tcp,udp")
+
+
+@pytest.mark.parametrize("value", ["8080:80", {"container_port": 80}, 42])
+def test_port_mappings_not_a_list(value):
+    with pytest.raises(ValidationError, match="invalid port_mappings .*a list of dicts or strings"):
+        v.port_mappings(value)
+
+
+def test_strings_and_dicts_mix_and_conflict():
+    pms = v.port_mappings(["8080:80", {"host_port": 8081, "container_port": 81},
+                           "127.0.0.1:8080:80/udp"])
+    assert pms == [_pm(8080, 80), _pm(8081, 81), _pm(8080, 80, "udp", "127.0.0.1")]
+    # a string and a dict for the same host port: mapped twice
+    with pytest.raises(ValidationError, match="host port 8081/tcp is mapped twice"):
+        v.port_mappings(["8080-8082:80-82", {"host_port": 8081, "container_port": 1}])
+    # the string and its dict give the same normalised mapping (so records compare equal)
+    assert v.port_mappings(["127.0.0.1:9000-9001:90-91/udp"]) == v.port_mappings(
+        [{"host_port": 9000, "container_port": 90, "range": 2, "protocol": "udp",
+          "host_ip": "127.0.0.1"}])
 
 
 def test_port_mappings_sorted_and_conflicts():

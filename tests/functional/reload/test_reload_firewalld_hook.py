@@ -142,7 +142,7 @@ def test_role_handler_and_installed_unit(env):
                           cwd=REPO)
     out = proc.stdout.decode()
     assert proc.returncode == 0, out[-3000:] + proc.stderr.decode()[-2000:]
-    handler = out[out.index("RUNNING HANDLER [podnet.cni.firewall_reload_hook : Podnet reload container networks]"):]
+    handler = out[out.index("RUNNING HANDLER [podnet.cni.firewall_reload_hook : Podnet firewall_reload_hook: reload container networks]"):]
     assert handler.split("\n")[1].startswith("changed: [localhost]"), out
     assert env.probe(check, timeout=3.0) == {"client->c1": True}
 
