@@ -15,7 +15,7 @@ planning.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
@@ -115,10 +115,10 @@ def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir
     return [w for w in views.warnings if not w.startswith(ours)]
 
 
-def apply_all(items: Sequence[NetworkItem]) -> None:
+def apply_all(items: Sequence[NetworkItem], run_command: Callable[..., Tuple[int, str, str]]) -> None:
     for item in items:
         try:
-            item.actions = netconf.apply(item.plan)
+            item.actions = netconf.apply(item.plan, run_command)
         except PodnetError as exc:
             item.error = str(exc)
         except OSError as exc:
@@ -163,9 +163,11 @@ def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
 
 def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[str],
         cache_dir: str, state_dir: str, host_links: bool, check_mode: bool,
-        with_diff: bool = False, plugins_pending: bool = False) -> Dict[str, Any]:
+        with_diff: bool = False, plugins_pending: bool = False,
+        run_command: Optional[Callable[..., Tuple[int, str, str]]] = None) -> Dict[str, Any]:
     """Validate, plan and (unless check_mode) apply the batch; the module's return.
-    ``plugins_pending`` (check mode only): missing plugins are predicted (_pending)."""
+    ``plugins_pending`` (check mode only): missing plugins are predicted (_pending);
+    ``run_command``: the module's (an unused bridge is deleted with it)."""
     items = build(raws, config_dir)
     if not items:
         return results(items, check_mode, with_diff, [])
@@ -175,5 +177,7 @@ def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[s
         # one writer of network definitions at a time: the overlap checks must see the others
         with file_lock(netconf.lock_path(state_dir)):
             warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
-            apply_all(items)
+            if run_command is None:
+                raise ValueError("run_command is needed to apply a batch")
+            apply_all(items, run_command)
     return results(items, check_mode, with_diff, warnings)

@@ -542,7 +542,8 @@ def _run_batch(module):
         items.append(item)
     ctx = build_context(p, module.check_mode)
     result = _network_batch.run(items, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, ctx.state_dir,
-                                not ctx.rootless, module.check_mode, module._diff, ctx.pending.plugins)
+                                not ctx.rootless, module.check_mode, module._diff, ctx.pending.plugins,
+                                module.run_command)
     result["warnings"] = ctx.warnings + result["warnings"]
     return finish_batch(module, result)
 
