@@ -90,12 +90,16 @@ step() {
 }
 
 # ---------------------------------------------------------------- host legs (Python 3.11)
-host_venv() {  # host_venv LEG DIR: the venv, built if missing (Debian's python3, not a shim)
+usable_venv() {  # built completely, and still runs (a venv moved elsewhere keeps dead shebangs)
+  [ -e "$1/.ready" ] && "$1/bin/ansible-test" --version >/dev/null 2>&1
+}
+
+host_venv() {  # host_venv LEG DIR: the venv, built if missing or unusable (Debian's python3, not a shim)
   local req="tests/matrix/requirements-$1.txt" dir=$2
-  [ -e "$dir/.ready" ] && return 0
+  usable_venv "$dir" && return 0
   (
     flock 9 || exit 1
-    [ -e "$dir/.ready" ] && exit 0
+    usable_venv "$dir" && exit 0
     rm -rf "$dir" &&
       /usr/bin/python3 -m venv "$dir" &&
       "$dir/bin/pip" install -q --disable-pip-version-check -r "$req" &&

@@ -16,8 +16,6 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, ".build")
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -50,7 +48,7 @@ def run(tmp_path, how):
         "how": how, "rootless": False, "cni_config_dir": str(tmp_path / "net.d"),
         "cni_cache_dir": str(tmp_path / "cache"), "state_dir": str(tmp_path / "state")}}))
     proc = subprocess.run([sys.executable, str(script), str(args)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=BUILD),
+                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
                           text=True, check=False)
     out = proc.stdout
     assert "{" in out, proc.stderr
