@@ -315,21 +315,9 @@ class PnbEnv:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        from ansible_collections.podnet.cni.plugins.module_utils import _attach
-        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
-        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-        ctx = HostContext(config_dir=self.config_dir, plugin_dirs=[PLUGIN_DIR], cache_dir=self.cache_dir,
-                          state_dir=self.state_dir, timeout=30)
         for cache_dir in (self.cache_dir, "/var/lib/cni"):
-            for e in cnicache.list_entries(cache_dir):
-                if not e.container_id.startswith(self.prefix):
-                    continue
-                left.append("cache %s/%s" % (e.network, e.container_id))
-                try:
-                    _attach.remove(ctx, e, netns=e.netns if os.path.exists(e.netns) else "",
-                                   tolerate=lambda err: True)
-                except Exception:  # noqa: BLE001 - best effort, the sweep follows
-                    cnicache.delete(cache_dir, e.network, e.container_id, e.ifname)
+            left += T.delete_cached_attachments(self.config_dir, cache_dir, self.state_dir,
+                                                select=lambda e: e.container_id.startswith(self.prefix))
         if os.path.isdir("/run/netns"):
             for n in os.listdir("/run/netns"):
                 # ours by name, or the default namespace (podnet-<id>) of one of our ids

@@ -232,3 +232,39 @@ def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 
         if text:
             return text
     return ""
+
+
+def delete_cached_attachments(config_dir: str, cache_dir: str, state_dir: str,
+                              select: Any = None, netns_of: Any = None,
+                              plugin_dirs: Sequence[str] = (PLUGIN_DIR,)) -> List[str]:
+    """Teardown: a CNI DEL (through the collection) of each cached attachment in cache_dir
+    that ``select(entry)`` keeps (all by default), dropping the entry when the DEL fails.
+    Returns what was found, plus one line if the collection could not even be imported
+    (pytest-ansible's collection finder can refuse it late in a session): a test env's
+    cleanup calls this first and then sweeps its namespaces, links and rules by name, so
+    the sweep runs whatever happened here."""
+    found: List[str] = []
+    try:
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.podnet.cni.plugins.module_utils import _attach
+        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+        ctx = HostContext(config_dir=config_dir, plugin_dirs=list(plugin_dirs), cache_dir=cache_dir,
+                          state_dir=state_dir, timeout=30)
+        entries = cnicache.list_entries(cache_dir) if os.path.isdir(cache_dir) else []
+    except Exception as exc:  # noqa: BLE001 - the caller's sweep must still run
+        return ["cached attachments not deleted: %s" % exc]
+    for entry in entries:
+        if select is not None and not select(entry):
+            continue
+        found.append("cache %s/%s" % (entry.network, entry.container_id))
+        netns = (netns_of(entry) if netns_of else "") or entry.netns
+        try:
+            _attach.remove(ctx, entry, netns=netns if netns and os.path.exists(netns) else "",
+                           tolerate=lambda err: True)
+        except Exception:  # noqa: BLE001 - best effort: drop the entry, the sweep follows
+            try:
+                cnicache.delete(cache_dir, entry.network, entry.container_id, entry.ifname)
+            except Exception:  # noqa: BLE001
+                pass
+    return found

@@ -134,16 +134,10 @@ class Env:
                 sh([tool, "-t", rule[0], "-D"] + rule[1:], check=False)
 
     def cleanup(self) -> None:
-        from ansible_collections.podnet.cni.plugins.module_utils import _attach
-        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-        ctx = HostContext(self.config_dir, [PLUGIN_DIR], self.cache_dir, self.state_dir)
-        for entry in self.cache_entries():  # ours only, even in /var/lib/cni
-            ns = entry.netns or self.cnitool_netns.get(entry.container_id, "")
-            try:
-                _attach.remove(ctx, entry, netns=ns if ns and os.path.exists(ns) else "",
-                               tolerate=lambda e: True)
-            except Exception:
-                pass
+        # ours only, even in /var/lib/cni
+        T.delete_cached_attachments(self.config_dir, self.cache_dir, self.state_dir,
+                                    select=lambda e: e.network.startswith(self.prefix),
+                                    netns_of=lambda e: e.netns or self.cnitool_netns.get(e.container_id, ""))
         self._drop_rules()  # e.g. dnsname's "-A INPUT -i <bridge> --dport 53" stays after DEL
         for ns in self.netns:
             sh(["ip", "netns", "del", ns], check=False)

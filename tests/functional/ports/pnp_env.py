@@ -123,22 +123,13 @@ class Env:
                              % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
 
     def cleanup(self) -> None:
-        from ansible_collections.podnet.cni.plugins.module_utils import _attach
-        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
-        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
         for proc in self.servers:
             proc.terminate()
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        ctx = HostContext(self.config_dir, [T.PLUGIN_DIR], self.cache_dir, self.state_dir)
-        for entry in cache.list_entries(self.cache_dir) if os.path.isdir(self.cache_dir) else []:
-            ns = entry.netns if entry.netns and os.path.exists(entry.netns) else ""
-            try:
-                _attach.remove(ctx, entry, netns=ns, tolerate=lambda e: True)
-            except Exception:
-                pass
+        T.delete_cached_attachments(self.config_dir, self.cache_dir, self.state_dir)
         for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
             table = ""
             for line in T.run([save], check=False).stdout.decode().splitlines():

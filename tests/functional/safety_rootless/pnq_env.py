@@ -295,16 +295,7 @@ class RootEnv:
                 if "-j DNAT" in l and "--dport %d " % number in l + " "]
 
     def cleanup(self) -> None:
-        from ansible_collections.podnet.cni.plugins.module_utils import _attach
-        from ansible_collections.podnet.cni.plugins.module_utils._cni import cache
-        from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-        ctx = HostContext(self.config_dir, [PLUGIN_DIR], self.cache_dir, self.state_dir)
-        for entry in cache.list_entries(self.cache_dir):
-            try:
-                _attach.remove(ctx, entry, netns=entry.netns if os.path.exists(entry.netns) else "",
-                               tolerate=lambda e: True)
-            except Exception:  # noqa: BLE001 - best effort, the rest still goes
-                pass
+        T.delete_cached_attachments(self.config_dir, self.cache_dir, self.state_dir)
         for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
             table = ""
             for line in subprocess.run([save], stdout=subprocess.PIPE, check=False).stdout.decode().splitlines():
