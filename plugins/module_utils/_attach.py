@@ -317,6 +317,23 @@ def _mark_rollback(exc: BaseException, problems: List[str]) -> None:
         pass
 
 
+def _refuse_a_shared_file_name(ctx: HostContext, entry: cnicache.CacheEntry) -> None:
+    """Cache and intent files are named <network>-<container>-<interface> and '-' may be
+    in each part: two attachments can share a name, and the second would overwrite the
+    first's state (which then looks gone: its IP released, its rules kept)."""
+    for what, path, other in (
+            ("cache entry", cnicache.entry_path(ctx.cache_dir, *entry.key),
+             cnicache.other_holder(ctx.cache_dir, *entry.key)),
+            ("intent", _intent.path_of(ctx, entry), _intent.other_holder(ctx, entry))):
+        if other is not None:
+            raise PodnetError(
+                "cannot attach container %s to network %s (%s): its %s file %s already holds "
+                "container %s on network %s (%s); names that contain '-' can map to one file "
+                "- rename the network or the container" % (entry.container_id, entry.network, entry.ifname,
+                                                           what, path, other[1], other[0], other[2]),
+                network=entry.network, container=entry.container_id, path=path)
+
+
 def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
         container_id: str, container_name: str, netns: str) -> cnicache.CacheEntry:
     """ADD one attachment and cache it (only after the whole chain succeeded).
@@ -324,6 +341,7 @@ def add(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: AttachmentSpec,
     The intent written first stays when the ADD failed and its undo did not complete
     (or this process dies): the next run of the container finishes the undo."""
     ctx.refuse_host_netns(netns)  # planners refuse it already: the last line of defence
+    _refuse_a_shared_file_name(ctx, cnicache.CacheEntry(conf.name, container_id, spec.ifname, netns))
     rt = runtime_conf(conf, spec, container_id, container_name, netns)
     # host ports: claimed for the host from the conflict check to the cache write (root)
     with _hostports.claim(ctx, container_id, conf.name, rt.capability_args.get("portMappings")):
@@ -578,12 +596,21 @@ def container_name_of(entry: cnicache.CacheEntry) -> str:
     return entry.arg("K8S_POD_NAME") or entry.container_id
 
 
+def restore(ctx: HostContext, entry: cnicache.CacheEntry, container_name: str, netns: str) -> cnicache.CacheEntry:
+    """ADD a removed attachment again, with its cached config and the same addresses."""
+    return add(ctx, conf_of_entry(ctx, entry), spec_from_entry(entry), entry.container_id,
+               container_name, netns)
+
+
 class OperationLog:
-    """What one operation attached, so a failure can undo exactly that."""
+    """What one operation attached and detached, so a failure can undo exactly that: DEL
+    what it added, then ADD back (same addresses) what it removed from a live namespace."""
 
     def __init__(self, ctx: HostContext) -> None:
         self.ctx = ctx
         self.added: List[cnicache.CacheEntry] = []
+        self.removed: List[Tuple[cnicache.CacheEntry, str, str]] = []
+        self.restored: List[str] = []
 
     def add(self, conf: cniconf.NetworkConfigList, spec: AttachmentSpec, container_id: str,
             container_name: str, netns: str) -> cnicache.CacheEntry:
@@ -591,8 +618,17 @@ class OperationLog:
         self.added.append(entry)
         return entry
 
-    def rollback(self) -> List[str]:
-        """DEL everything added by this operation, newest first; returns what failed."""
+    def remove(self, entry: cnicache.CacheEntry, container_name: str, netns: str,
+               tolerate: Optional[Callable[[CniPluginError], bool]] = None) -> List[str]:
+        """DEL an attachment whose namespace lives; a rollback puts it back."""
+        warnings = remove(self.ctx, entry, tolerate=tolerate)
+        self.removed.append((entry, container_name, netns))
+        return warnings
+
+    def rollback(self, put_back: bool = True) -> List[str]:
+        """DEL everything added by this operation, newest first, then (``put_back``) ADD
+        back what it removed while that namespace is still there; returns what failed
+        (``restored`` lists the network/interface pairs put back)."""
         problems = []
         for entry in reversed(self.added):
             try:
@@ -600,4 +636,14 @@ class OperationLog:
             except PodnetError as exc:
                 problems.append(str(exc))
         self.added = []
+        for entry, name, netns in reversed(self.removed if put_back else []):
+            if self.ctx.netns_status(netns) != "mounted":
+                continue
+            try:
+                restore(self.ctx, entry, name, netns)
+                self.restored.append("%s/%s" % (entry.network, entry.ifname))
+            except PodnetError as exc:
+                problems.append("%s/%s not put back: %s" % (entry.network, entry.ifname, exc))
+        self.removed = []
+        self.restored.sort()
         return problems

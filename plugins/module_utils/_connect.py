@@ -481,8 +481,7 @@ def _execute_one(ctx: HostContext, p: EntryPlan, record: Optional[Dict[str, Any]
     except PodnetError as exc:
         if p.action == "reattach" and old_ns == p.netns:
             try:
-                _attach.add(ctx, _attach.conf_of_entry(ctx, old), _attach.spec_from_entry(old),
-                            req.container_id, name, p.netns)
+                _attach.restore(ctx, old, name, p.netns)
                 exc.details["restored"] = True
             except PodnetError as rexc:
                 exc.details["restored"] = False

@@ -563,7 +563,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
     """Run the plan; on failure undo this run's attachments and namespace, then raise."""
     log = _attach.OperationLog(ctx)
     created_here = False
-    had_record = _state.load(ctx.state_dir, req.container_id) is not None
+    old_record = _state.load(ctx.state_dir, req.container_id)
+    had_record = old_record is not None
     interrupted = {(e.network, e.ifname): e for e in _intent.pending(ctx, req.container_id)}
     entries = {(e.network, e.ifname): e
                for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
@@ -579,8 +580,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                         warnings += _attach.remove_gone(ctx, entry,
                                                         tolerate=_attach.tolerate_missing_rules)
                     else:
-                        warnings += _attach.remove(ctx, entry,
-                                                   tolerate=_attach.tolerate_missing_rules)
+                        warnings += log.remove(entry, req.name, entry.netns,
+                                               tolerate=_attach.tolerate_missing_rules)
             elif action == "remove_stale_netns":
                 ctx.remove_netns(req.netns)
             elif action == "recover_interrupted":
@@ -604,7 +605,7 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             elif action == "reattach":
                 spec = specs[(step["network"], step["interface"])]
                 old = entries.pop((spec.network, spec.ifname))
-                warnings += _attach.remove(ctx, old, tolerate=_attach.tolerate_missing_rules)
+                warnings += log.remove(old, req.name, old.netns, tolerate=_attach.tolerate_missing_rules)
                 entries[(spec.network, spec.ifname)] = log.add(
                     ctx.get_network(spec.network), spec, req.container_id, req.name, req.netns)
             elif action == "remove_netns":
@@ -625,7 +626,8 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
             ctx.bring_lo_up(req.netns)  # as podman does after a disconnect
         _state.save(ctx.state_dir, p.record or {})
     except BaseException as exc:
-        problems = log.rollback()
+        # absent goes on where it stopped next time; a change puts back what it took
+        problems = log.rollback(put_back=req.state == "present")
         if created_here:
             try:
                 ctx.remove_netns(req.netns)
@@ -633,13 +635,16 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
                     _state.delete(ctx.state_dir, req.container_id)
             except PodnetError as rm_exc:
                 problems.append(str(rm_exc))
-        if isinstance(exc, PodnetError) and problems:
-            exc.details["rollback_errors"] = problems
-        if not created_here and req.state == "present":
-            if had_record:
-                _save_reality(ctx, req, p)
-            else:  # a failed first run leaves no record (nor anything else of its own)
-                _forget_quietly(ctx, req.container_id)
+        if isinstance(exc, PodnetError):
+            if problems:
+                exc.details["rollback_errors"] = problems
+            if log.restored:
+                exc.details["restored"] = log.restored
+        if req.state == "present" and old_record is not None:
+            _save_reality(ctx, req, old_record)
+        elif req.state == "present" and not created_here:
+            # a failed first run leaves no record (nor anything else of its own)
+            _forget_quietly(ctx, req.container_id)
         raise
     ordered = [entries[(s.network, s.ifname)] for s in p.specs if (s.network, s.ifname) in entries]
     return {"warnings": warnings, "entries": ordered}
@@ -658,10 +663,11 @@ def _forget_quietly(ctx: HostContext, cid: str) -> None:
         pass
 
 
-def _save_reality(ctx: HostContext, req: ContainerRequest, p: Plan) -> None:
-    """After a failed change of an existing container, record what is really attached."""
+def _save_reality(ctx: HostContext, req: ContainerRequest, old_record: Dict[str, Any]) -> None:
+    """After a failed (rolled back) change of an existing container: its record from
+    before the run, less the networks that are not attached any more."""
     live = {(e.network, e.ifname) for e in cnicache.list_entries(ctx.cache_dir, container_id=req.container_id)}
-    record = dict(p.record or {})
+    record = dict(old_record)
     record["networks"] = [n for n in record.get("networks") or []
                           if (n["network"], n["interface"]) in live]
     try:

@@ -198,6 +198,42 @@ def test_second_network_failure_rolls_back_the_first(core, port, failing_plugins
     core.assert_nothing_left()
 
 
+def test_failed_reattach_puts_the_old_attachments_back(core, port, failing_plugins):
+    """A change that detaches (or re-attaches) networks and then fails puts back what it
+    took away, with the same addresses: the container keeps the networks it had."""
+    n1, n2, n3 = core.network(), core.network(), core.network()
+    cid = core.cid()
+    old_ip = "%s.7" % n1["prefix"].rstrip(".")
+    first = core.apply(cid, networks=[n1["name"], n2["name"]], static_ip=old_ip)
+    assert first["network_settings"]["IPAddress"] == old_ip
+    before_record = _state.load(core.state_dir, cid)
+    _insert_failure(core, n1, 4)  # n1's next ADD fails; its cached config does not
+    ctx = core.ctx([failing_plugins])
+    with pytest.raises(CniPluginError) as info:
+        # n2 detached, n1 re-attached with a new address (fails), n3 attached
+        core.apply(cid, ctx=ctx, networks=[n1["name"], n3["name"]],
+                   static_ip="%s.8" % n1["prefix"].rstrip("."))
+    assert info.value.details.get("restored") == ["%s/eth0" % n1["name"], "%s/eth1" % n2["name"]], \
+        info.value.details
+    assert sorted(e.network for e in cnicache.list_entries(core.cache_dir)) == sorted([n1["name"], n2["name"]])
+    addrs = {a["local"] for a in link_info_addrs(cid, "eth0")}
+    assert old_ip in addrs
+    assert link_info_addrs(cid, "eth1")
+    assert not [l for l in core.snapshot()["iptables"] if n3["prefix"] in l]
+    assert _state.load(core.state_dir, cid) == before_record
+    # the same request as before the failure: nothing to do
+    tl.write_conflist(core.config_dir, n1["conf"])
+    again = core.apply(cid, networks=[n1["name"], n2["name"]], static_ip=old_ip)
+    assert again["changed"] is False, again["actions"]
+    core.absent(cid)
+    core.assert_nothing_left()
+
+
+def link_info_addrs(netns, ifname):
+    data = json.loads(sh("ip", "-n", netns, "-j", "addr", "show", "dev", ifname))
+    return [a for a in data[0]["addr_info"] if a["family"] == "inet"]
+
+
 def test_pinned_process_namespace(core, wait_for):
     net = core.network()
     cid = core.cid()
