@@ -93,13 +93,14 @@ class WarmGate:
     def run(self, network: str, with_ports: bool, fn: Callable[..., T], *args: Any,
             **kwargs: Any) -> T:
         """fn (an ADD chain that undoes itself on failure) through the gate; an error only
-        a race causes is retried once."""
+        a race causes is retried once, when the failed attempt was fully undone (else its
+        intent must stay for the container's next run, which a retry would clear)."""
         for attempt in (1, 2):
             try:
                 with self.enter(network, with_ports):
                     return fn(*args, **kwargs)
             except CniPluginError as exc:
-                if attempt == 2 or not is_race(exc):
+                if attempt == 2 or not is_race(exc) or not getattr(exc, "rollback_complete", True):
                     raise
         raise AssertionError("unreachable")
 

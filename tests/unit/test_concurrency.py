@@ -100,6 +100,22 @@ def test_gate_retries_a_race_error_once_and_nothing_else():
     assert len(calls) == 1
 
 
+def test_gate_does_not_retry_an_add_whose_undo_is_incomplete():
+    """Its intent stays for the container's next run; a retry would clear it on success
+    (or on a clean failure) and forget what the first attempt left."""
+    gate = _concurrency.WarmGate()
+    calls = []
+
+    def half_undone():
+        calls.append(1)
+        exc = CniPluginError("Chain already exists.", plugin="portmap", command="ADD")
+        exc.rollback_complete = False
+        raise exc
+    with pytest.raises(CniPluginError):
+        gate.run("n1", True, half_undone)
+    assert len(calls) == 1
+
+
 def test_context_runs_add_through_the_gate_of_its_batch(tmp_path):
     ctx = HostContext(str(tmp_path), [str(tmp_path)], str(tmp_path / "c"), str(tmp_path / "s"))
     seen = []
