@@ -71,7 +71,7 @@ class Reservation:
 def _entry_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
     return {"network": entry.network, "container_id": entry.container_id,
             "interface": entry.ifname, "netns": entry.netns,
-            "ips": cniresult.addresses(entry.result)}
+            "ips": cniresult.addresses(entry.result or {})}
 
 
 def _skipped_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
@@ -87,16 +87,19 @@ class PrunePlan:
         self.reservations: List[Reservation] = []
         self.unreadable: List[Unreadable] = []
         self.skipped: List[cnicache.CacheEntry] = []
+        # ADDs that did not finish (their intent stays) and whose namespace is gone
+        self.interrupted: List[_intent.Intent] = []
 
     @property
     def changed(self) -> bool:
-        return bool(self.stale_entries or self.records or self.reservations)
+        return bool(self.stale_entries or self.records or self.reservations or self.interrupted)
 
     def warnings(self) -> List[str]:
         return ["not pruned, cannot be used: %s" % u for u in self.unreadable]
 
     def to_dict(self) -> Dict[str, Any]:
         return {"attachments": [_entry_report(e) for e in self.stale_entries],
+                "interrupted": [_entry_report(i) for i in self.interrupted],
                 "records": [dict(r) for r in self.records],
                 "reservations": [r.to_dict() for r in self.reservations],
                 "unreadable": [u.to_dict() for u in self.unreadable],
@@ -253,7 +256,8 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
     live = _Liveness(ctx)
     if entries is None:
         entries, p.unreadable = cnicache.scan(ctx.cache_dir)
-    p.unreadable += _intent.scan(ctx)[1]
+    intents, bad_intents = _intent.scan(ctx)
+    p.unreadable += bad_intents
     # an entry naming no namespace may be alive: never taken for stale
     p.skipped = [e for e in entries if not e.netns]
     known = [e for e in entries if e.netns]
@@ -263,6 +267,10 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
     records, bad_records = _state.scan(ctx.state_dir)
     p.unreadable += bad_records
     live_ids |= {u.name[:-5] for u in bad_records}  # its record cannot say: keep what it holds
+    # an interrupted ADD's reservation is what its undo finds its rules by: never released
+    # on its own; with the namespace gone the undo runs here (else the container's next run)
+    live_ids |= {i.container_id for i in intents}
+    p.interrupted = [i for i in intents if not (i.netns and live.alive(i.netns))]
     for cid, record in sorted(records.items()):
         netns = record.get("netns") or ""
         if (netns and live.alive(netns)) or record.get("network_mode") == "host":
@@ -283,6 +291,18 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
     report: Dict[str, Any] = {"attachments": [], "records": [], "reservations": [], "errors": []}
     live = _Liveness(ctx)
     pruned_entries: List[cnicache.CacheEntry] = []
+    report["interrupted"] = []
+    for planned in p.interrupted:
+        with maybe_container_lock(ctx, planned.container_id):
+            now = [i for i in _intent.pending(ctx, planned.container_id) if i.path == planned.path]
+            if not now or (now[0].netns and live.alive(now[0].netns)):
+                continue  # finished meanwhile, or its namespace is back: the container's run
+            try:
+                _attach.recover_interrupted(ctx, now[0])
+            except PodnetError as exc:
+                report["errors"].append(str(exc))
+                continue
+            report["interrupted"].append(_entry_report(now[0]))
     for planned in p.stale_entries:
         with maybe_container_lock(ctx, planned.container_id):
             try:
@@ -330,6 +350,7 @@ def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE
     live_ids = {e.container_id for e in remaining if not e.netns or live.alive(e.netns)}
     records, bad_records = _state.scan(ctx.state_dir)
     live_ids |= {u.name[:-5] for u in bad_records}
+    live_ids |= {i.container_id for i in _intent.pending(ctx)}  # (an undo that failed)
     for cid, record in records.items():
         if record.get("netns") and live.alive(record["netns"]):
             live_ids.add(cid)
@@ -358,5 +379,6 @@ def prune_stale(ctx: HostContext, check_mode: bool = False,
     if check_mode or not p.changed:
         return {"changed": p.changed, "pruned": p.to_dict(), "warnings": p.warnings()}
     report = execute(ctx, p, min_age)
-    changed = bool(report["attachments"] or report["records"] or report["reservations"])
+    changed = bool(report["attachments"] or report["records"] or report["reservations"]
+                   or report["interrupted"])
     return {"changed": changed, "pruned": report, "warnings": p.warnings()}

@@ -341,8 +341,8 @@ def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
         p.prune = _gc.plan(ctx, min_age)
         ctx.warnings.extend(w for w in p.prune.warnings() if w not in ctx.warnings)
         pr = p.prune.to_dict()
-        p.diff.add("stale", {k: pr[k] for k in ("attachments", "records", "reservations")},
-                   {"attachments": [], "records": [], "reservations": []})
+        kinds = ("attachments", "interrupted", "records", "reservations")
+        p.diff.add("stale", {k: pr[k] for k in kinds}, {k: [] for k in kinds})
     return p
 
 

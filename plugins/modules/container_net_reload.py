@@ -44,6 +44,9 @@ description:
     (networks of I(cni_config_dir) or of a cache entry only, files older than 60
     seconds) are released under host-local's lock. An attachment whose netns is alive
     is never touched, nor one whose entry names no netns at all (C(pruned.skipped)).
+    An ADD a dead run left half-done (its intent) whose namespace is gone is undone with
+    the addresses it had reserved (C(pruned.interrupted)); those reservations are never
+    released on their own, since the undo finds the plugins' rules by them.
   - An attachment recorded in the module's own or the host's network namespace (by
     another tool, or by hand) is never reloaded there - skipped with a warning for C(all),
     an error for a listed container.
@@ -168,8 +171,10 @@ reloaded:
 pruned:
   description:
     - What I(prune_stale) removed (check mode - would remove). C(attachments) are cache
-      entries that got a DEL, C(records) container records, C(reservations) host-local
-      IP files; C(errors) what could not be pruned.
+      entries that got a DEL, C(interrupted) ADDs a dead run left half-done whose namespace
+      is gone (their undo finished here, with the addresses they had reserved), C(records)
+      container records, C(reservations) host-local IP files; C(errors) what could not be
+      pruned.
     - C(unreadable) lists the files that cannot be used and were left alone (C(path),
       C(kind) C(cache), C(intent) or C(record), C(reason)); C(skipped) the cache entries
       that name no netns (C(path), C(reason)), which may be alive.
@@ -178,6 +183,7 @@ pruned:
   sample:
     attachments: [{"network": "frontend", "container_id": "web1", "interface": "eth0",
                    "netns": "/run/netns/podnet-web1", "ips": ["10.89.0.2"]}]
+    interrupted: []
     records: [{"container_id": "web1", "netns": "/run/netns/podnet-web1", "remove_netns": false}]
     reservations: []
     unreadable: [{"path": "/var/lib/cni/results/frontend-web9-eth0", "kind": "cache",
@@ -214,7 +220,7 @@ def _run(module):
     touched = any(n.get("changed") for c in outcome["containers"].values()
                   for n in c.get("networks", {}).values())
     changed = bool(reloaded) or touched or bool(pruned and any(pruned[k] for k in (
-        "attachments", "records", "reservations")))
+        "attachments", "interrupted", "records", "reservations")))
     if module.check_mode:
         changed = plan.changed
     result = {"changed": changed, "containers": containers, "reloaded": reloaded,
