@@ -42,7 +42,7 @@ def pending_dir(ctx: HostContext) -> str:
     return os.path.join(ctx.state_dir, "pending")
 
 
-def _path(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
+def path_of(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
     return os.path.join(pending_dir(ctx), "%s-%s-%s.json" % (entry.network, entry.container_id, entry.ifname))
 
 
@@ -58,13 +58,24 @@ class Intent(cnicache.CacheEntry):
 
 def mark(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
     """Record an ADD about to start (entry without a result); returns the intent's path."""
-    path = _path(ctx, entry)
+    path = path_of(ctx, entry)
     data = entry.to_json()
     group = cniexec.PluginGroup.identity()
     if group:
         data["podnetPluginGroup"] = group
     write_private(path, json.dumps(data).encode())
     return path
+
+
+def other_holder(ctx: HostContext, entry: cnicache.CacheEntry) -> Optional[Tuple[str, str, str]]:
+    """The key of another attachment whose intent has this entry's file name (see
+    ``cnicache.other_holder``). StateError when that file is unusable."""
+    path = path_of(ctx, entry)
+    data = read_json(path)
+    if data is None:
+        return None
+    key = Intent.from_json(data, path).key
+    return None if key == entry.key else key
 
 
 def clear(path: str) -> None:

@@ -212,6 +212,19 @@ def read(cache_dir: str, network: str, container_id: str, ifname: str) -> Option
     return entry
 
 
+def other_holder(cache_dir: str, network: str, container_id: str,
+                 ifname: str) -> Optional[Tuple[str, str, str]]:
+    """The key of another attachment whose entry has this key's file name ('-' separates
+    the parts and may be in them, as in libcni's names): an ADD of this key would
+    overwrite it. StateError when that file is unusable."""
+    path = entry_path(cache_dir, network, container_id, ifname)
+    data = read_json(path)
+    if data is None:
+        return None
+    key = CacheEntry.from_json(data, path).key
+    return None if key == (network, container_id, ifname) else key
+
+
 def write(cache_dir: str, entry: CacheEntry) -> str:
     path = entry_path(cache_dir, entry.network, entry.container_id, entry.ifname)
     write_private(path, json.dumps(entry.to_json()).encode())
@@ -220,6 +233,12 @@ def write(cache_dir: str, entry: CacheEntry) -> str:
 
 
 def delete(cache_dir: str, network: str, container_id: str, ifname: str) -> bool:
+    """Remove the entry of that key (never another key's file of the same name)."""
+    try:
+        if other_holder(cache_dir, network, container_id, ifname) is not None:
+            return False
+    except StateError:
+        pass  # unusable: it names no other key we could tell
     return remove_file(entry_path(cache_dir, network, container_id, ifname))
 
 

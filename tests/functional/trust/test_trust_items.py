@@ -262,6 +262,72 @@ def test_a_rollback_that_times_out_keeps_its_intent(pnd, tmp_path):
     pnb_env.assert_same(before, pnd.snapshot(), "after the next run finished the undo")
 
 
+def test_prune_stale_finishes_an_interrupted_add_whose_namespace_is_gone(pnd, tmp_path):
+    """An ADD whose undo did not finish (its intent stays), then its namespace goes away
+    (a reboot): prune_stale undoes the rest with the reserved address (the bridge's
+    masquerade rule is found by it), never releases that address on its own and leaves
+    the intent behind, which would make a later recovery blind."""
+    net = pnd.network("n")["name"]
+    marker = str(tmp_path / "hang-once")
+    plugins = pnd_env.wrapper_plugin(str(tmp_path / "p"), "bridge",
+                                     'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; exec sleep 600; fi\n'
+                                     "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker))
+    pnd_env.wrapper_plugin(plugins, "tuning",
+                           'if [ "$CNI_COMMAND" = ADD ]; then echo \'{"code":11,"msg":"pnd injected"}\'; '
+                           "exit 1; fi\nprintf '%s' \"$input\" | exec $REAL\n")
+    open(marker, "w").close()
+    before = pnd.snapshot()
+    cid = pnd.cid("g")
+    args = pnd.common(container_id=cid, netns=cid, networks=[net])
+    res = pnd.run("container_netns", dict(args, cni_plugin_dirs=[plugins], plugin_timeout=5))
+    _refused(res, "pnd injected", "undo is incomplete")
+    pnd.wait_plugins_gone()
+    assert os.path.exists(pnd.intent_path(net, cid))
+    assert not os.path.exists("/run/netns/%s" % cid)  # the failed run removed what it created
+    old = time.time() - 3600  # past the reservations' grace time
+    d = os.path.join(pnd.ipam_dir, net)
+    for name in os.listdir(d):
+        os.utime(os.path.join(d, name), (old, old))
+    check = pnd.run("container_net_reload", pnd.common(containers=["all"], prune_stale=True), check=True)
+    assert check["changed"] and [i["container_id"] for i in check["pruned"]["interrupted"]] == [cid], check
+    assert check["pruned"]["reservations"] == [], check
+    res = pnd.run("container_net_reload", pnd.common(containers=["all"], prune_stale=True))
+    assert not res.get("failed") and res["changed"], res
+    assert [i["container_id"] for i in res["pruned"]["interrupted"]] == [cid], res
+    assert not os.path.exists(pnd.intent_path(net, cid))
+    again = pnd.run("container_net_reload", pnd.common(containers=["all"], prune_stale=True))
+    assert not again.get("failed") and not again["changed"], again
+    pnb_env.assert_same(before, pnd.snapshot(), "after prune_stale finished the interrupted ADD")
+
+
+def test_two_keys_of_one_cache_file_name_are_refused(pnd):
+    """The cache and intent file of an attachment is <network>-<container>-<interface>, as
+    libcni names it, and '-' may be in names: network P-a with container P-b-P-c2 and
+    network P-a-P-b with container P-c2 share a file. The second ADD is refused, naming
+    both, before anything runs; the first keeps its entry."""
+    n1 = pnd.network("a")["name"]
+    n2 = pnd.network("a-%s-b" % pnd.prefix)["name"]
+    c1, c2 = pnd.cid("b-%s-c2" % pnd.prefix), pnd.cid("c2")
+    before = pnd.snapshot()
+    for cid in (c1, c2):
+        pnb_env.T.run(["ip", "netns", "add", cid])
+    try:
+        first = pnd.run("cni_attachment", pnd.common(container_id=c1, netns=c1, network=n1))
+        assert not first.get("failed"), first
+        res = pnd.run("cni_attachment", pnd.common(container_id=c2, netns=c2, network=n2))
+        _refused(res, "%s-%s-eth0" % (n2, c2), n1, c1)
+        assert _eth0_with(c1, first["ips"][0].split("/")[0]) if first.get("ips") else True
+        assert not pnb_env.T.run(["ip", "-n", c2, "link", "show", "eth0"], check=False).returncode == 0
+        again = pnd.run("cni_attachment", pnd.common(container_id=c1, netns=c1, network=n1))
+        assert not again.get("failed") and not again["changed"], again
+        assert not pnd.run("cni_attachment", pnd.common(container_id=c1, netns=c1, network=n1,
+                                                        state="absent")).get("failed")
+    finally:
+        for cid in (c1, c2):
+            pnb_env.T.run(["ip", "netns", "delete", cid], check=False)
+    pnb_env.assert_same(before, pnd.snapshot(), "after the refused ADD and the first one's absent")
+
+
 @pytest.mark.parametrize("where", ["plugin", "plugin-child"])
 def test_a_killed_module_leaves_no_plugin_running(pnd, tmp_path, where):
     """Item 9: SIGKILL of the module while a slow firewall plugin runs (itself, or in a
