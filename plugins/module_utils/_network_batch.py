@@ -115,14 +115,26 @@ def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir
     return [w for w in views.warnings if not w.startswith(ours)]
 
 
-def apply_all(items: Sequence[NetworkItem], run_command: Callable[..., Tuple[int, str, str]]) -> None:
+def apply_all(items: Sequence[NetworkItem], run_command: Callable[..., Tuple[int, str, str]],
+              replan: Optional[Callable[[NetworkItem], None]] = None) -> None:
+    """Apply in order. Each entry was planned as if the ones before it were done
+    (overlaps, the free subnet picked, bridge names): after a failure the rest are planned
+    again (``replan``) against what is on disk, and one that cannot be is not applied."""
+    earlier_failed = False
     for item in items:
+        if earlier_failed and replan is not None:
+            try:
+                replan(item)
+            except PodnetError as exc:
+                item.error = "not applied: %s (planned again after an earlier entry failed)" % exc.msg
+                continue
         try:
             item.actions = netconf.apply(item.plan, run_command)
         except PodnetError as exc:
             item.error = str(exc)
         except OSError as exc:
             item.error = "cannot write %s: %s" % (item.plan.path, exc.strerror or exc)
+        earlier_failed = earlier_failed or item.error is not None
 
 
 def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
@@ -179,5 +191,9 @@ def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[s
             warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
             if run_command is None:
                 raise ValueError("run_command is needed to apply a batch")
-            apply_all(items, run_command)
+
+            def replan(item: NetworkItem) -> None:
+                item.plan = netconf.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
+                                         networks=_Views().get(item.config_dir))
+            apply_all(items, run_command, replan)
     return results(items, check_mode, with_diff, warnings)

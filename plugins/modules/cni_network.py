@@ -219,7 +219,10 @@ options:
         are refused like those of existing networks; a free subnet is picked for each). Bad
         input, a name listed twice, or an entry that cannot be planned fails the task before
         any file is written, naming each problem. A write that fails is reported for its
-        network and the task fails naming it; the others are done.
+        network and the task fails naming it; the others are done. Since each entry is
+        planned as if the ones before it were done, the entries after a failed one are
+        planned again against what is on disk, and one that cannot be is not applied (its
+        C(msg) says why).
     type: list
     elements: dict
     version_added: 0.2.0
