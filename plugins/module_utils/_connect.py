@@ -614,10 +614,15 @@ def entry_result(p: EntryPlan, check_mode: bool, with_result: bool = True) -> Di
     return out
 
 
-def diff(plans: Sequence[EntryPlan]) -> DifferenceTracker:
+def diff(plans: Sequence[EntryPlan], check_mode: bool = False) -> DifferenceTracker:
+    """What each entry changes (check mode: would change); an entry that failed before
+    anything of it ran shows none."""
     tracker = DifferenceTracker()
     for p in plans:
-        tracker.add(p.key, p.before, p.after if p.req.state == "present" else None)
+        after = p.after if p.req.state == "present" else None
+        if not check_mode and p.error is not None and not (p.done or p.touched):
+            after = p.before
+        tracker.add(p.key, p.before, after)
     return tracker
 
 

@@ -223,6 +223,8 @@ def container_result(ctx: HostContext, item: Item, view: cnicache.CacheView, che
     out.update(_container.report(req, entries, exists and req.state == "present"))
     if with_diff:
         out["diff"] = plan.diff.get_before_after()
+        if item.error is not None and not changed:  # rolled back: nothing was done
+            out["diff"]["after"] = out["diff"]["before"]
     if item.error is not None:
         out["msg"] = item.error
         out.update(item.error_details)

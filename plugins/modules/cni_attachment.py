@@ -387,7 +387,7 @@ def _run(module):
         out.update(attachment=results[0]["attachment"], interface=results[0]["interface"],
                    netns=results[0]["netns"])
     if module._diff:
-        out["diff"] = _connect.diff(plans).get_before_after()
+        out["diff"] = _connect.diff(plans, module.check_mode).get_before_after()
     if failed:
         if len(results) == 1:
             extra = {k: v for k, v in failed[0].items() if k not in ("msg", "changed", "failed")}

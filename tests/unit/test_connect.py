@@ -224,6 +224,11 @@ def test_check_mode_results_and_diff(world):
     d = _connect.diff(plans).get_before_after()
     assert d["before"]["c1/netb/eth1"] is None and d["after"]["c1/netb/eth1"]["ips"] == ["10.222.2.8"]
     assert d["before"]["c1/neta/eth0"] == d["after"]["c1/neta/eth0"]
+    # the real run: an entry that failed before anything of it ran shows no change
+    plans[1].error = "refused"
+    d = _connect.diff(plans).get_before_after()
+    assert d["before"]["c1/netb/eth1"] is None and d["after"]["c1/netb/eth1"] is None
+    assert _connect.diff(plans, check_mode=True).get_before_after()["after"]["c1/netb/eth1"]["ips"] == ["10.222.2.8"]
 
 
 # --- _inspect ---

@@ -117,9 +117,13 @@ def test_failing_container_rolled_back_others_done_rerun_converges(env):
 
     check = env.batch(entries, check=True)
     assert check["changed"] is True and not check.get("failed")  # the plugin fails only for real
-    res = env.batch(entries, workers=3)
+    res = env.batch(entries, workers=3, diff=True)
     assert res.get("failed") is True and res["changed"] is True, res
     assert res["failed_containers"] == 1
+    # the diff says what was done: nothing for the one rolled back
+    assert res["diff"]["before"][broken] == res["diff"]["after"][broken]
+    assert res["containers"][broken]["diff"]["before"] == res["containers"][broken]["diff"]["after"]
+    assert all(res["diff"]["before"][c] != res["diff"]["after"][c] for c in cids)
     assert res["msg"].startswith("1 of 4 containers failed (each rolled back): %s: " % broken)
     assert "tuning" in res["msg"] and "pnc_no_such" in res["msg"]
     failed = res["containers"][broken]
