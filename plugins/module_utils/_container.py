@@ -101,6 +101,10 @@ class ContainerRequest:
         self.purge_networks = purge_networks
         self.slirp4netns_options = _slirpmode.declared_options(slirp4netns_options)
         self.port_mappings = _validate.port_mappings(port_mappings)
+        # the ports its own slirp4netns forwards (slirp4netns mode; a joiner: its owner's),
+        # shown in network_settings.Ports as the bridge mode's CNI port mappings are
+        self.slirp_ports: List[Dict[str, Any]] = _validate.cni_port_mappings(self.port_mappings) \
+            if self.kind == "slirp4netns" else []
         self.static_ip = _validate.ip(static_ip, "static_ip") if static_ip else None
         self.static_mac = _validate.mac(static_mac) if static_mac else None
         self.entries = [self._entry(n) for n in networks or []]
@@ -407,6 +411,7 @@ def _shared_netns(ctx: HostContext, req: ContainerRequest) -> str:
             raise ValidationError("invalid %s: container %s has network_mode host (no namespace "
                                   "of its own to join)" % (what, owner), value=req.network_mode)
         netns = record.get("netns") or ""
+        req.slirp_ports = _slirpmode.port_mappings_of(record)
     else:  # another tool's container: its namespace as the libcni cache knows it
         netns = next((e.netns for e in cnicache.list_entries(ctx.cache_dir, container_id=owner)
                       if e.netns and ctx.netns_status(e.netns) == "mounted"), "")
@@ -691,7 +696,7 @@ def report(req: ContainerRequest, entries: Sequence[cnicache.CacheEntry], exists
         return {"netns": None, "network_status": {}, "network_settings": {}}
     nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
              "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
-    pms: List[Dict[str, Any]] = []
+    pms: List[Dict[str, Any]] = list(req.slirp_ports)
     for e in entries:
         pms.extend(e.capability_args.get("portMappings") or [])
     return {"netns": req.netns,
