@@ -190,7 +190,6 @@ def joiner(cid, owner, **kw):
     return dict({"container_id": cid, "network_mode": "container:%s" % owner}, **kw)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 @pytest.mark.parametrize("items,expected", [
     ([joiner("j", "o"), entry("o")], []),
     ([joiner("a", "b"), joiner("b", "a"), entry("c")],
@@ -211,7 +210,6 @@ def test_join_problems(ctx, items, expected):
     assert [text for owners, text in _container_batch.join_problems(reqs)] == expected
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_a_self_reference_or_a_cycle_fails_the_batch_before_anything(ctx):
     with pytest.raises(ValidationError) as err:
         _container_batch.build_requests(ctx, [joiner("a", "a"), joiner("b", "c"), joiner("c", "b")])
@@ -221,7 +219,6 @@ def test_a_self_reference_or_a_cycle_fails_the_batch_before_anything(ctx):
     assert "containers b, c join each other's network namespace in a cycle (b -> c -> b)" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_a_joiner_is_planned_against_its_owner_of_the_same_batch(ctx):
     items = _container_batch.build_requests(ctx, [joiner("j", "o"), entry("o")])
     _container_batch.plan_all(ctx, items)
@@ -239,7 +236,6 @@ def test_a_joiner_is_planned_against_its_owner_of_the_same_batch(ctx):
            "container o: join that one" in err.value.msg
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_joiners_go_before_their_owner_when_both_are_removed(ctx):
     items = [entry("o"), joiner("j", "o")]
     converge(ctx, items)
@@ -250,7 +246,6 @@ def test_joiners_go_before_their_owner_when_both_are_removed(ctx):
     assert [[i.label for i in w] for w in waves] == [["j"], ["o"]]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_an_entry_whose_owner_failed_is_not_run(ctx):
     items = _container_batch.build_requests(ctx, [joiner("j", "o"), entry("o")])
     _container_batch.plan_all(ctx, items)

@@ -28,7 +28,6 @@ def _record(env, cid):
         return json.load(f)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_owner_and_joiner_made_and_removed_in_one_batch(env):
     net = env.network()
     owner, joiner = env.cid("own"), env.cid("join")
@@ -70,7 +69,7 @@ def test_owner_and_joiner_made_and_removed_in_one_batch(env):
 
     for again in (env.netns(check=True, diff=True, containers=entries),
                   env.netns(diff=True, containers=entries)):
-        assert again["changed"] is False and again["actions"] == [], again
+        assert again["changed"] is False and again["actions"] == [], (again["actions"], again.get("msg"))
 
     # both removed in one task, the owner listed first: the joiner goes first, no force
     gone_entries = [{"container_id": owner, "netns": owner, "state": "absent"},
@@ -96,7 +95,6 @@ def _failing_network(env):
     return net
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: container:<id> of an entry of the same batch")
 def test_a_joiner_whose_owner_failed_fails_naming_it(env):
     good, bad = env.network(), _failing_network(env)
     owner, joiner, other = env.cid("own"), env.cid("join"), env.cid("oth")
@@ -119,8 +117,7 @@ def test_a_joiner_whose_owner_failed_fails_naming_it(env):
     env.assert_nothing_left()
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="issue 12"))
-                                  if c != "self" else c for c in ("cycle", "self", "owner_removed", "chain")])
+@pytest.mark.parametrize("case", ["cycle", "self", "owner_removed", "chain"])
 def test_cycles_self_references_and_removed_owners_refused_before_anything_changes(env, case):
     net = env.network()
     a, b, c = env.cid("a"), env.cid("b"), env.cid("c")
