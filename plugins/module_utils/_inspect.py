@@ -152,7 +152,8 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
         entries = [e for e in cnicache.list_entries(ctx.cache_dir, container_id=joins)
                    if e.netns == netns]
         ifnames = [e.ifname for e in entries]
-        mode_record = _owner_record(ctx, joins)
+        owner = _owner_record(ctx, joins)
+        mode_record = owner if (owner or {}).get("netns") == netns else None
     nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
              "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
     # network_mode slirp4netns: the ports its slirp4netns forwards, the traffic of its tap
@@ -184,7 +185,8 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
 
 def _owner_record(ctx: HostContext, cid: str) -> Optional[Dict[str, Any]]:
     """The record of the container whose namespace a joiner shares (None when it has
-    none or it cannot be used: the owner's own entry reports that)."""
+    none or it cannot be used: the owner's own entry reports that). Its mode counts only
+    while it names the namespace the joiner shares."""
     try:
         return _state.load(ctx.state_dir, cid)
     except StateError:
