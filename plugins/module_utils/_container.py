@@ -11,7 +11,7 @@ this run if a step fails.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
@@ -101,6 +101,10 @@ class ContainerRequest:
         self.purge_networks = purge_networks
         self.slirp4netns_options = _slirpmode.declared_options(slirp4netns_options)
         self.port_mappings = _validate.port_mappings(port_mappings)
+        # the ports its own slirp4netns forwards (slirp4netns mode; a joiner: its owner's),
+        # shown in network_settings.Ports as the bridge mode's CNI port mappings are
+        self.slirp_ports: List[Dict[str, Any]] = _validate.cni_port_mappings(self.port_mappings) \
+            if self.kind == "slirp4netns" else []
         self.static_ip = _validate.ip(static_ip, "static_ip") if static_ip else None
         self.static_mac = _validate.mac(static_mac) if static_mac else None
         self.entries = [self._entry(n) for n in networks or []]
@@ -232,16 +236,19 @@ def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str)
 
 
 def plan(ctx: HostContext, req: ContainerRequest,
-         view: Optional[cnicache.CacheView] = None, leaving: Sequence[str] = ()) -> Plan:
+         view: Optional[cnicache.CacheView] = None, leaving: Sequence[str] = (),
+         batch: Optional[Mapping[str, ContainerRequest]] = None) -> Plan:
     """Compare the request with the record, the kernel and the cache; no side effects.
 
     ``view``: the cache as a batch read it once (else read here). ``leaving``: the
-    containers the same batch removes (joiners of this one that need no ``force``)."""
+    containers the same batch removes (joiners of this one that need no ``force``).
+    ``batch``: the requests of the containers the same batch makes present (an owner a
+    joiner can join although it does not exist yet: the batch runs it first)."""
     p = Plan()
     record = _state.load(ctx.state_dir, req.container_id)  # StateError when unusable
     if req.state == "present" and req.kind in SHARED_KINDS:
         # no namespace of its own, so none of the checks below: what it joins is resolved
-        req.netns = _shared_netns(ctx, req)
+        req.netns = _shared_netns(ctx, req, batch or {})
     netns_state = _netns_state(ctx, req, record)
     if view is not None:
         entries, unreadable = view.container_entries(req.container_id), view.container_unreadable(req.container_id)
@@ -379,9 +386,11 @@ def plan(ctx: HostContext, req: ContainerRequest,
     return p
 
 
-def _shared_netns(ctx: HostContext, req: ContainerRequest) -> str:
+def _shared_netns(ctx: HostContext, req: ContainerRequest,
+                  batch: Mapping[str, ContainerRequest]) -> str:
     """The namespace a host/container:/ns: container uses ("" for the host's);
-    ValidationError naming the problem when it cannot be used."""
+    ValidationError naming the problem when it cannot be used. ``batch``: the present
+    requests of the same batch (an owner there is joined as it will be)."""
     what = "network_mode %s" % req.network_mode
     if req.kind == "host":
         return ""
@@ -392,21 +401,21 @@ def _shared_netns(ctx: HostContext, req: ContainerRequest) -> str:
         ctx.refuse_host_netns(req.netns)  # never a container's, as everywhere
         return req.netns
     owner = req.joins or ""
+    planned = batch.get(owner)
+    if planned is not None:  # made (or kept) by the same batch, before this joiner
+        _refuse_unjoinable(what, owner, planned.kind, planned.joins, req.network_mode)
+        req.slirp_ports = list(planned.slirp_ports)
+        return planned.netns
     try:
         record = _state.load(ctx.state_dir, owner)
     except PodnetError as exc:
         raise ValidationError("invalid %s: the record of container %s cannot be used: %s"
                               % (what, owner, exc), value=req.network_mode) from None
     if record is not None:
-        kind = mode_kind(record.get("network_mode"))
-        if kind == "container":
-            raise ValidationError("invalid %s: container %s itself shares the namespace of "
-                                  "container %s: join that one" % (what, owner, record.get("joins")),
-                                  value=req.network_mode)
-        if kind == "host":
-            raise ValidationError("invalid %s: container %s has network_mode host (no namespace "
-                                  "of its own to join)" % (what, owner), value=req.network_mode)
+        _refuse_unjoinable(what, owner, mode_kind(record.get("network_mode")), record.get("joins"),
+                           req.network_mode)
         netns = record.get("netns") or ""
+        req.slirp_ports = _slirpmode.port_mappings_of(record)
     else:  # another tool's container: its namespace as the libcni cache knows it
         netns = next((e.netns for e in cnicache.list_entries(ctx.cache_dir, container_id=owner)
                       if e.netns and ctx.netns_status(e.netns) == "mounted"), "")
@@ -416,6 +425,16 @@ def _shared_netns(ctx: HostContext, req: ContainerRequest) -> str:
                               % (what, owner, ctx.state_dir, ctx.cache_dir), value=req.network_mode)
     ctx.refuse_host_netns(netns)
     return netns
+
+
+def _refuse_unjoinable(what: str, owner: str, kind: str, joins: Optional[str], mode: str) -> None:
+    """An owner that shares another's namespace, or the host's, cannot be joined."""
+    if kind == "container":
+        raise ValidationError("invalid %s: container %s itself shares the namespace of "
+                              "container %s: join that one" % (what, owner, joins), value=mode)
+    if kind == "host":
+        raise ValidationError("invalid %s: container %s has network_mode host (no namespace "
+                              "of its own to join)" % (what, owner), value=mode)
 
 
 def _plan_shared(ctx: HostContext, req: ContainerRequest, p: Plan, record: Optional[Dict[str, Any]],
@@ -697,7 +716,7 @@ def report(req: ContainerRequest, entries: Sequence[cnicache.CacheEntry], exists
         return {"netns": None, "network_status": {}, "network_settings": {}}
     nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
              "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
-    pms: List[Dict[str, Any]] = []
+    pms: List[Dict[str, Any]] = list(req.slirp_ports)
     for e in entries:
         pms.extend(e.capability_args.get("portMappings") or [])
     return {"netns": req.netns,

@@ -20,6 +20,11 @@ Built on the single-container planner and executor (``_container.plan`` and
    on at most ``workers`` threads, with the first ADD of each network alone
    (``_concurrency``). Rootless batches run in order (the rootless namespace and its port
    forwards are set up lazily, check-then-create, through one API socket).
+4. ``network_mode: container:<id>`` may name another entry that the batch makes present:
+   it is planned against that entry's request, and the batch runs in waves, owners
+   before their joiners (joiners before their owner when both are removed). A joiner
+   whose owner failed is not run and fails naming it. A cycle, or a joiner of an entry
+   the batch removes, is refused with the bad input.
 
 Check mode plans exactly as the real run does (same view, same order) and stops there.
 The real run holds the lock of every container of the batch from planning to the end,
@@ -30,7 +35,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -89,7 +94,8 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
         except ValidationError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))
             invalid.add(item.label)
-    for owners, text in claim_conflicts([i.req for i in items if i.req is not None]):
+    reqs = [i.req for i in items if i.req is not None]
+    for owners, text in claim_conflicts(reqs) + join_problems(reqs):
         problems.append(text)
         invalid.update(owners)
     if problems:
@@ -138,6 +144,80 @@ def claim_conflicts(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[L
     return problems
 
 
+def join_problems(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[List[str], str]]:
+    """network_mode container:<id> between entries of one batch: a cycle of joiners, and
+    a joiner of a container the same batch removes. (owners, message) per problem."""
+    present = {r.container_id: r for r in reqs if r.state == "present"}
+    leaving = {r.container_id for r in reqs if r.state == "absent"}
+    problems: List[Tuple[List[str], str]] = []
+    cycles: Set[frozenset] = set()
+    for req in reqs:
+        if req.state != "present" or not req.joins:
+            continue
+        if req.joins in leaving:
+            problems.append(([req.container_id, req.joins],
+                             "container %s joins the network namespace of container %s, which the "
+                             "same task removes" % (req.container_id, req.joins)))
+            continue
+        path = [req.container_id]
+        cur = req
+        while cur.joins in present and present[cur.joins].joins:
+            nxt = str(cur.joins)
+            if nxt in path:
+                cycle = path[path.index(nxt):]
+                if frozenset(cycle) not in cycles:
+                    cycles.add(frozenset(cycle))
+                    problems.append((cycle, "containers %s join each other's network namespace in "
+                                     "a cycle (%s)" % (", ".join(sorted(cycle)),
+                                                       " -> ".join(cycle + [nxt]))))
+                break
+            path.append(nxt)
+            cur = present[nxt]
+    return problems
+
+
+def dependencies(ctx: HostContext, items: Sequence[Item]) -> Dict[int, List[Item]]:
+    """Which entries must be done before which (by index): a joiner after the owner the
+    same batch makes present; an owner the batch removes after its joiners the batch
+    removes (so no ``force`` is needed)."""
+    by_id = {i.req.container_id: i for i in items if i.req is not None}
+    deps: Dict[int, List[Item]] = {i.index: [] for i in items}
+    for item in items:
+        req = item.req
+        if req is None:
+            continue
+        if req.state == "present":
+            owner = by_id.get(req.joins or "")
+            if owner is not None and owner.req.state == "present":
+                deps[item.index].append(owner)
+            continue
+        try:
+            joins = (_state.load(ctx.state_dir, req.container_id) or {}).get("joins")
+        except PodnetError:  # planning names it
+            continue
+        owner = by_id.get(joins or "")
+        if owner is not None and owner.req.state == "absent":
+            deps[owner.index].append(item)
+    return deps
+
+
+def ordered(items: Sequence[Item], deps: Dict[int, List[Item]]) -> List[List[Item]]:
+    """The items in waves, each after the waves holding what it depends on (the list's
+    order kept within a wave). join_problems refused every cycle before."""
+    waves: List[List[Item]] = []
+    done: Set[int] = set()
+    left = list(items)
+    wanted = {i.index for i in items}
+    while left:
+        wave = [i for i in left if all(d.index in done or d.index not in wanted for d in deps[i.index])]
+        if not wave:  # cannot happen after join_problems; never loop forever
+            raise ValidationError("containers %s depend on each other" % ", ".join(i.label for i in left))
+        waves.append(wave)
+        done.update(i.index for i in wave)
+        left = [i for i in left if i.index not in done]
+    return waves
+
+
 # --- 2. planning ---
 
 def plan_all(ctx: HostContext, items: Sequence[Item]) -> cnicache.CacheView:
@@ -146,11 +226,13 @@ def plan_all(ctx: HostContext, items: Sequence[Item]) -> cnicache.CacheView:
     view = cnicache.CacheView(ctx.cache_dir, [i.req.container_id for i in items if i.req])
     problems = []
     leaving = {i.req.container_id for i in items if i.req and i.req.state == "absent"}
-    for item in items:
-        try:
-            item.plan = _container.plan(ctx, item.req, view, leaving)
-        except PodnetError as exc:
-            problems.append("%s: %s" % (item.label, exc.msg))
+    making = {i.req.container_id: i.req for i in items if i.req and i.req.state == "present"}
+    for wave in ordered(items, dependencies(ctx, items)):  # owners before their joiners
+        for item in wave:
+            try:
+                item.plan = _container.plan(ctx, item.req, view, leaving, making)
+            except PodnetError as exc:
+                problems.append("%s: %s" % (item.label, exc.msg))
     if problems:
         raise batch_invalid("containers", problems, len(items))
     return view
@@ -166,8 +248,12 @@ def _fingerprint(ctx: HostContext, req: _container.ContainerRequest,
                    for e in entries))
 
 
-def _execute_one(ctx: HostContext, item: Item) -> None:
+def _execute_one(ctx: HostContext, item: Item, deps: Sequence[Item] = ()) -> None:
     req, plan = item.req, item.plan
+    failed = [d for d in deps if d.error is not None]
+    if failed:  # its owner (or, removing an owner, a joiner of it) failed: not run
+        item.error = "not run: %s" % "; ".join(_why_not_run(item, d) for d in failed)
+        return
     try:
         outcome = _container.execute(ctx, req, plan)
         item.warnings.extend(outcome["warnings"])
@@ -178,9 +264,17 @@ def _execute_one(ctx: HostContext, item: Item) -> None:
         item.error = "unexpected error: %s: %s" % (type(exc).__name__, exc)
 
 
+def _why_not_run(item: Item, dep: Item) -> str:
+    if item.req.state == "present":
+        return "container %s, whose network namespace it joins, failed" % dep.label
+    return "container %s, which joins its network namespace, failed to be removed" % dep.label
+
+
 def execute_all(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
                 workers: int = _concurrency.DEFAULT_WORKERS) -> None:
     """Run the plans that change something; each container's failure stays on its item.
+    Owners run before their joiners (joiners before their owner when both go), a wave
+    at a time; an entry whose owner (or joiner) failed is not run and fails naming it.
 
     The caller holds every container's lock (``_concurrency.container_locks``)."""
     work = [i for i in items if i.changed_plan]
@@ -189,10 +283,12 @@ def execute_all(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheVie
     for item in work:
         item.before = _fingerprint(ctx, item.req, view.container_entries(item.req.container_id))
     ctx.networks()  # load once before threads share the context
+    deps = dependencies(ctx, items)
     concurrent = _concurrency.overlaps(ctx, len(work), workers)
     with _concurrency.gated(ctx, concurrent):
-        _concurrency.run_static_first(lambda item: _execute_one(ctx, item), work, _wants_static_ips,
-                                      workers, concurrent)
+        for wave in ordered(work, deps):
+            _concurrency.run_static_first(lambda item: _execute_one(ctx, item, deps[item.index]), wave,
+                                          _wants_static_ips, workers, concurrent)
 
 
 def _wants_static_ips(item: Item) -> bool:

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _slirpmode, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._connect import cnitool_container_id
@@ -145,13 +145,21 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
                                 "netns": netns, "cni_args": n.get("cni_args") or [],
                                 "capability_args": n.get("capability_args") or {}, "result": {}})
     joins = (record or {}).get("joins")
+    mode_record = record  # whose network mode the settings are: a joiner's owner's
+    ifnames = [a["interface"] for a in attachments]
     if joins and netns:
         # network_mode container:<id>: the owner's settings (podman's inspect delegates too)
         entries = [e for e in cnicache.list_entries(ctx.cache_dir, container_id=joins)
                    if e.netns == netns]
+        ifnames = [e.ifname for e in entries]
+        owner = _owner_record(ctx, joins)
+        mode_record = owner if (owner or {}).get("netns") == netns else None
     nets = [{"name": e.network, "interface": e.ifname, "result": e.result,
              "aliases": _attach.entry_spec_view(e)["aliases"]} for e in entries]
-    pms: List[Dict[str, Any]] = []
+    # network_mode slirp4netns: the ports its slirp4netns forwards, the traffic of its tap
+    pms: List[Dict[str, Any]] = _slirpmode.port_mappings_of(mode_record)
+    if (mode_record or {}).get("network_mode") == "slirp4netns":
+        ifnames.append(_slirpmode.TAP)
     for e in entries:
         pms.extend(p for p in e.capability_args.get("portMappings") or [] if isinstance(p, dict))
     settings = cniresult.network_settings(netns or "", nets, pms) if status == "mounted" else {}
@@ -171,12 +179,23 @@ def describe_container(ctx: HostContext, cid: str, record: Optional[Dict[str, An
             info["stats_error"] = str(exc)
         else:
             info["interfaces"] = links
-            info["network_io"] = _totals(links, [a["interface"] for a in attachments])
+            info["network_io"] = _totals(links, ifnames)
     return info
 
 
+def _owner_record(ctx: HostContext, cid: str) -> Optional[Dict[str, Any]]:
+    """The record of the container whose namespace a joiner shares (None when it has
+    none or it cannot be used: the owner's own entry reports that). Its mode counts only
+    while it names the namespace the joiner shares."""
+    try:
+        return _state.load(ctx.state_dir, cid)
+    except StateError:
+        return None
+
+
 def _totals(links: Dict[str, Dict[str, Any]], ifnames: Sequence[str]) -> Dict[str, int]:
-    """Sum over the container's CNI interfaces (podman reports its network's eth0)."""
+    """Sum over the container's CNI interfaces (podman reports its network's eth0), or
+    its slirp4netns tap device (podman 4's getContainerNetIO does the same)."""
     total = {k: 0 for k in STAT_KEYS}
     for name in ifnames:
         link = links.get(name)

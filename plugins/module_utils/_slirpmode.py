@@ -60,6 +60,17 @@ def load(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
     return data
 
 
+TAP = slirp.DEFAULT_TAP  # the container's device of its slirp4netns: its network_io
+
+
+def port_mappings_of(record: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The CNI-shaped port mappings a container of network_mode slirp4netns forwards (its
+    record's, validated by ``_state``), for ``network_settings.Ports``; [] in other modes."""
+    if not record or record.get("network_mode") != "slirp4netns":
+        return []
+    return _validate.cni_port_mappings(_validate.port_mappings(record.get("port_mappings") or []))
+
+
 def wanted_hostfwds(port_mappings: Sequence[Dict[str, Any]]) -> List[List[Any]]:
     """[proto, host_addr, host_port, container_port] for the container's mappings: in
     slirp4netns mode the container holds the tap, so slirp4netns forwards straight to it."""

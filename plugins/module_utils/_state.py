@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _validate
-from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
+from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     Unreadable, ensure_private_dir, read_json, remove_file, unreadable_error, write_json)
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
@@ -63,6 +63,10 @@ def record_problem(record: Any, cid: str) -> Optional[str]:
     pms = record.get("port_mappings") or []
     if not isinstance(pms, list) or not all(isinstance(pm, dict) for pm in pms):
         return "port_mappings is not a list of objects: %.100r" % (pms,)
+    try:
+        _validate.port_mappings(pms)
+    except ValidationError as exc:
+        return "port_mappings: %s" % exc.msg
     nets = record.get("networks") or []
     if not isinstance(nets, list):
         return "networks is not a list: %.100r" % (nets,)

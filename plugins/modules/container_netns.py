@@ -103,10 +103,14 @@ options:
       - C(container:<id>) joins the network namespace of container C(<id>) (podman's
         C(--network container:<id>), a pod's shared namespace). C(<id>) must be present, one
         of ours with a namespace of its own, or another tool's whose live namespace the
-        libcni cache names. No CNI call is made for the joiner; its record names the owner
-        (C(joins)); it reports the owner's namespace and C(network_settings). Removing the
-        joiner never touches the owner; removing the owner while joiners exist fails unless
-        I(force).
+        libcni cache names; with I(containers), it may also be another entry of the same
+        task that makes it present (see I(containers)). No CNI call is made for the joiner;
+        its record names the owner (C(joins)); it reports the owner's namespace and
+        C(network_settings). Removing the joiner never touches the owner; removing the owner
+        while joiners exist fails unless I(force).
+      - C(slirp4netns) reports its I(port_mappings) in C(network_settings.Ports) (podman's
+        inspect shape, as the CNI port mappings of C(bridge)); C(podnet.cni.container_netns_info)
+        reports them too, and the statistics of its C(tap0) device as C(network_io).
       - C(ns:<path>) uses the existing namespace at C(<path>) as it is (podman's C(ns:)
         mode); no CNI call, nothing is created, unmounted or removed, and I(state=absent) forgets
         the record only. The host's namespace is refused, as everywhere.
@@ -243,6 +247,13 @@ options:
         options above. The common options (I(cni_config_dir), I(state_dir), ...) are given
         once for the task.
       - Mutually exclusive with the single form's per-container options.
+      - An entry with C(network_mode=container:<id>) may join another entry of the same task
+        that makes C(<id>) present. Owners are planned and run before their joiners, whatever
+        the order of the list; check mode predicts the joiner as changed; a joiner whose owner
+        fails is not run and fails naming the owner. When both are removed, the joiners go
+        first (no I(force) needed). A cycle (two entries joining each other), a
+        self-reference, a joiner of a joiner and a joiner of an entry that the same task
+        removes fail the task before anything changes.
     type: list
     elements: dict
     version_added: 0.2.0
@@ -427,6 +438,22 @@ EXAMPLES = r"""
 - name: The address each container got
   ansible.builtin.debug:
     msg: "{{ converged.containers | dict2items | map(attribute='value.network_settings.IPAddress') }}"
+
+- name: A pod in one task - the owner is made first, whatever the order of the list
+  podnet.cni.container_netns:
+    containers:
+      - container_id: pod1-app
+        network_mode: "container:pod1-infra"
+      - container_id: pod1-infra
+        networks: [frontend]
+        port_mappings: [{host_port: 8082, container_port: 80}]
+
+- name: The pod removed in one task (the joiner goes first; no force needed)
+  podnet.cni.container_netns:
+    containers:
+      - container_id: pod1-infra
+      - container_id: pod1-app
+    state: absent
 """
 
 RETURN = r"""

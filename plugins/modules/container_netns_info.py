@@ -19,7 +19,11 @@ description:
     not cache, is found from its container id (a hash of the netns path).
   - Interface statistics (rx/tx bytes, packets, errors, drops) are read with netlink inside
     the container's namespace, as podman's C(getContainerNetIO) does; without pyroute2 they
-    come from C(/proc/net/dev) of the namespace, with a warning.
+    come from C(/proc/net/dev) of the namespace, with a warning. C(network_io) sums the
+    container's CNI interfaces, or with network_mode C(slirp4netns) its C(tap0) device (as
+    podman 4 does); a C(container:<id>) joiner reports its owner's.
+  - With network_mode C(slirp4netns), C(network_settings.Ports) shows the port mappings its
+    slirp4netns forwards, in the shape the CNI port mappings of a C(bridge) container have.
   - Files that cannot be used (a corrupt or wrong-typed cache entry, intent or record, a
     symlink, another user's file) are reported in C(unreadable) and as warnings, and under
     each container they may belong to; they are never skipped silently. See
@@ -126,7 +130,10 @@ containers:
       type: list
       elements: dict
     network_settings:
-      description: C(podman inspect)'s NetworkSettings (empty when the namespace is not mounted).
+      description:
+        - C(podman inspect)'s NetworkSettings (empty when the namespace is not mounted).
+          C(Ports) holds the CNI port mappings, or with network_mode C(slirp4netns) the ones
+          its slirp4netns forwards.
       type: dict
     interfaces:
       description:
@@ -135,7 +142,9 @@ containers:
           C(rx_errors), C(tx_errors), C(rx_dropped), C(tx_dropped)).
       type: dict
     network_io:
-      description: The statistics summed over the container's CNI interfaces (null without statistics).
+      description:
+        - The statistics summed over the container's CNI interfaces, or with network_mode
+          C(slirp4netns) those of its C(tap0) device (null without statistics).
       type: dict
     stats_error:
       description: Why the statistics could not be read.

@@ -182,3 +182,75 @@ def test_an_empty_batch_reads_nothing(ctx, monkeypatch):
     out = _container_batch.run(ctx, [], check_mode=False, with_diff=True)
     assert out == {"changed": False, "containers": {}, "actions": [], "failed_containers": 0,
                    "warnings": [], "diff": {"before": {}, "after": {}}}
+
+
+# --- container:<id> between entries of one batch ---
+
+def joiner(cid, owner, **kw):
+    return dict({"container_id": cid, "network_mode": "container:%s" % owner}, **kw)
+
+
+@pytest.mark.parametrize("items,expected", [
+    ([joiner("j", "o"), entry("o")], []),
+    ([joiner("a", "b"), joiner("b", "a"), entry("c")],
+     ["containers a, b join each other's network namespace in a cycle (a -> b -> a)"]),
+    ([joiner("a", "b"), joiner("b", "c"), joiner("c", "a")],
+     ["containers a, b, c join each other's network namespace in a cycle (a -> b -> c -> a)"]),
+    ([joiner("j", "o"), entry("o", state="absent")],
+     ["container j joins the network namespace of container o, which the same task removes"]),
+    ([joiner("j", "o", state="absent"), entry("o", state="absent")], []),
+    ([joiner("a", "b"), joiner("b", "c"), entry("c")], []),  # a chain: planning refuses it
+])
+def test_join_problems(ctx, items, expected):
+    reqs = []
+    for item in items:
+        item = dict(item)
+        reqs.append(_container.ContainerRequest(
+            ctx, item.pop("container_id"), **dict(item, networks=item.get("networks") or [])))
+    assert [text for owners, text in _container_batch.join_problems(reqs)] == expected
+
+
+def test_a_self_reference_or_a_cycle_fails_the_batch_before_anything(ctx):
+    with pytest.raises(ValidationError) as err:
+        _container_batch.build_requests(ctx, [joiner("a", "a"), joiner("b", "c"), joiner("c", "b")])
+    msg = err.value.msg
+    assert msg.startswith("3 of 3 containers are invalid, nothing was changed: ")
+    assert "a: invalid network_mode container:a: a container cannot join its own namespace" in msg
+    assert "containers b, c join each other's network namespace in a cycle (b -> c -> b)" in msg
+
+
+def test_a_joiner_is_planned_against_its_owner_of_the_same_batch(ctx):
+    items = _container_batch.build_requests(ctx, [joiner("j", "o"), entry("o")])
+    _container_batch.plan_all(ctx, items)
+    j, o = items
+    assert [a["action"] for a in o.plan.actions] == ["create_netns", "attach"]
+    assert j.plan.actions == [{"action": "join_netns", "netns": o.req.netns, "container": "o"}]
+    assert j.plan.diff.get_before_after()["after"]["container"]["netns"] == o.req.netns
+    waves = _container_batch.ordered(items, _container_batch.dependencies(ctx, items))
+    assert [[i.label for i in w] for w in waves] == [["o"], ["j"]]
+    # a chain through the batch is refused as in the single form
+    chain = _container_batch.build_requests(ctx, [joiner("a", "j"), joiner("j", "o"), entry("o")])
+    with pytest.raises(ValidationError) as err:
+        _container_batch.plan_all(ctx, chain)
+    assert "a: invalid network_mode container:j: container j itself shares the namespace of " \
+           "container o: join that one" in err.value.msg
+
+
+def test_joiners_go_before_their_owner_when_both_are_removed(ctx):
+    items = [entry("o"), joiner("j", "o")]
+    converge(ctx, items)
+    gone = _container_batch.build_requests(ctx, [entry("o", state="absent"),
+                                                 dict(joiner("j", "o"), state="absent")])
+    _container_batch.plan_all(ctx, gone)  # no force needed
+    waves = _container_batch.ordered(gone, _container_batch.dependencies(ctx, gone))
+    assert [[i.label for i in w] for w in waves] == [["j"], ["o"]]
+
+
+def test_an_entry_whose_owner_failed_is_not_run(ctx):
+    items = _container_batch.build_requests(ctx, [joiner("j", "o"), entry("o")])
+    _container_batch.plan_all(ctx, items)
+    j, o = items
+    o.error = "boom"
+    _container_batch._execute_one(ctx, j, [o])  # pylint: disable=protected-access
+    assert j.error == "not run: container o, whose network namespace it joins, failed"
+    assert not os.path.exists(os.path.join(ctx.state_dir, "containers", "j.json"))

@@ -202,6 +202,9 @@ def test_libcni_11_entry_takes_its_netns_from_the_sandbox(tmp_path):
      "networks[0].ips"),
     ({"container_id": "pnd-c1", "pid": "1"}, "pid"),
     ({"container_id": "pnd-c1", "port_mappings": "x"}, "port_mappings"),
+    # read back for network_settings.Ports (slirp4netns mode): a mapping we could have written
+    ({"container_id": "pnd-c1", "port_mappings": [{"host_port": "x", "container_port": 80}]},
+     "port_mappings: invalid port_mappings entry"),
 ])
 def test_wrong_typed_records_are_refused_naming_the_file(tmp_path, record, why):
     state_dir = str(tmp_path)

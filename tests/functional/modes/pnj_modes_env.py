@@ -29,8 +29,9 @@ PORTS = range(21700, 21800)
 
 
 class ModesEnv(CoreEnv):
-    def __init__(self, tmp_path: Any) -> None:
-        super().__init__(tmp_path, PREFIX, NET16, PORTS)
+    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: str = NET16,
+                 ports: range = PORTS) -> None:
+        super().__init__(tmp_path, prefix, net16, ports)
 
     def module(self, module: str, check: bool = False, diff: bool = False,
                **kw: Any) -> Dict[str, Any]:

@@ -298,6 +298,11 @@ def test_slirp4netns_mode_container(ruser, env):
     assert ruser.ansible("container_netns", args)["changed"] is False
     serve(ruser, env, C3)
     assert tcp_get("127.0.0.1", PORT3) == TEXT
+    # inspect: its ports in podman's shape, network_io from its tap0 (which carried that)
+    info = ruser.direct("container_netns_info", {"container_id": C3})["containers"][C3]
+    assert info["network_settings"]["Ports"] == {"8080/tcp": [{"HostIp": "", "HostPort": str(PORT3)}]}, info
+    io = info["network_io"]
+    assert io == {k: info["interfaces"]["tap0"]["stats"][k] for k in io} and io["tx_bytes"] > 0, info
     mine = [p for p in ruser.processes() if "slirp4netns" in p["cmdline"] and
             ruser.netns_path("podnet-%s" % C3) in p["cmdline"]]
     assert len(mine) == 1
