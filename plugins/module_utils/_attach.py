@@ -16,7 +16,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _concurrency, _netns, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -291,17 +291,24 @@ def _add_chain(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfig
             _mark_rollback(exc, [])
             raise
         partial = getattr(exc, "partial_result", None)  # the result of the plugins that ran
-        try:
-            tolerated: List[Any] = _intent.undo_chain(ctx_executor, conf, rt, partial,
-                                                      lambda e: True)
-        except Exception as del_exc:
-            tolerated = [del_exc]
-        # what the rollback could not undo (e.g. a DEL that timed out on a host with a huge
-        # ruleset) is named on the error; "rule/chain not there" is expected and dropped
-        problems = [str(e) for e in tolerated or []
-                    if not (isinstance(e, CniPluginError) and tolerate_missing_rules(e))]
-        _mark_rollback(exc, problems)
+        problems = _undo(ctx_executor, conf, rt, partial)
+        if problems and all(isinstance(e, CniPluginError) and _concurrency.is_race(e) for e in problems):
+            problems = _undo(ctx_executor, conf, rt, partial)  # a DEL that lost a race: once more
+        _mark_rollback(exc, [str(e) for e in problems])
         raise
+
+
+def _undo(ctx_executor: cniexec.PluginExecutor, conf: cniconf.NetworkConfigList,
+          rt: cniexec.RuntimeConf, partial: Optional[Dict[str, Any]]) -> List[BaseException]:
+    """DEL the chain of a failed ADD; returns the errors that leave something behind
+    ("rule/chain not there" is expected and dropped). A DEL is idempotent: it may run
+    again."""
+    try:
+        tolerated: List[Any] = _intent.undo_chain(ctx_executor, conf, rt, partial, lambda e: True)
+    except Exception as del_exc:
+        tolerated = [del_exc]
+    return [e for e in tolerated or []
+            if not (isinstance(e, CniPluginError) and tolerate_missing_rules(e))]
 
 
 # errors that, raised around the chain rather than by it, mean no plugin ran

@@ -11,6 +11,9 @@ can clean is the state of a run that was killed (SIGKILL, a lost machine): the n
 removes it first, unless another test run is alive on the machine (its state looks the
 same), and says what it removed.
 
+Daemons a test started for a container (slirp4netns, dnsname's dnsmasq) are found by a
+test name in a path of their command line, and stopped by pid and start time.
+
 The guard (tests/functional/conftest.py) takes a snapshot when the first functional test
 starts and one when the session ends; what is new and still there is removed, and the
 run fails naming it. Runs on the same machine at the same time register themselves in
@@ -92,9 +95,31 @@ def _forward_rules() -> Set[str]:
             if line.startswith("-A CNI-FORWARD ") and TEST_ADDRESS.search(line)}
 
 
+# daemons a test starts for a container (slirp4netns; dnsname's dnsmasq) that outlive it
+# when its run is killed: found by a test name in a path of their command line
+DAEMONS = (b"slirp4netns", b"dnsmasq")
+TEST_PATH = re.compile(r"/pn[a-z]{1,4}[0-9a-f]{4,}")
+
+
+def _daemons() -> Set[str]:
+    """"pid start-time" of the test daemons still running."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) in DAEMONS and TEST_PATH.search(b" ".join(argv).decode("utf-8", "replace")):
+            found.add("%s %s" % (name, _start_time(int(name))))
+    return found
+
+
 def snapshot() -> Dict[str, Set[str]]:
     return {"netns": _netns(), "links": _links(), "chains": _test_chains(), "users": _users(),
-            "forward rules": _forward_rules()}
+            "forward rules": _forward_rules(), "daemons": _daemons()}
 
 
 def new_since(before: Dict[str, Set[str]], after: Dict[str, Set[str]]) -> Dict[str, Set[str]]:
@@ -163,7 +188,19 @@ def _owner(pid: str) -> Optional[int]:
         return None
 
 
+def _stop_daemon(pid_and_start: str) -> None:
+    pid, start = pid_and_start.split()
+    if str(_start_time(int(pid))) != start:
+        return  # gone, or the pid is another process's now
+    try:
+        os.kill(int(pid), signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def remove(found: Dict[str, Set[str]]) -> None:
+    for daemon in found.get("daemons", ()):
+        _stop_daemon(daemon)
     for name in found.get("users", ()):  # first: their slirp4netns and holders go with them
         _remove_user(name)
     for name in found.get("netns", ()):  # the veths go with their namespace

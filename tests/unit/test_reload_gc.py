@@ -129,5 +129,5 @@ def test_prune_stale_check_mode_touches_nothing(ctx):
     assert done["changed"] and not os.path.exists(path) and _state.list_ids(ctx.state_dir) == []
     assert done["pruned"]["records"][0]["container_id"] == "pnlrebooted"
     assert _gc.prune_stale(ctx) == {"changed": False, "warnings": [], "pruned": {
-        "attachments": [], "records": [], "reservations": [], "unreadable": [], "skipped": [],
-        "errors": []}}
+        "attachments": [], "interrupted": [], "records": [], "reservations": [], "unreadable": [],
+        "skipped": [], "errors": []}}

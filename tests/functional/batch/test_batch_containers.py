@@ -210,7 +210,8 @@ def test_concurrent_batch_on_one_network_with_host_ports(env):
     ports = _ports(env, 12)
     entries = [env.entry(cid, net["name"], port_mappings=_pm(p)) for cid, p in zip(cids, ports)]
     res = env.batch(entries, workers=8, prefix=into_host)
-    assert res["changed"] is True and res["failed_containers"] == 0 and not res.get("failed"), res
+    assert res["changed"] is True and res["failed_containers"] == 0 and not res.get("failed"), \
+        {c: r.get("msg") for c, r in res["containers"].items() if r.get("failed")}
     rules = sh("ip", "netns", "exec", host, "iptables-save").splitlines()
     jumps = [r for r in rules if r.startswith("-A ") and (" -j CNI-HOSTPORT-" in r or " -j CNI-FORWARD" in r)
              and r.split()[1] in ("PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD")]

@@ -262,6 +262,32 @@ def test_a_rollback_that_times_out_keeps_its_intent(pnd, tmp_path):
     pnb_env.assert_same(before, pnd.snapshot(), "after the next run finished the undo")
 
 
+def test_a_rollback_del_that_lost_a_race_runs_again(pnd, tmp_path):
+    """ADD fails in tuning; in the rollback the bridge plugin's DEL fails once the way a
+    lost race does (the xtables lock). The undo runs once more and completes: no intent
+    stays, nothing is left (and a concurrent batch may then retry the ADD)."""
+    net = pnd.network("n")["name"]
+    marker = str(tmp_path / "race-once")
+    plugins = pnd_env.wrapper_plugin(
+        str(tmp_path / "p"), "bridge",
+        'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; '
+        'echo \'{"code":999,"msg":"Another app is currently holding the xtables lock; '
+        'Resource temporarily unavailable"}\'; exit 1; fi\n'
+        "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker))
+    pnd_env.wrapper_plugin(plugins, "tuning",
+                           'if [ "$CNI_COMMAND" = ADD ]; then echo \'{"code":11,"msg":"pnd injected"}\'; '
+                           "exit 1; fi\nprintf '%s' \"$input\" | exec $REAL\n")
+    open(marker, "w").close()
+    before = pnd.snapshot()
+    cid = pnd.cid("r")
+    res = pnd.run("container_netns", pnd.common(container_id=cid, netns=cid, networks=[net],
+                                                cni_plugin_dirs=[plugins]))
+    _refused(res, "pnd injected")
+    assert "undo is incomplete" not in res["msg"] and not os.path.exists(marker), res["msg"]
+    assert not os.path.exists(pnd.intent_path(net, cid))
+    pnb_env.assert_same(before, pnd.snapshot(), "after a rollback whose DEL lost a race once")
+
+
 def test_prune_stale_finishes_an_interrupted_add_whose_namespace_is_gone(pnd, tmp_path):
     """An ADD whose undo did not finish (its intent stays), then its namespace goes away
     (a reboot): prune_stale undoes the rest with the reserved address (the bridge's
