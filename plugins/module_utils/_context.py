@@ -43,6 +43,18 @@ class HostContext:
         self._netns_lock = threading.Lock()
         # check mode: what earlier tasks of the check run would have created (_pending)
         self.pending = Pending()
+        # host facts a task reads once however many containers it plans (see once())
+        self._once: Dict[str, Any] = {}
+        self._once_lock = threading.Lock()
+
+    def once(self, key: str, read: Callable[[], Any]) -> Any:
+        """read()'s value, read once per task (this context lives for one module run):
+        for host-wide facts that every container of a batch would otherwise re-read and
+        that only feed warnings, never a decision to change or keep something."""
+        with self._once_lock:
+            if key not in self._once:
+                self._once[key] = read()
+            return self._once[key]
 
     # --- CNI configuration ---
     def networks(self) -> Dict[str, cniconf.NetworkConfigList]:

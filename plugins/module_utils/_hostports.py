@@ -31,7 +31,7 @@ import ipaddress
 import os
 import secrets
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _procs, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
@@ -165,13 +165,16 @@ def bound_ports() -> Set[HostPort]:
     return out
 
 
-def listening_warnings(port_mappings: Sequence[Dict[str, Any]]) -> List[str]:
+def listening_warnings(port_mappings: Sequence[Dict[str, Any]],
+                       bound: Optional[Callable[[], Set[HostPort]]] = None) -> List[str]:
     """Root: a host port some socket of the host is bound to (a service, a rootless user's
-    slirp4netns) would lose its traffic to the DNAT of the mapping: say so."""
+    slirp4netns) would lose its traffic to the DNAT of the mapping: say so. ``bound``:
+    where the bound ports come from (a batch reads them once: each read of /proc/net/*
+    walks the kernel's socket tables, ~5 ms a file on a busy host)."""
     wanted = host_ports(_validate.cni_port_mappings(port_mappings))
     if not wanted:
         return []
-    bound = bound_ports()
+    bound = (bound or bound_ports)()
     return ["host port %d/%s is bound on this host by a listening socket (a service, or a rootless "
             "user's slirp4netns): the DNAT of this mapping takes its traffic, so that socket gets "
             "none; choose another host_port unless this is meant" % (port, proto)

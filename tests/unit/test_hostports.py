@@ -122,3 +122,23 @@ def test_listening_socket_is_warned(tmp_path):
         port = s.getsockname()[1]
         warnings = hp.listening_warnings(_validate.port_mappings([{"host_port": port, "container_port": 80}]))
     assert len(warnings) == 1 and "%d/tcp" % port in warnings[0]
+
+
+def test_listening_ports_read_once_per_task(tmp_path):
+    # a batch plans every container against one read of the bound sockets (ctx.once)
+    from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+    ctx = HostContext(cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"))
+    reads = []
+
+    def bound():
+        reads.append(1)
+        return {("", 8080, "tcp")}
+
+    def source():
+        return ctx.once("bound_ports", bound)
+
+    for port in (8080, 8081, 8080):
+        hp.listening_warnings(_validate.port_mappings([{"host_port": port, "container_port": 80}]), source)
+    assert len(reads) == 1
+    assert hp.listening_warnings(_validate.port_mappings([{"host_port": 8080, "container_port": 80}]), source)
+    assert not hp.listening_warnings(_validate.port_mappings([{"host_port": 8081, "container_port": 80}]), source)
