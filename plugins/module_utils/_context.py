@@ -49,8 +49,9 @@ class HostContext:
 
     def once(self, key: str, read: Callable[[], Any]) -> Any:
         """read()'s value, read once per task (this context lives for one module run):
-        for host-wide facts that every container of a batch would otherwise re-read and
-        that only feed warnings, never a decision to change or keep something."""
+        for host-wide facts every container of a batch would otherwise re-read (the bound
+        sockets, the plugin binaries). A batch then sees them as of its first use, as the
+        single form sees them once for its one container. An exception is not kept."""
         with self._once_lock:
             if key not in self._once:
                 self._once[key] = read()
@@ -98,7 +99,9 @@ class HostContext:
             missing_plugins(conf.plugin_types, self.plugin_dirs, self.pending,
                             "network %s" % conf.name, self.warnings)
             return
-        cniconf.validate_plugins(conf, self.plugin_dirs)
+        # the same binaries for every container of a batch: looked up once per task
+        self.once("plugins:%s" % ",".join(conf.plugin_types),
+                  lambda: cniconf.validate_plugins(conf, self.plugin_dirs))
 
     def ipam_data_dir(self, data_dir: str) -> str:
         """Where a host-local dataDir (as the plugins see it) is for this process."""
