@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
@@ -39,8 +39,10 @@ class HostContext:
         self.warnings: List[str] = []
         # a concurrent batch sets a gate (_concurrency.WarmGate) that every ADD chain passes
         self.add_gate: Any = None
-        # creating the first namespace may set up the netns dir: once, not in two threads
+        # creating the first namespace may set up the netns dir: once, not in two threads;
+        # later ones (the dir set up) run side by side
         self._netns_lock = threading.Lock()
+        self._netns_dirs_ready: Set[str] = set()
         # check mode: what earlier tasks of the check run would have created (_pending)
         self.pending = Pending()
         # host facts a task reads once however many containers it plans (see once())
@@ -196,9 +198,13 @@ class HostContext:
 
     def create_netns(self, path: str) -> None:
         self._refuse("create", path, self.not_creatable(path))
-        with self._netns_lock:
-            # root: in this thread, no fork; rootless cannot enter its own netns again
+        # root: in this thread, no fork; rootless cannot enter its own netns again
+        if os.path.dirname(path) in self._netns_dirs_ready:
             _netns.create(path, in_thread=not self.rootless)
+            return
+        with self._netns_lock:
+            _netns.create(path, in_thread=not self.rootless)
+            self._netns_dirs_ready.add(os.path.dirname(path))
 
     def pin_netns(self, pid: int, path: str) -> None:
         self._refuse("pin a namespace at", path, self.not_creatable(path))
