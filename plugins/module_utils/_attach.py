@@ -10,6 +10,7 @@ remove the cache entry, and roll back a chain that failed half-way.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -147,7 +148,8 @@ def preflight(ctx: HostContext, conf: cniconf.NetworkConfigList, spec: Attachmen
             other_entries, unreadable = cnicache.scan(ctx.cache_dir)
         _hostports.check_conflicts(ctx.cache_dir, spec.port_mappings, container_id, other_entries)
         if not ctx.rootless:
-            for warning in _hostports.listening_warnings(spec.port_mappings):
+            for warning in _hostports.listening_warnings(
+                    spec.port_mappings, functools.partial(ctx.once, "bound_ports", _hostports.bound_ports)):
                 if warning not in ctx.warnings:
                     ctx.warnings.append(warning)
         if unreadable:

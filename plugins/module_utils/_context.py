@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
@@ -39,10 +39,25 @@ class HostContext:
         self.warnings: List[str] = []
         # a concurrent batch sets a gate (_concurrency.WarmGate) that every ADD chain passes
         self.add_gate: Any = None
-        # creating the first namespace may set up the netns dir: once, not in two threads
+        # creating the first namespace may set up the netns dir: once, not in two threads;
+        # later ones (the dir set up) run side by side
         self._netns_lock = threading.Lock()
+        self._netns_dirs_ready: Set[str] = set()
         # check mode: what earlier tasks of the check run would have created (_pending)
         self.pending = Pending()
+        # host facts a task reads once however many containers it plans (see once())
+        self._once: Dict[str, Any] = {}
+        self._once_lock = threading.Lock()
+
+    def once(self, key: str, read: Callable[[], Any]) -> Any:
+        """read()'s value, read once per task (this context lives for one module run):
+        for host-wide facts every container of a batch would otherwise re-read (the bound
+        sockets, the plugin binaries). A batch then sees them as of its first use, as the
+        single form sees them once for its one container. An exception is not kept."""
+        with self._once_lock:
+            if key not in self._once:
+                self._once[key] = read()
+            return self._once[key]
 
     # --- CNI configuration ---
     def networks(self) -> Dict[str, cniconf.NetworkConfigList]:
@@ -86,7 +101,9 @@ class HostContext:
             missing_plugins(conf.plugin_types, self.plugin_dirs, self.pending,
                             "network %s" % conf.name, self.warnings)
             return
-        cniconf.validate_plugins(conf, self.plugin_dirs)
+        # the same binaries for every container of a batch: looked up once per task
+        self.once("plugins:%s" % ",".join(conf.plugin_types),
+                  lambda: cniconf.validate_plugins(conf, self.plugin_dirs))
 
     def ipam_data_dir(self, data_dir: str) -> str:
         """Where a host-local dataDir (as the plugins see it) is for this process."""
@@ -181,9 +198,13 @@ class HostContext:
 
     def create_netns(self, path: str) -> None:
         self._refuse("create", path, self.not_creatable(path))
-        with self._netns_lock:
-            # root: in this thread, no fork; rootless cannot enter its own netns again
+        # root: in this thread, no fork; rootless cannot enter its own netns again
+        if os.path.dirname(path) in self._netns_dirs_ready:
             _netns.create(path, in_thread=not self.rootless)
+            return
+        with self._netns_lock:
+            _netns.create(path, in_thread=not self.rootless)
+            self._netns_dirs_ready.add(os.path.dirname(path))
 
     def pin_netns(self, pid: int, path: str) -> None:
         self._refuse("pin a namespace at", path, self.not_creatable(path))

@@ -18,7 +18,6 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
-from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
 
 OPTION = "check_mode_pending"
@@ -89,6 +88,9 @@ def _network(item: Dict[str, Any]) -> Any:
     if not isinstance(conflist, dict):
         raise ValidationError("%s.networks: the conflist of %s must be a dict" % (OPTION, path),
                               value=path)
+    # imported here: every module builds a context through this file, and under Ansible
+    # each run compiles what it imports (netconf, the conflist writer: ~50 ms)
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
     try:
         conf = cniconf.conflist_from_bytes(netconf.render(conflist), path)
     except ConfigError as exc:

@@ -357,6 +357,21 @@ def test_missing_plugin_binary(ctx):
         _container.plan(ctx, request(ctx))
 
 
+def test_plugins_looked_up_once_per_task(ctx, monkeypatch):
+    # a batch plans many containers of one network: the binaries are found once per task
+    from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+    calls = []
+    real = cniconf.validate_plugins
+    monkeypatch.setattr(cniconf, "validate_plugins", lambda conf, dirs: calls.append(conf.name) or real(conf, dirs))
+    for cid in ("pnf-one", "pnf-two"):
+        _container.plan(ctx, request(ctx, container_id=cid))
+    assert calls == ["pnf-a"]
+    fresh = type(ctx)(ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, ctx.state_dir, ctx.netns_dir)
+    os.unlink(os.path.join(ctx.plugin_dirs[0], "tuning"))  # the next task looks again
+    with pytest.raises(ConfigError, match="CNI plugin 'tuning' not found"):
+        _container.plan(fresh, request(fresh))
+
+
 def test_ip_taken_by_another_container(ctx):
     os.makedirs(os.path.join(ctx.ipam_dir, "pnf-a"))
     with open(os.path.join(ctx.ipam_dir, "pnf-a", "10.220.1.9"), "w") as f:

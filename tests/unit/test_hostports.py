@@ -122,3 +122,41 @@ def test_listening_socket_is_warned(tmp_path):
         port = s.getsockname()[1]
         warnings = hp.listening_warnings(_validate.port_mappings([{"host_port": port, "container_port": 80}]))
     assert len(warnings) == 1 and "%d/tcp" % port in warnings[0]
+
+
+def test_listening_ports_read_once_per_task(tmp_path):
+    # a batch plans every container against one read of the bound sockets (ctx.once)
+    from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+    ctx = HostContext(cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"))
+    reads = []
+
+    def bound():
+        reads.append(1)
+        return {("", 8080, "tcp")}
+
+    def source():
+        return ctx.once("bound_ports", bound)
+
+    for port in (8080, 8081, 8080):
+        hp.listening_warnings(_validate.port_mappings([{"host_port": port, "container_port": 80}]), source)
+    assert len(reads) == 1
+    assert hp.listening_warnings(_validate.port_mappings([{"host_port": 8080, "container_port": 80}]), source)
+    assert not hp.listening_warnings(_validate.port_mappings([{"host_port": 8081, "container_port": 80}]), source)
+
+
+def test_own_claims_are_live_without_proc(tmp_path, monkeypatch):
+    # the other threads of this run hold claims too: no /proc read per claim for them;
+    # another process's claim is still checked against /proc
+    me = hp._own_identity()
+    ours = tmp_path / "ours.json"
+    ours.write_text(json.dumps(dict(_procs.identity_to_dict(me), container_id="c1", network="n",
+                                    ports=[["", 8080, "tcp"]])))
+    seen = []
+    monkeypatch.setattr(_procs, "is_same_process", lambda ident: seen.append(ident.pid) or False)
+    assert [c["container_id"] for c in hp._live_claims(str(tmp_path), [], me)] == ["c1"]
+    assert not seen
+    other = dict(_procs.identity_to_dict(me), pid=me.pid + 1, container_id="c2", network="n",
+                 ports=[["", 8081, "tcp"]])
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert [c["container_id"] for c in hp._live_claims(str(tmp_path), [], me)] == ["c1"]
+    assert seen == [me.pid + 1] and not (tmp_path / "other.json").exists()
