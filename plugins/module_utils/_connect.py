@@ -161,12 +161,7 @@ class _Snapshot:
             bad = self.cache.container_unreadable(cid) + [u for u in intents_bad if u.may_belong_to(cid)]
             if bad:
                 self.refusals.setdefault(cid, unreadable_error("container %s" % cid, bad))
-        self._netns_status: Dict[str, str] = {}
-
-    def netns_status(self, path: str) -> str:
-        if path not in self._netns_status:
-            self._netns_status[path] = self.ctx.netns_status(path) if path else "absent"
-        return self._netns_status[path]
+        self.netns_status = _netns.StatusMemo(ctx.netns_status).status
 
 
 def _record_networks(record: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -220,7 +220,7 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
             if cid == "all":
                 raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
             _validate.any_container_id(cid)  # other tools' ids too
-    live = _Alive(ctx)
+    live = _netns.StatusMemo(ctx.netns_status).alive
     entries = []
     usable, unreadable = cnicache.scan(ctx.cache_dir)
     for e in usable:
@@ -264,19 +264,6 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
     # what no target may own is reported all the same, never skipped silently
     ctx.warnings.extend("cannot be used (left alone): %s" % u for u in unreadable if u.path not in owned)
     return targets
-
-
-class _Alive:
-    def __init__(self, ctx: HostContext) -> None:
-        self.ctx = ctx
-        self.seen: Dict[str, bool] = {}
-
-    def __call__(self, path: str) -> bool:
-        if not path:
-            return False
-        if path not in self.seen:
-            self.seen[path] = self.ctx.netns_status(path) == "mounted"
-        return self.seen[path]
 
 
 # --- plan ---
