@@ -426,9 +426,7 @@ def enter_cni_recipe(layout: Layout, netns_path: str) -> None:
         sc.setns(fd, sc.CLONE_NEWNET)
     finally:
         os.close(fd)
-    sc.unshare(sc.CLONE_NEWNS)
-    # private: never let a mount made here reach the holder's namespace
-    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
+    sc.private_mount_ns()  # never let a mount made here reach the holder's namespace
     if layout.netns_dir.startswith("/run/"):
         target = layout.inner(layout.netns_dir)
         _mkdir_target(target)
@@ -831,7 +829,7 @@ class RootlessContext(HostContext):
             self._stop_slirps(state)
             features = features if features is not None else slirp.detect_features(binary)
             ident = slirp.start(binary, features, opts, layout.cni_netns, layout.api_socket,
-                                layout.slirp_log, preexec=_private_mount_ns,
+                                layout.slirp_log, preexec=sc.private_mount_ns,
                                 pid_ns=self.daemon_pid_ns())
             write_json(layout.slirp_file, dict(_procs.identity_to_dict(ident), binary=binary,
                                                netns_inode=self._netns_inode(),
@@ -857,12 +855,9 @@ class RootlessContext(HostContext):
     def restore_hostfwds(self, opts: Optional[slirp.SlirpOptions] = None) -> None:
         """Re-add the forwarded ports of every recorded attachment (after a restart)."""
         opts = opts or self.running_options()
-        existing = slirp.list_hostfwd(self.layout.api_socket)
-        for fwds in self._attachments().values():
-            for proto, host_addr, host_port in fwds.get("hostfwds", []):
-                if slirp.find_hostfwd(existing, proto, host_addr, host_port) is None:
-                    slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port,
-                                      opts.net.guest, host_port)
+        slirp.add_hostfwds(self.layout.api_socket, opts.net.guest,
+                           [fwd for record in self._attachments().values()
+                            for fwd in record.get("hostfwds", [])])
 
     def slirp_pid(self) -> Optional[int]:
         state = self.slirp_state()
@@ -906,17 +901,8 @@ class RootlessContext(HostContext):
         added: List[List[Any]] = []
         try:
             if fwds:
-                guest = self.running_options().net.guest
-                existing = slirp.list_hostfwd(self.layout.api_socket)
-                for proto, host_addr, host_port in fwds:
-                    if slirp.find_hostfwd(existing, proto, host_addr, host_port) is not None:
-                        continue
-                    shadowed = slirp.dnat_shadowed(proto, host_addr, host_port)
-                    slirp.add_hostfwd(self.layout.api_socket, proto, host_addr, host_port, guest,
-                                      host_port)
-                    added.append([proto, host_addr, host_port])
-                    if shadowed:
-                        self.warnings.append(slirp.shadow_warning(proto, host_addr, host_port))
+                slirp.add_hostfwds(self.layout.api_socket, self.running_options().net.guest, fwds,
+                                   added=added, warn=self.warnings.append)
             data[self._key(entry)] = {"netns": entry.netns, "hostfwds": fwds}
             write_json(self.layout.attachments, data)
         except BaseException:
@@ -947,11 +933,7 @@ class RootlessContext(HostContext):
         health = self.slirp_health()[0]
         if health not in ("ok", "options"):
             return
-        existing = slirp.list_hostfwd(self.layout.api_socket)
-        for proto, host_addr, host_port in fwds:
-            found = slirp.find_hostfwd(existing, proto, host_addr, host_port)
-            if found is not None:
-                slirp.remove_hostfwd(self.layout.api_socket, int(found["id"]))
+        slirp.remove_hostfwds(self.layout.api_socket, fwds)
 
     # --- cleanup ---
     def attachment_count(self) -> int:
@@ -1086,13 +1068,6 @@ def _remove_tree_except(path: str, keep: Optional[str]) -> None:
             elif not keep.startswith(full + "/"):
                 shutil.rmtree(full, ignore_errors=True)
                 dirs.remove(name)
-
-
-def _private_mount_ns() -> None:
-    """slirp4netns gets its own mount namespace, private: with --enable-sandbox it
-    remounts / and would otherwise take the netns mounts of the holder with it."""
-    sc.unshare(sc.CLONE_NEWNS)
-    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
 
 
 # --- the rootless_cni_ns module ---
