@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils import _hostnet, _network
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
 
@@ -37,7 +38,7 @@ def plugins(tmp_path):
 
 
 def no_commands(argv, **kwargs):
-    """netconf.apply's run_command where no command may run (no bridge to delete)."""
+    """_network.apply's run_command where no command may run (no bridge to delete)."""
     raise AssertionError("unexpected command %r" % (argv,))
 
 
@@ -138,14 +139,14 @@ def test_ip_range_builds_host_local_range():
 
 def test_ip_range_plan_is_idempotent_and_equals_the_explicit_range(dirs):
     with_range = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.128/25"}], bridge="pnnbr")
-    p = netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert p.changed and netconf.apply(p, no_commands) == ["written %s" % p.path]
-    assert not netconf.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    p = _network.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and _network.apply(p, no_commands) == ["written %s" % p.path]
+    assert not _network.plan(with_range, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
     explicit = spec(subnets=[{"subnet": "10.223.1.0/24", "range_start": "10.223.1.128",
                               "range_end": "10.223.1.254"}], bridge="pnnbr")
-    assert not netconf.plan(explicit, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    assert not _network.plan(explicit, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
     other = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.0/25"}], bridge="pnnbr")
-    changed = netconf.plan(other, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    changed = _network.plan(other, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert changed.changed
     rng = changed.diff()["after"]["plugins"][0]["ipam"]["ranges"][0][0]
     assert (rng["rangeStart"], rng["rangeEnd"]) == ("10.223.1.1", "10.223.1.127")
@@ -359,24 +360,24 @@ def dirs(tmp_path, conf_dir, plugins):
 
 def test_plan_create_then_unchanged(dirs):
     s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
-    p = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert p.changed and p.before is None and netconf.predicted_actions(p) == ["written %s" % p.path]
-    assert netconf.apply(p, no_commands) == ["written %s" % p.path]
+    p = _network.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert p.changed and p.before is None and _network.predicted_actions(p) == ["written %s" % p.path]
+    assert _network.apply(p, no_commands) == ["written %s" % p.path]
     st = os.stat(p.path)
     assert stat.S_IMODE(st.st_mode) == 0o644
     with open(p.path, "rb") as f:
         assert f.read() == netconf.render(p.after)
-    again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert not again.changed and netconf.apply(again, no_commands) == []
+    again = _network.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not again.changed and _network.apply(again, no_commands) == []
     # same JSON, other formatting: still unchanged, nothing rewritten
     with open(p.path, "w") as f:
         json.dump(p.after, f)
     mtime = os.stat(p.path).st_mtime_ns
-    again = netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert not again.changed and netconf.apply(again, no_commands) == [] and os.stat(p.path).st_mtime_ns == mtime
+    again = _network.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not again.changed and _network.apply(again, no_commands) == [] and os.stat(p.path).st_mtime_ns == mtime
     # a changed option changes the file; the diff is the content
-    changed = netconf.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400),
-                           dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    changed = _network.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400),
+                            dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert changed.changed and changed.diff()["before"] == p.after
     assert changed.diff()["after"]["plugins"][0]["mtu"] == 1400
 
@@ -384,7 +385,7 @@ def test_plan_create_then_unchanged(dirs):
 def test_plan_keeps_existing_bridge_and_subnets(dirs, bridge_conflist):
     dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.7.0/24", version="0.4.0",
                                                    bridge="cni-podman7"))
-    p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    p = _network.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     main = p.after["plugins"][0]
     assert main["bridge"] == "cni-podman7"
     assert main["ipam"]["ranges"] == [[{"subnet": "10.223.7.0/24", "gateway": "10.223.7.1"}]]
@@ -393,7 +394,7 @@ def test_plan_keeps_existing_bridge_and_subnets(dirs, bridge_conflist):
 def test_plan_picks_free_subnet(dirs, bridge_conflist):
     dirs["write"]("a.conflist", bridge_conflist("a", "10.89.0.0/24", bridge="pnna"))
     dirs["write"]("b.conflist", bridge_conflist("b", "10.89.1.0/24", bridge="pnnb"))
-    p = netconf.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    p = _network.plan(spec(), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     subnet = p.after["plugins"][0]["ipam"]["ranges"][0][0]["subnet"]
     assert subnet.startswith("10.89.") and subnet not in ("10.89.0.0/24", "10.89.1.0/24")
 
@@ -401,8 +402,8 @@ def test_plan_picks_free_subnet(dirs, bridge_conflist):
 def test_plan_overlap_names_both(dirs, bridge_conflist):
     dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.0.0/16", bridge="pnno"))
     with pytest.raises(ValidationError) as err:
-        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
-                     dirs["cache_dir"])
+        _network.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                      dirs["cache_dir"])
     assert "subnet 10.223.4.0/24 of network pnnu overlaps subnet 10.223.0.0/16 of network pnnother" \
         in str(err.value)
     assert os.listdir(dirs["config_dir"]) == ["other.conflist"]
@@ -411,44 +412,44 @@ def test_plan_overlap_names_both(dirs, bridge_conflist):
 def test_plan_bridge_used_by_other_network(dirs, bridge_conflist):
     dirs["write"]("other.conflist", bridge_conflist("pnnother", "10.223.8.0/24", bridge="pnnshared"))
     with pytest.raises(ValidationError, match="bridge pnnshared is already used by network pnnother"):
-        netconf.plan(spec(subnets=["10.223.4.0/24"], bridge="pnnshared"), dirs["config_dir"],
-                     dirs["plugin_dirs"], dirs["cache_dir"])
+        _network.plan(spec(subnets=["10.223.4.0/24"], bridge="pnnshared"), dirs["config_dir"],
+                      dirs["plugin_dirs"], dirs["cache_dir"])
 
 
 def test_plan_name_defined_by_other_file(dirs, bridge_conflist):
     dirs["write"]("00-first.conf", dict(bridge_conflist("pnnu", "10.223.8.0/24")["plugins"][0],
                                         name="pnnu", cniVersion="0.4.0"))
     with pytest.raises(ValidationError, match="already defined by .*00-first.conf"):
-        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
-                     dirs["cache_dir"])
+        _network.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                      dirs["cache_dir"])
 
 
 def test_plan_file_of_other_name_needs_force(dirs, bridge_conflist):
     dirs["write"]("pnnu.conflist", bridge_conflist("pnnx", "10.223.8.0/24"))
     with pytest.raises(ValidationError, match="defines network 'pnnx', not 'pnnu'"):
-        netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
-                     dirs["cache_dir"])
-    p = netconf.plan(spec(subnets=["10.223.8.0/24"], force=True), dirs["config_dir"],
-                     dirs["plugin_dirs"], dirs["cache_dir"])
+        _network.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                      dirs["cache_dir"])
+    p = _network.plan(spec(subnets=["10.223.8.0/24"], force=True), dirs["config_dir"],
+                      dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.after["name"] == "pnnu"
 
 
 def test_plan_invalid_existing_file_is_replaced(dirs):
     dirs["write"]("pnnu.conflist", "{not json")
-    p = netconf.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
-                     dirs["cache_dir"])
+    p = _network.plan(spec(subnets=["10.223.4.0/24"]), dirs["config_dir"], dirs["plugin_dirs"],
+                      dirs["cache_dir"])
     assert p.changed and p.before == "{not json" and not p.warnings
 
 
 def test_plan_parent_must_exist(dirs):
     with pytest.raises(ValidationError, match="parent interface pnnnosuch0 of macvlan network pnnu"):
-        netconf.plan(spec(driver="macvlan", parent="pnnnosuch0", subnets=["10.223.4.0/24"]),
-                     dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+        _network.plan(spec(driver="macvlan", parent="pnnnosuch0", subnets=["10.223.4.0/24"]),
+                      dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
 
 
 def test_plan_parent_lo_is_accepted(dirs):
-    p = netconf.plan(spec(driver="ipvlan", parent="lo", mode="l3", subnets=["10.223.4.0/24"]),
-                     dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    p = _network.plan(spec(driver="ipvlan", parent="lo", mode="l3", subnets=["10.223.4.0/24"]),
+                      dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.after["plugins"][0]["master"] == "lo"
 
 
@@ -459,27 +460,27 @@ def _cache_entry(dirs, network, cid="pnnc1"):
 @pytest.mark.parametrize("state", ["present", "absent"])
 def test_plan_in_use_needs_force(dirs, state):
     s = spec(subnets=["10.223.1.0/24"], bridge="pnnbr")
-    netconf.apply(netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]), no_commands)
+    _network.apply(_network.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]), no_commands)
     _cache_entry(dirs, "pnnu")
     _cache_entry(dirs, "pnnu-other", "pnnc2")  # another network whose name starts alike
     changed = spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400, state=state)
     with pytest.raises(ValidationError, match=r"network pnnu is in use by pnnc1 \(eth0\)"):
-        netconf.plan(changed, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+        _network.plan(changed, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     # unchanged definitions do not care about users
-    assert not netconf.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
+    assert not _network.plan(s, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"]).changed
     forced = spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400, state=state, force=True)
-    p = netconf.plan(forced, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    p = _network.plan(forced, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.in_use == [{"container_id": "pnnc1", "interface": "eth0"}]
 
 
 def test_plan_absent(dirs, bridge_conflist):
-    p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert not p.changed and netconf.predicted_actions(p) == []
+    p = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert not p.changed and _network.predicted_actions(p) == []
     path = dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.8.0/24", bridge="pnnnobr"))
-    p = netconf.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    p = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.after is None and p.remove_bridge is None  # no such device here
     assert p.diff()["after"] == {} and p.diff()["before"]["name"] == "pnnu"
-    assert netconf.apply(p, no_commands) == ["removed %s" % path] and not os.path.exists(path)
+    assert _network.apply(p, no_commands) == ["removed %s" % path] and not os.path.exists(path)
 
 
 ROUTE_TABLE = (
@@ -493,12 +494,11 @@ ROUTE_TABLE = (
 def test_host_routes_from_proc_net_route(tmp_path, monkeypatch):
     """/proc/net/route read once per question: the default route's interface, and the
     destinations of the other routes (the default one overlaps everything)."""
-    from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
     table = tmp_path / "route"
     table.write_text(ROUTE_TABLE)
-    monkeypatch.setattr(netconf, "PROC_ROUTE", str(table))
-    assert netconf.default_route_interface() == "eth0"
-    assert [str(n) for n in netconf._host_ipv4_routes()] == ["10.0.2.0/24"]
-    monkeypatch.setattr(netconf, "PROC_ROUTE", str(tmp_path / "missing"))
-    assert netconf.default_route_interface() is None
-    assert netconf._host_ipv4_routes() == []
+    monkeypatch.setattr(_hostnet, "PROC_ROUTE", str(table))
+    assert _hostnet.default_route_interface() == "eth0"
+    assert [str(n) for n in _hostnet.ipv4_routes()] == ["10.0.2.0/24"]
+    monkeypatch.setattr(_hostnet, "PROC_ROUTE", str(tmp_path / "missing"))
+    assert _hostnet.default_route_interface() is None
+    assert _hostnet.ipv4_routes() == []
