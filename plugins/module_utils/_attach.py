@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: one attachment's ADD/DEL/CHECK, its cache entry, intent and rollback are one transaction; the preflight checks guard it.
 """Attach, detach and check one container's CNI networks.
 
 An attachment is keyed by (network, container id, interface) — the libcni key — and

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: cni_attachment's entry model, plan, execute and result shaping, single and batch, one entry type throughout.
 """Run-time attachments (``cni_attachment``): connect or disconnect one container to one
 network while it runs, as podman's NetworkConnect/NetworkDisconnect do, alone or as a
 batch.

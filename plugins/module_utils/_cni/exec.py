@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: the CNI spec's exec protocol (env, stdin, chaining, errors, timeouts) and the plugin process group that enforces it.
 """CNI plugin execution per the spec (ADD, DEL, CHECK, VERSION), as libcni does it.
 
 - env: CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH;
