@@ -17,7 +17,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _netns, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procgroup, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -496,7 +496,7 @@ def recover_interrupted(ctx: HostContext, intent: _intent.Intent) -> None:
     StateError when the cache entry of that key is there but unusable: it may say the
     ADD finished, so nothing is undone on a guess."""
     if intent.group:
-        cniexec.PluginGroup.stop(intent.group)
+        _procgroup.PluginGroup.stop(intent.group)
     if cnicache.read(ctx.cache_dir, intent.network, intent.container_id, intent.ifname) is None:
         try:
             conf = cniconf.conflist_from_bytes(intent.config, "intent %s" % intent.path)
