@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _container_request, _netns  # noqa: E402
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext  # noqa: E402
 
 NET = B.NETWORKS["attach"]
@@ -93,7 +93,7 @@ def run_lib(n: int, warmup: int, ports: bool, res: B.Results, tag: str) -> None:
         cid, ns = "benchpa-c-%04d" % i, os.path.join(NS_DIR, "%sc-%04d" % (NS_PREFIX, i))
         pm = [{"host_port": port(2000, i), "container_port": 80}] if ports else []
         t0 = B.now()
-        req = _container.ContainerRequest(ctx, cid, netns=ns, networks=[NET["name"]], port_mappings=pm)
+        req = _container_request.ContainerRequest(ctx, cid, netns=ns, networks=[NET["name"]], port_mappings=pm)
         with ctx.container_lock(cid):
             plan = _container.plan(ctx, req)
             _container.execute(ctx, req, plan)
@@ -105,7 +105,7 @@ def run_lib(n: int, warmup: int, ports: bool, res: B.Results, tag: str) -> None:
     def container_again(i: int) -> None:
         cid, ns, pm = creqs[i]
         t0 = B.now()
-        req = _container.ContainerRequest(ctx, cid, netns=ns, networks=[NET["name"]], port_mappings=pm)
+        req = _container_request.ContainerRequest(ctx, cid, netns=ns, networks=[NET["name"]], port_mappings=pm)
         with ctx.container_lock(cid):
             plan = _container.plan(ctx, req)
         dt = (B.now() - t0) / 1e6
@@ -137,7 +137,7 @@ def run_lib(n: int, warmup: int, ports: bool, res: B.Results, tag: str) -> None:
     def container_down(i: int) -> None:
         cid, ns, dummy = creqs.pop(i)
         t0 = B.now()
-        req = _container.ContainerRequest(ctx, cid, netns=ns, networks=[], state="absent")
+        req = _container_request.ContainerRequest(ctx, cid, netns=ns, networks=[], state="absent")
         with ctx.container_lock(cid):
             plan = _container.plan(ctx, req)
             _container.execute(ctx, req, plan)

@@ -54,7 +54,7 @@ def reload_ours(res: B.Results, op: str, force: bool = False, expect_changed: bo
 
 
 def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
-    from ansible_collections.podnet.cni.plugins.module_utils import _container
+    from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_request
     from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
     res = B.Results()
     res.meta.update(B.host_meta())
@@ -66,9 +66,9 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
     try:
         B.log("reload: attaching %d containers (ours)" % n)
         for i in range(n):
-            req = _container.ContainerRequest(ctx, "benchpr-%04d" % i, netns="%s%04d" % (NS_PREFIX, i),
-                                              networks=[NET["name"]],
-                                              port_mappings=[{"host_port": B.PORT_BASE + i, "container_port": 80}])
+            req = _container_request.ContainerRequest(ctx, "benchpr-%04d" % i, netns="%s%04d" % (NS_PREFIX, i),
+                                                      networks=[NET["name"]],
+                                                      port_mappings=[{"host_port": B.PORT_BASE + i, "container_port": 80}])
             _container.execute(ctx, req, _container.plan(ctx, req))
         dt_empty, dummy = B.run_module_direct("container_net_reload", dict(common(), containers=["benchpr-none"]))
         res.rec("module", "reload of nothing (Python + Ansible start-up)", dt_empty)
@@ -109,8 +109,8 @@ def inner(n: int, rounds: int, with_podman: bool, out: str) -> int:
             pod.cleanup()
         B.run_module_direct("container_net_reload", dict(common(), containers=["all"], prune_stale=True))
         for i in range(n):
-            req = _container.ContainerRequest(ctx, "benchpr-%04d" % i, netns="%s%04d" % (NS_PREFIX, i),
-                                              networks=[], state="absent")
+            req = _container_request.ContainerRequest(ctx, "benchpr-%04d" % i, netns="%s%04d" % (NS_PREFIX, i),
+                                                      networks=[], state="absent")
             try:
                 _container.execute(ctx, req, _container.plan(ctx, req))
             except Exception as exc:  # noqa: BLE001

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: one attachment's ADD/DEL/CHECK, its cache entry, intent and rollback are one transaction; the preflight checks guard it.
 """Attach, detach and check one container's CNI networks.
 
 An attachment is keyed by (network, container id, interface) — the libcni key — and
@@ -17,7 +18,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _concurrency, _netns, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _concurrency, _netns, _procgroup, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -522,7 +523,7 @@ def recover_interrupted(ctx: HostContext, intent: _intent.Intent) -> None:
     StateError when the cache entry of that key is there but unusable: it may say the
     ADD finished, so nothing is undone on a guess."""
     if intent.group:
-        cniexec.PluginGroup.stop(intent.group)
+        _procgroup.PluginGroup.stop(intent.group)
     if cnicache.read(ctx.cache_dir, intent.network, intent.container_id, intent.ifname) is None:
         try:
             conf = cniconf.conflist_from_bytes(intent.config, "intent %s" % intent.path)

@@ -75,7 +75,7 @@ def build_context(params: Dict[str, Any], check_mode: bool = False):
               "state_dir": params.get("state_dir"),
               "timeout": params.get("plugin_timeout") or C.PLUGIN_TIMEOUT}
     if is_rootless(params):
-        from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
+        from ansible_collections.podnet.cni.plugins.module_utils._rootless_context import RootlessContext
         ctx = RootlessContext.from_params(params, pending=pending, **kwargs)
     else:
         from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext

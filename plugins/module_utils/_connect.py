@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: cni_attachment's entry model, plan, execute and result shaping, single and batch, one entry type throughout.
 """Run-time attachments (``cni_attachment``): connect or disconnect one container to one
 network while it runs, as podman's NetworkConnect/NetworkDisconnect do, alone or as a
 batch.
@@ -16,9 +17,7 @@ retry of race errors) is shared with ``container_netns``'s batch: see ``_concurr
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import os
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _intent, _netns, _state, _validate
@@ -36,11 +35,6 @@ from ansible_collections.podnet.cni.plugins.module_utils._pending import WHY, wa
 DEFAULT_WORKERS = _concurrency.DEFAULT_WORKERS
 ENTRY_KEYS = ("container_id", "name", "netns", "network", "interface", "ips", "mac", "aliases",
               "port_mappings", "cni_args", "capability_args", "verify", "state")
-
-
-def cnitool_container_id(netns_path: str) -> str:
-    """The container id cnitool uses for a netns path (libcni's cnitool: sha512 prefix)."""
-    return "cnitool-" + hashlib.sha512(netns_path.encode()).hexdigest()[:20]
 
 
 class EntryRequest:
@@ -161,12 +155,7 @@ class _Snapshot:
             bad = self.cache.container_unreadable(cid) + [u for u in intents_bad if u.may_belong_to(cid)]
             if bad:
                 self.refusals.setdefault(cid, unreadable_error("container %s" % cid, bad))
-        self._netns_status: Dict[str, str] = {}
-
-    def netns_status(self, path: str) -> str:
-        if path not in self._netns_status:
-            self._netns_status[path] = self.ctx.netns_status(path) if path else "absent"
-        return self._netns_status[path]
+        self.netns_status = _netns.StatusMemo(ctx.netns_status).status
 
 
 def _record_networks(record: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -185,32 +174,10 @@ def _resolve_netns(ctx: HostContext, req: EntryRequest, snap: _Snapshot) -> str:
         if e.netns:
             return e.netns
     if req.container_id.startswith("cnitool-"):
-        found = _find_cnitool_netns(ctx, req.container_id)
+        found = cnicache.find_cnitool_netns(ctx.netns_dir, req.container_id)
         if found:
             return found
     return ctx.default_netns(req.container_id)
-
-
-def _find_cnitool_netns(ctx: HostContext, cid: str) -> Optional[str]:
-    """cnitool's cache entries (libcni 1.1) hold no netns: find the path whose hash is the id."""
-    try:
-        names = os.listdir(ctx.netns_dir)
-    except OSError:
-        return None
-    for name in names:
-        path = os.path.join(ctx.netns_dir, name)
-        if cnitool_container_id(path) == cid:
-            return path
-    return None
-
-
-def with_netns(entry: cnicache.CacheEntry, netns: str) -> cnicache.CacheEntry:
-    """The entry with its netns filled in (libcni before 1.2 does not cache it)."""
-    if entry.netns or not netns:
-        return entry
-    return cnicache.CacheEntry(entry.network, entry.container_id, entry.ifname, netns,
-                               entry.config, entry.cni_args, entry.capability_args, entry.result,
-                               entry.path)
 
 
 def _free_ifname(used: Set[str]) -> str:
@@ -379,7 +346,7 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
         # network, as podman allows), rather than attach the network twice
         moved = next((e for e in current if e.network == req.network), None)
     if moved is not None:
-        moved = with_netns(moved, p.netns)
+        moved = cnicache.with_netns(moved, p.netns)
         p.current = moved
         p.before = _attach.entry_spec_view(moved)
         p.action, p.reasons, p.old = "reattach", ["interface"], [moved]
@@ -394,7 +361,7 @@ def _plan_one(ctx: HostContext, req: EntryRequest, p: EntryPlan, snap: _Snapshot
                 {e.ifname for e in current} | snap.interrupted.get(req.container_id, set())):
             _attach.refuse_existing_interface(conf, p.netns, p.ifname, in_thread=not ctx.rootless)
     else:
-        existing = with_netns(existing, p.netns)
+        existing = cnicache.with_netns(existing, p.netns)
         p.current = existing
         p.before = _attach.entry_spec_view(existing)
         reasons = []

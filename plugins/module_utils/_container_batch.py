@@ -35,7 +35,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _container, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import (
+    _attach, _concurrency, _container, _container_request, _state, _validate)
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -54,7 +55,7 @@ class Item:
     def __init__(self, index: int, raw: Dict[str, Any]) -> None:
         self.index = index
         self.raw = raw
-        self.req: Optional[_container.ContainerRequest] = None
+        self.req: Optional[_container_request.ContainerRequest] = None
         self.plan: Optional[_container.Plan] = None
         self.error: Optional[str] = None
         self.error_details: Dict[str, Any] = {}
@@ -85,7 +86,7 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
         try:
             if unknown:
                 raise ValidationError(unknown)
-            item.req = _container.ContainerRequest(
+            item.req = _container_request.ContainerRequest(
                 ctx, raw.get("container_id"), raw.get("name"), raw.get("netns"), raw.get("pid"),
                 raw.get("network_mode") or "bridge", raw.get("networks") or [],
                 raw.get("port_mappings") or [], raw.get("static_ip"), raw.get("static_mac"),
@@ -104,7 +105,7 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
     return items
 
 
-def claim_conflicts(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[List[str], str]]:
+def claim_conflicts(reqs: Sequence[_container_request.ContainerRequest]) -> List[Tuple[List[str], str]]:
     """What two entries of one batch would both own: the container id, the netns, the
     pinned process, a static IP of a network, a host port. (owners, message) per conflict."""
     problems: List[Tuple[List[str], str]] = []
@@ -127,7 +128,7 @@ def claim_conflicts(reqs: Sequence[_container.ContainerRequest]) -> List[Tuple[L
         if seen_ids[cid] > 1:
             continue
         kind = req.kind if req.state == "present" else req.recorded_kind
-        if kind not in _container.SHARED_KINDS:  # host, container:, ns: share by design
+        if kind not in _container_request.SHARED_KINDS:  # host, container:, ns: share by design
             claim("netns", req.netns, cid, "netns %s is claimed by both %%s and %%s" % req.netns)
         if req.state != "present":
             continue
@@ -240,7 +241,7 @@ def plan_all(ctx: HostContext, items: Sequence[Item]) -> cnicache.CacheView:
 
 # --- 3. execution ---
 
-def _fingerprint(ctx: HostContext, req: _container.ContainerRequest,
+def _fingerprint(ctx: HostContext, req: _container_request.ContainerRequest,
                  entries: Sequence[cnicache.CacheEntry]) -> Any:
     """What a failed container's ``changed`` is judged by: its netns and attachments."""
     return (ctx.netns_status(req.netns),

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """HostContext: where things live (config, plugins, cache, state, netns dir) and how
 CNI calls and namespace operations run. Root runs them directly; the rootless
-context (``_rootless.RootlessContext``) runs them inside the user's namespaces.
+context (``_rootless_context.RootlessContext``) runs them inside the user's namespaces.
 """
 from __future__ import annotations
 

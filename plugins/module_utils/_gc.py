@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _state, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
@@ -105,24 +105,6 @@ class PrunePlan:
                 "unreadable": [u.to_dict() for u in self.unreadable],
                 "skipped": [_skipped_report(e) for e in self.skipped],
                 "errors": []}
-
-
-class _Liveness:
-    """netns status of a path, asked once per path per run."""
-
-    def __init__(self, ctx: HostContext) -> None:
-        self.ctx = ctx
-        self._seen: Dict[str, str] = {}
-
-    def status(self, path: str) -> str:
-        if not path:
-            return "absent"
-        if path not in self._seen:
-            self._seen[path] = self.ctx.netns_status(path)
-        return self._seen[path]
-
-    def alive(self, path: str) -> bool:
-        return self.status(path) == "mounted"
 
 
 def valid_id(cid: str) -> bool:
@@ -253,7 +235,7 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
          entries: Optional[Sequence[cnicache.CacheEntry]] = None) -> PrunePlan:
     """What is stale, without touching anything."""
     p = PrunePlan()
-    live = _Liveness(ctx)
+    live = _netns.StatusMemo(ctx.netns_status)
     if entries is None:
         entries, p.unreadable = cnicache.scan(ctx.cache_dir)
     intents, bad_intents = _intent.scan(ctx)
@@ -289,7 +271,7 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
 def execute(ctx: HostContext, p: PrunePlan, min_age: float = RESERVATION_MIN_AGE) -> Dict[str, Any]:
     """Prune what the plan found, each item re-checked under its lock; a report."""
     report: Dict[str, Any] = {"attachments": [], "records": [], "reservations": [], "errors": []}
-    live = _Liveness(ctx)
+    live = _netns.StatusMemo(ctx.netns_status)
     pruned_entries: List[cnicache.CacheEntry] = []
     report["interrupted"] = []
     for planned in p.interrupted:

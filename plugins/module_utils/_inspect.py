@@ -11,14 +11,12 @@ statistics are asked for, and the dump runs in a forked child that joined the ne
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _slirpmode, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
-from ansible_collections.podnet.cni.plugins.module_utils._connect import cnitool_container_id
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
@@ -95,12 +93,7 @@ def _find_netns(ctx: HostContext, cid: str, record: Optional[Dict[str, Any]],
 
 def _cnitool_paths(ctx: HostContext) -> Dict[str, str]:
     """cnitool container id → netns path, for every namespace in the netns dir."""
-    try:
-        names = os.listdir(ctx.netns_dir)
-    except OSError:
-        return {}
-    paths = [os.path.join(ctx.netns_dir, n) for n in names]
-    return {cnitool_container_id(p): p for p in paths}
+    return cnicache.cnitool_netns_paths(ctx.netns_dir)
 
 
 def _origin(cid: str, entry: cnicache.CacheEntry, in_record: bool) -> str:

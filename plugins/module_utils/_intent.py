@@ -15,7 +15,7 @@ with the recorded config and a prevResult rebuilt from the host-local reservatio
 (firewall and portmap find their rules by the container's IP), then drops it.
 
 The intent also records the process group of the plugins of that run
-(``cniexec.PluginGroup``): before undoing anything, the recovery makes sure none of them
+(``_procgroup.PluginGroup``): before undoing anything, the recovery makes sure none of them
 is still running (an orphan would go on adding rules for the address the undo releases).
 An intent stays until its undo succeeded: a failed rollback, or a failed recovery,
 leaves it for the next run. An intent file that is not a whole, well-typed one is never
@@ -28,7 +28,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _netns
+from ansible_collections.podnet.cni.plugins.module_utils import _netns, _procgroup
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
@@ -60,7 +60,7 @@ def mark(ctx: HostContext, entry: cnicache.CacheEntry) -> str:
     """Record an ADD about to start (entry without a result); returns the intent's path."""
     path = path_of(ctx, entry)
     data = entry.to_json()
-    group = cniexec.PluginGroup.identity()
+    group = _procgroup.PluginGroup.identity()
     if group:
         data["podnetPluginGroup"] = group
     write_private(path, json.dumps(data).encode())

@@ -160,6 +160,26 @@ def status(path: str) -> str:
     return "absent"
 
 
+class StatusMemo:
+    """The status of namespaces, asked once per path for a whole run (many attachments
+    share a netns). ``status_of`` is how the caller's context asks (a rootless context
+    answers from inside the holder); an empty path is 'absent'."""
+
+    def __init__(self, status_of: Callable[[str], str] = status) -> None:
+        self._status_of = status_of
+        self._seen: Dict[str, str] = {}
+
+    def status(self, path: str) -> str:
+        if not path:
+            return "absent"
+        if path not in self._seen:
+            self._seen[path] = self._status_of(path)
+        return self._seen[path]
+
+    def alive(self, path: str) -> bool:
+        return self.status(path) == "mounted"
+
+
 def _ensure_run_dir(run_dir: str) -> None:
     """Create run_dir and make it a shared mount, as ``ip netns add`` does, so
     namespace mounts made here propagate to mount namespaces created later."""

@@ -2,7 +2,7 @@
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Many network definitions in one ``cni_network`` task (``networks:``), each with every
-guarantee of the single form, on top of ``netconf.plan`` and ``netconf.apply``.
+guarantee of the single form, on top of ``_network.plan`` and ``_network.apply``.
 
 The entries are planned in order against one view of each config dir in which every
 earlier entry is already applied, so a later network is checked against the earlier ones
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.podnet.cni.plugins.module_utils import _network
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -38,7 +39,7 @@ class NetworkItem:
         self.raw = raw
         self.config_dir = config_dir
         self.spec: Optional[netconf.NetworkSpec] = None
-        self.plan: Optional[netconf.Plan] = None
+        self.plan: Optional[_network.Plan] = None
         self.actions: List[str] = []
         self.error: Optional[str] = None
 
@@ -85,7 +86,7 @@ class _Views:
             self.warnings.extend(warnings)
         return self.dirs[config_dir]
 
-    def apply(self, config_dir: str, plan: netconf.Plan) -> None:
+    def apply(self, config_dir: str, plan: _network.Plan) -> None:
         view = self.dirs[config_dir]
         for name in [n for n, c in view.items() if c.path == plan.path]:
             del view[name]
@@ -102,8 +103,8 @@ def plan_all(items: Sequence[NetworkItem], plugin_dirs: Sequence[str], cache_dir
     for item in items:
         networks = views.get(item.config_dir)
         try:
-            item.plan = netconf.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
-                                     networks=networks, plugins_pending=plugins_pending)
+            item.plan = _network.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
+                                      networks=networks, plugins_pending=plugins_pending)
         except PodnetError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))
             continue
@@ -129,7 +130,7 @@ def apply_all(items: Sequence[NetworkItem], run_command: Callable[..., Tuple[int
                 item.error = "not applied: %s (planned again after an earlier entry failed)" % exc.msg
                 continue
         try:
-            item.actions = netconf.apply(item.plan, run_command)
+            item.actions = _network.apply(item.plan, run_command)
         except PodnetError as exc:
             item.error = str(exc)
         except OSError as exc:
@@ -148,7 +149,7 @@ def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
     out_warnings = list(warnings)
     for item in items:
         plan = item.plan
-        done = netconf.predicted_actions(plan) if check_mode else item.actions
+        done = _network.predicted_actions(plan) if check_mode else item.actions
         changed = plan.changed if check_mode or item.error is None else bool(done)
         res: Dict[str, Any] = {"changed": changed, "failed": item.error is not None,
                                "config_path": plan.path, "conflist": plan.after,
@@ -187,13 +188,13 @@ def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[s
         warnings = plan_all(items, plugin_dirs, cache_dir, host_links, plugins_pending)
     else:
         # one writer of network definitions at a time: the overlap checks must see the others
-        with file_lock(netconf.lock_path(state_dir)):
+        with file_lock(_network.lock_path(state_dir)):
             warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
             if run_command is None:
                 raise ValueError("run_command is needed to apply a batch")
 
             def replan(item: NetworkItem) -> None:
-                item.plan = netconf.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
-                                         networks=_Views().get(item.config_dir))
+                item.plan = _network.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
+                                          networks=_Views().get(item.config_dir))
             apply_all(items, run_command, replan)
     return results(items, check_mode, with_diff, warnings)

@@ -10,7 +10,7 @@ import pickle
 import signal
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
@@ -135,6 +135,26 @@ def identity_from_dict(data: Any) -> Optional[ProcessIdentity]:
 
 def identity_to_dict(ident: ProcessIdentity) -> Dict[str, Any]:
     return {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline}
+
+
+def own_processes() -> Iterator[ProcessIdentity]:
+    """Live processes of this user (uid in the current view), zombies excluded."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    uid = os.geteuid()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        ident = process_identity(int(entry))
+        if ident is not None and ident.uid == uid:
+            yield ident
 
 
 def is_ours(stored: Optional[ProcessIdentity]) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _gc, _intent, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
@@ -220,7 +220,7 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
             if cid == "all":
                 raise ValidationError("containers: 'all' cannot be combined with ids", value=cid)
             _validate.any_container_id(cid)  # other tools' ids too
-    live = _Alive(ctx)
+    live = _netns.StatusMemo(ctx.netns_status).alive
     entries = []
     usable, unreadable = cnicache.scan(ctx.cache_dir)
     for e in usable:
@@ -264,19 +264,6 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
     # what no target may own is reported all the same, never skipped silently
     ctx.warnings.extend("cannot be used (left alone): %s" % u for u in unreadable if u.path not in owned)
     return targets
-
-
-class _Alive:
-    def __init__(self, ctx: HostContext) -> None:
-        self.ctx = ctx
-        self.seen: Dict[str, bool] = {}
-
-    def __call__(self, path: str) -> bool:
-        if not path:
-            return False
-        if path not in self.seen:
-            self.seen[path] = self.ctx.netns_status(path) == "mounted"
-        return self.seen[path]
 
 
 # --- plan ---
@@ -452,24 +439,17 @@ def execute(ctx: HostContext, p: Plan, min_age: float = _gc.RESERVATION_MIN_AGE,
     todo = [(t, p.to_reload(t.container_id)) for t in p.targets]
     todo = [(t, keys) for t, keys in todo if keys]
     outcome: Dict[str, Dict[str, Any]] = {}
-    if workers > 1 and len(todo) > 1 and not ctx.rootless:
-        # after a wipe the first ADD of a network re-creates the shared chains and jumps
-        # (CNI-FORWARD, CNI-HOSTPORT-*): concurrent first ADDs would each add the jump
-        # (plugins 1.1), so the first container of each network goes alone
-        first, rest, seen = [], [], set()
-        for t, keys in todo:
-            nets = {net for net, _ifname in keys}
-            (first if nets - seen else rest).append((t, keys))
-            seen |= nets
-        for t, keys in first:
-            outcome[t.container_id] = reload_container(ctx, t, keys)
-        if rest:
-            with ThreadPoolExecutor(max_workers=min(workers, len(rest))) as pool:
-                done = list(pool.map(lambda item: reload_container(ctx, item[0], item[1]), rest))
-            outcome.update({t.container_id: d for (t, _keys), d in zip(rest, done)})
-    else:
-        for t, keys in todo:
-            outcome[t.container_id] = reload_container(ctx, t, keys)
+
+    def reload_one(item: Tuple[Target, List[Tuple[str, str]]]) -> None:
+        outcome[item[0].container_id] = reload_container(ctx, item[0], item[1])
+
+    # after a wipe the first ADD of a network re-creates the shared chains and jumps
+    # (CNI-FORWARD, CNI-HOSTPORT-*): concurrent first ADDs would each add the jump
+    # (plugins 1.1), so the first ADD of each network goes alone (_concurrency's gate)
+    concurrent = _concurrency.overlaps(ctx, len(todo), workers)
+    with _concurrency.gated(ctx, concurrent):
+        _concurrency.run_all(reload_one, todo, workers, concurrent)
+    outcome = {t.container_id: outcome[t.container_id] for t, _keys in todo}
     pruned = None
     if p.prune is not None:
         pruned = _gc.execute(ctx, p.prune, min_age) if p.prune.changed else p.prune.to_dict()

@@ -395,3 +395,37 @@ def find_hostfwd(entries: Sequence[Dict[str, Any]], proto: str, host_addr: str,
                 and e.get("host_addr") == host_addr):
             return e
     return None
+
+
+# --- keeping a set of forwards (rootless CNI netns, network_mode slirp4netns) ---
+
+def add_hostfwds(api_socket: str, guest_addr: str, fwds: Sequence[Sequence[Any]],
+                 added: Optional[List[List[Any]]] = None,
+                 warn: Optional[Callable[[str], None]] = None) -> None:
+    """Forward each ``[proto, host address, host port(, guest port)]`` of fwds that
+    slirp4netns does not forward yet to guest_addr (the guest port defaults to the host
+    port). Each forward added is appended to ``added`` at once, so a caller undoing a
+    sync that failed half-way knows what to remove. With ``warn``, a host port a DNAT
+    rule of this host shadows is said there (probed before slirp4netns binds it)."""
+    existing = list_hostfwd(api_socket)
+    for fwd in fwds:
+        proto, host_addr, host_port = fwd[0], fwd[1], fwd[2]
+        if find_hostfwd(existing, proto, host_addr, host_port) is not None:
+            continue
+        shadowed = warn is not None and dnat_shadowed(proto, host_addr, host_port)
+        add_hostfwd(api_socket, proto, host_addr, host_port, guest_addr,
+                    fwd[3] if len(fwd) > 3 else host_port)
+        if added is not None:
+            added.append([proto, host_addr, host_port])
+        if shadowed and warn is not None:
+            warn(shadow_warning(proto, host_addr, host_port))
+
+
+def remove_hostfwds(api_socket: str, fwds: Sequence[Sequence[Any]]) -> None:
+    """Stop forwarding each ``[proto, host address, host port, ...]`` of fwds (those not
+    forwarded are left as they are)."""
+    existing = list_hostfwd(api_socket)
+    for fwd in fwds:
+        found = find_hostfwd(existing, fwd[0], fwd[1], fwd[2])
+        if found is not None:
+            remove_hostfwd(api_socket, int(found["id"]))

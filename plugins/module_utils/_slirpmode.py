@@ -147,11 +147,6 @@ def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dic
     return []
 
 
-def _private_mount_ns() -> None:
-    sc.unshare(sc.CLONE_NEWNS)
-    sc.mount("", "/", None, sc.MS_PRIVATE | sc.MS_REC)
-
-
 def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str, Any]],
           binary: Optional[str] = None, options: Optional[Dict[str, Any]] = None,
           pid_ns: Optional[str] = None) -> _procs.ProcessIdentity:
@@ -172,7 +167,7 @@ def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str
         else declared["enable_sandbox"],
         enable_seccomp=features.get("seccomp", False) if declared["enable_seccomp"] is None
         else declared["enable_seccomp"])
-    ident = slirp.start(binary, features, opts, netns, sock, log, preexec=_private_mount_ns,
+    ident = slirp.start(binary, features, opts, netns, sock, log, preexec=sc.private_mount_ns,
                         pid_ns=pid_ns)
     record = {"pid": ident.pid, "start_time": ident.start_time, "cmdline": ident.cmdline,
               "container_id": cid, "netns": netns, "netns_inode": os.stat(netns).st_ino,
@@ -190,17 +185,10 @@ def start(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dict[str
 def _set_hostfwds(sock: str, guest: str, current: Sequence[Sequence[Any]],
                   wanted: Sequence[Sequence[Any]]) -> List[List[Any]]:
     keep = [list(w) for w in wanted]
-    existing = slirp.list_hostfwd(sock)
-    for fwd in current:
-        if list(fwd) not in keep:  # gone, or now to another container port
-            found = slirp.find_hostfwd(existing, fwd[0], fwd[1], fwd[2])
-            if found is not None:
-                slirp.remove_hostfwd(sock, int(found["id"]))
-    existing = slirp.list_hostfwd(sock)
-    for proto, host_addr, host_port, guest_port in wanted:
-        if slirp.find_hostfwd(existing, proto, host_addr, host_port) is None:
-            slirp.add_hostfwd(sock, proto, host_addr, host_port, guest, guest_port)
-    return [list(w) for w in wanted]
+    # gone, or now to another container port
+    slirp.remove_hostfwds(sock, [fwd for fwd in current if list(fwd) not in keep])
+    slirp.add_hostfwds(sock, guest, wanted)
+    return keep
 
 
 def update_hostfwds(state_dir: str, cid: str, port_mappings: Sequence[Dict[str, Any]]) -> None:

@@ -66,6 +66,14 @@ def mount(source: Optional[str], target: str, fstype: Optional[str], flags: int,
                         enc(data) if data else None), "mount", target)
 
 
+def private_mount_ns() -> None:
+    """Give this process a mount namespace of its own, every mount in it private: what is
+    mounted or unmounted here (slirp4netns's sandbox remounting /, the CNI mount recipe)
+    never reaches the namespace it came from (the holder's netns mounts stay)."""
+    unshare(CLONE_NEWNS)
+    mount("", "/", None, MS_PRIVATE | MS_REC)
+
+
 def umount2(target: str, flags: int = 0) -> None:
     _check(libc().umount2(os.fsencode(target), flags), "umount", target)
 

@@ -552,6 +552,7 @@ def _run_batch(module):
 
 
 def _run(module):
+    from ansible_collections.podnet.cni.plugins.module_utils import _network
     from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
     from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
@@ -566,14 +567,14 @@ def _run(module):
         p["hairpin"], p["cni_version"], p["state"], p["force"])
     ctx = build_context(p, module.check_mode)
     if module.check_mode:
-        plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless,
-                            plugins_pending=ctx.pending.plugins)
-        actions = netconf.predicted_actions(plan)
+        plan = _network.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless,
+                             plugins_pending=ctx.pending.plugins)
+        actions = _network.predicted_actions(plan)
     else:
         # one writer of network definitions at a time: the overlap check must see the others
-        with file_lock(netconf.lock_path(ctx.state_dir)):
-            plan = netconf.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
-            actions = netconf.apply(plan, module.run_command)
+        with file_lock(_network.lock_path(ctx.state_dir)):
+            plan = _network.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
+            actions = _network.apply(plan, module.run_command)
     result = {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
               "network": netconf.conflist_view(plan.after) if plan.after else None,
               "in_use": plan.in_use, "actions": actions, "warnings": ctx.warnings + plan.warnings}

@@ -564,7 +564,7 @@ def _run_batch(module):
 
 
 def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _container
+    from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_request
 
     if module.params["containers"] is not None:
         return _run_batch(module)
@@ -572,7 +572,7 @@ def _run(module):
         module.fail_json(msg="missing required arguments: container_id (or use containers)")
     ctx = build_context(module.params, module.check_mode)
     p = module.params
-    req = _container.ContainerRequest(
+    req = _container_request.ContainerRequest(
         ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
         p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
         slirp4netns_options=p["slirp4netns_options"], purge_networks=p["purge_networks"],

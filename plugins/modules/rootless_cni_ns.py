@@ -217,10 +217,10 @@ from ansible_collections.podnet.cni.plugins.module_utils._constants import (
 
 
 def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _rootless
+    from ansible_collections.podnet.cni.plugins.module_utils import _rootless_ns
 
     ctx = build_context(module.params)
-    return _rootless.manage(ctx, module.params, module.check_mode, module._diff)
+    return _rootless_ns.run(ctx, module.params, module.check_mode, module._diff)
 
 
 def main():

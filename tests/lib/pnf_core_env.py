@@ -30,10 +30,10 @@ def _mu() -> Any:
     collected after it ("collection metadata was not loaded")."""
     # pylint: disable=import-outside-toplevel
     from types import SimpleNamespace
-    from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns
+    from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _container_request, _netns
     from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
     from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-    return SimpleNamespace(attach=_attach, container=_container, netns=_netns, cache=cnicache,
+    return SimpleNamespace(attach=_attach, container=_container, container_request=_container_request, netns=_netns, cache=cnicache,
                            HostContext=HostContext)
 
 
@@ -173,7 +173,7 @@ class CoreEnv:
     # --- the container API, as the module drives it ---
     def request(self, ctx: Any, cid: str, **kw: Any) -> Any:
         kw.setdefault("netns", cid)
-        return _mu().container.ContainerRequest(ctx, cid, **kw)
+        return _mu().container_request.ContainerRequest(ctx, cid, **kw)
 
     def apply(self, cid: str, ctx: Optional[Any] = None, **kw: Any) -> Dict[str, Any]:
         """plan + execute like container_netns does; returns plan, outcome, report."""

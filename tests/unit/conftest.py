@@ -70,3 +70,23 @@ def scripts_fixture(tmp_path):
         return str(path)
     make.dir = str(tmp_path)
     return make
+
+
+ALL_PLUGINS = ("bridge", "host-local", "dhcp", "portmap", "firewall", "tuning", "macvlan", "ipvlan",
+               "dnsname")
+
+
+@pytest.fixture
+def plugins(tmp_path):
+    """A plugin dir with executable stubs; ``plugins(without=...)`` leaves some out."""
+    def make(without=()):
+        directory = tmp_path / ("plugins-" + "-".join(without))
+        directory.mkdir(exist_ok=True)
+        for ptype in ALL_PLUGINS:
+            if ptype in without:
+                continue
+            path = directory / ptype
+            path.write_text("#!/bin/sh\nexit 0\n")
+            path.chmod(0o755)
+        return [str(directory)]
+    return make

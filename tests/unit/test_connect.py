@@ -58,7 +58,7 @@ def _plan(ctx, *items):
 
 def test_cnitool_container_id_matches_cnitool():
     # seen from the real cnitool 1.1.2 (tests/functional/attachment/test_attachment_cnitool.py)
-    assert _connect.cnitool_container_id("/run/netns/pna2b10u") == "cnitool-108d056120df439ca275"
+    assert cnicache.cnitool_container_id("/run/netns/pna2b10u") == "cnitool-108d056120df439ca275"
 
 
 @pytest.mark.parametrize("used,expected", [

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_batch
+from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_batch, _container_request
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 
@@ -74,7 +74,7 @@ def test_claim_conflicts(ctx, items, expected):
     reqs = []
     for item in items:
         item = dict(item)
-        reqs.append(_container.ContainerRequest(
+        reqs.append(_container_request.ContainerRequest(
             ctx, item.pop("container_id"), **dict(item, networks=item.get("networks") or [])))
     found = [text for owners, text in _container_batch.claim_conflicts(reqs)]
     assert found == [e.format(nsdir=ctx.netns_dir) for e in expected]

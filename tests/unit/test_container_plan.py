@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _netns, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _container_request, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
@@ -50,7 +50,7 @@ def ctx_fixture(tmp_path, conf_dir, plugin_dir, bridge_conflist):
 
 def request(ctx, networks=("pnf-a",), **kw):
     kw.setdefault("container_id", "pnf-c1")
-    return _container.ContainerRequest(ctx, networks=list(networks), **kw)
+    return _container_request.ContainerRequest(ctx, networks=list(networks), **kw)
 
 
 def fake_result(spec, index=2):

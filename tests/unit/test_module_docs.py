@@ -14,7 +14,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.podnet.cni.plugins.module_utils import _container, _validate
+from ansible_collections.podnet.cni.plugins.module_utils import _container_request, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -81,7 +81,7 @@ def test_port_mappings_documented_once_as_the_parser_takes_them():
 def test_networks_entry_keys_are_suboptions():
     doc = docs(os.path.join(ROOT, "plugins", "modules", "container_netns.py"))
     subs = doc["options"]["networks"]["suboptions"]
-    assert sorted(subs) == sorted(_container.NETWORK_ENTRY_KEYS)
+    assert sorted(subs) == sorted(_container_request.NETWORK_ENTRY_KEYS)
     assert subs["name"]["required"] is True
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _connect, _pending
+from ansible_collections.podnet.cni.plugins.module_utils import _connect, _network, _pending
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
@@ -118,8 +118,8 @@ def test_missing_plugins_are_predicted_only_when_pending(tmp_path, conf_dir):
     # cni_network's planner: the same
     spec = netconf.NetworkSpec(name="pnkb", subnets=["10.238.3.0/24"])
     with pytest.raises(ConfigError, match="not found"):
-        netconf.plan(spec, conf_dir.dir, [str(empty)], str(tmp_path / "cache"))
-    plan = netconf.plan(spec, conf_dir.dir, [str(empty)], str(tmp_path / "cache"), plugins_pending=True)
+        _network.plan(spec, conf_dir.dir, [str(empty)], str(tmp_path / "cache"))
+    plan = _network.plan(spec, conf_dir.dir, [str(empty)], str(tmp_path / "cache"), plugins_pending=True)
     assert plan.changed and any("would install it" in w for w in plan.warnings)
 
 

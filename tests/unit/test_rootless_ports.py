@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
-from ansible_collections.podnet.cni.plugins.module_utils._rootless import RootlessContext
+from ansible_collections.podnet.cni.plugins.module_utils._rootless_context import RootlessContext
 
 
 def _pms(**kw):

@@ -13,7 +13,9 @@ import threading
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _rootless as rl
+from ansible_collections.podnet.cni.plugins.module_utils import _rootless_cni as rcni
+from ansible_collections.podnet.cni.plugins.module_utils import _rootless_context as rctx
+from ansible_collections.podnet.cni.plugins.module_utils import _userns
 from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as s
 from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
@@ -243,25 +245,25 @@ def test_sctp_not_forwarded():
 def test_subid_ranges(tmp_path, content, user, uid, expected):
     path = tmp_path / "subuid"
     path.write_text(content)
-    assert rl.subid_ranges(str(path), user, uid) == expected
+    assert _userns.subid_ranges(str(path), user, uid) == expected
 
 
 def test_map_args_root_then_subids():
-    assert rl.map_args(1000, [(100000, 1000), (300000, 2000)]) == \
+    assert _userns.map_args(1000, [(100000, 1000), (300000, 2000)]) == \
         ["0", "1000", "1", "1", "100000", "1000", "1001", "300000", "2000"]
 
 
 def test_hostfwds_of_port_mappings():
     pms = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "127.0.0.1"},
            {"hostPort": 53, "containerPort": 53, "protocol": "UDP"}, {"containerPort": 1}]
-    assert rl.hostfwds_of(pms) == [["tcp", "127.0.0.1", 8080], ["udp", "0.0.0.0", 53]]
+    assert rctx.hostfwds_of(pms) == [["tcp", "127.0.0.1", 8080], ["udp", "0.0.0.0", 53]]
 
 
 def test_runtime_conf_loses_host_ip_only_for_the_plugins():
     rt = RuntimeConf("c1", "/ns", "eth0", [["IgnoreUnknown", "1"]],
                      {"portMappings": [{"hostPort": 1, "containerPort": 2, "protocol": "tcp",
                                         "hostIP": "127.0.0.1"}], "aliases": {"n": ["a"]}})
-    out = rl._rootless_runtime_conf(rt)
+    out = rcni._rootless_runtime_conf(rt)
     assert out.capability_args["portMappings"] == [{"hostPort": 1, "containerPort": 2, "protocol": "tcp"}]
     assert out.capability_args["aliases"] == {"n": ["a"]}
     assert rt.capability_args["portMappings"][0]["hostIP"] == "127.0.0.1"  # the cache keeps it
@@ -274,12 +276,12 @@ def test_runtime_conf_loses_host_ip_only_for_the_plugins():
 ])
 def test_nearest_existing(monkeypatch, exists, path, expected):
     monkeypatch.setattr(os.path, "exists", lambda p: p in exists)
-    assert rl.nearest_existing(path) == expected
+    assert rcni.nearest_existing(path) == expected
 
 
 def test_ipam_data_dir_maps_into_the_rootless_dir(tmp_path):
-    layout = rl.Layout(str(tmp_path))
-    ctx = rl.RootlessContext(layout, config_dir=str(tmp_path))
+    layout = rcni.Layout(str(tmp_path))
+    ctx = rctx.RootlessContext(layout, config_dir=str(tmp_path))
     inner = os.path.join(layout.rdir, layout.var_target.lstrip("/"))
     assert ctx.ipam_data_dir("/var/lib/cni/networks").startswith(inner)
     assert ctx.ipam_data_dir("/run/ipam") == os.path.join(layout.rdir, "run", "ipam")
@@ -291,22 +293,22 @@ def test_runtime_dir_checks(tmp_path, monkeypatch):
     good = tmp_path / "rt"
     good.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(good))
-    assert rl.runtime_dir(os.geteuid()) == str(good)
+    assert rcni.runtime_dir(os.geteuid()) == str(good)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
     with pytest.raises(RootlessError, match="does not exist"):
-        rl.runtime_dir(os.geteuid())
+        rcni.runtime_dir(os.geteuid())
     os.chmod(good, 0o755)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(good))
     with pytest.raises(RootlessError, match="0700"):
-        rl.runtime_dir(os.geteuid())
+        rcni.runtime_dir(os.geteuid())
     with pytest.raises(RootlessError, match="owned by uid"):
-        rl.runtime_dir(os.geteuid() + 1)
+        rcni.runtime_dir(os.geteuid() + 1)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not rl.in_initial_userns(), reason="needs real root")
+@pytest.mark.skipif(os.geteuid() != 0 or not _userns.in_initial_userns(), reason="needs real root")
 def test_rootless_refused_for_real_root():
     with pytest.raises(ValidationError, match="unprivileged user"):
-        rl.RootlessContext.from_params({})
+        rctx.RootlessContext.from_params({})
 
 
 # --- network_mode slirp4netns: the container's own options (issue 12) ---

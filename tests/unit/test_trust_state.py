@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _attach, _gc, _intent, _procgroup, _procs, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as ce
@@ -407,11 +407,11 @@ def test_plugins_and_their_children_die_with_the_process(scripts, tmp_path):
 
 def test_stop_kills_what_is_left_of_a_dead_runs_group(scripts):
     proc = subprocess.Popen(["sleep", "600"], process_group=0)
-    group = {"pgid": proc.pid, "start_time": ce._procs.process_identity(proc.pid).start_time}
+    group = {"pgid": proc.pid, "start_time": _procs.process_identity(proc.pid).start_time}
     # the leader is another process now (pid reused): not ours to signal
-    ce.PluginGroup.stop({"pgid": proc.pid, "start_time": group["start_time"] + 1})
+    _procgroup.PluginGroup.stop({"pgid": proc.pid, "start_time": group["start_time"] + 1})
     assert proc.poll() is None
-    ce.PluginGroup.stop(group)
+    _procgroup.PluginGroup.stop(group)
     assert proc.wait(timeout=10) == -signal.SIGKILL
 
 

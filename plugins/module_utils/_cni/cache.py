@@ -15,6 +15,7 @@ entries, ``read`` raises StateError for it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -338,3 +339,34 @@ class CacheView:
         for dummy, port, proto in host_ports(mappings):
             out.extend(e for e in self._by_port.get((port, proto), []) if not any(e is o for o in out))
         return out
+
+
+# --- cnitool's attachments (libcni's cnitool names the container after the netns path) ---
+
+def cnitool_container_id(netns_path: str) -> str:
+    """The container id cnitool uses for a netns path (libcni's cnitool: sha512 prefix)."""
+    return "cnitool-" + hashlib.sha512(netns_path.encode()).hexdigest()[:20]
+
+
+def cnitool_netns_paths(netns_dir: str) -> Dict[str, str]:
+    """cnitool container id → netns path, for every namespace in netns_dir (cnitool's cache
+    entries, libcni 1.1, hold no netns: the path is found by its hash)."""
+    try:
+        names = os.listdir(netns_dir)
+    except OSError:
+        return {}
+    paths = [os.path.join(netns_dir, n) for n in names]
+    return {cnitool_container_id(p): p for p in paths}
+
+
+def find_cnitool_netns(netns_dir: str, cid: str) -> Optional[str]:
+    """The netns path in netns_dir that cnitool's container id cid was made for, if any."""
+    return cnitool_netns_paths(netns_dir).get(cid)
+
+
+def with_netns(entry: CacheEntry, netns: str) -> CacheEntry:
+    """The entry with its netns filled in (libcni before 1.2 does not cache it)."""
+    if entry.netns or not netns:
+        return entry
+    return CacheEntry(entry.network, entry.container_id, entry.ifname, netns, entry.config,
+                      entry.cni_args, entry.capability_args, entry.result, entry.path)

@@ -38,7 +38,7 @@ def _cnitool(env, tool, cmd, net, netns_path, caps=None, check=True):
 
 
 def _cid(path):
-    from ansible_collections.podnet.cni.plugins.module_utils._connect import cnitool_container_id
+    from ansible_collections.podnet.cni.plugins.module_utils._cni.cache import cnitool_container_id
     return cnitool_container_id(path)
 
 

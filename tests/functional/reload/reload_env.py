@@ -279,13 +279,13 @@ class ReloadEnv:
 
 
 def _add_container(ctx, cid, netns, networks, pms, static_ip, static_mac):
-    from ansible_collections.podnet.cni.plugins.module_utils import _container
-    req = _container.ContainerRequest(ctx, cid, netns=netns, networks=networks, port_mappings=pms,
-                                      static_ip=static_ip, static_mac=static_mac)
+    from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_request
+    req = _container_request.ContainerRequest(ctx, cid, netns=netns, networks=networks, port_mappings=pms,
+                                              static_ip=static_ip, static_mac=static_mac)
     _container.execute(ctx, req, _container.plan(ctx, req))
 
 
 def _remove_container(ctx, cid, netns):
-    from ansible_collections.podnet.cni.plugins.module_utils import _container
-    req = _container.ContainerRequest(ctx, cid, netns=netns, state="absent")
+    from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_request
+    req = _container_request.ContainerRequest(ctx, cid, netns=netns, state="absent")
     _container.execute(ctx, req, _container.plan(ctx, req))

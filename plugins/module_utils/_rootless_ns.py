@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``rootless_cni_ns``: declare the rootless CNI namespace (holder, netns, slirp4netns,
+resolv.conf, the options every rebuild uses) or tear it down."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.podnet.cni.plugins.module_utils import _netns
+from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
+from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
+from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
+from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._rootless_context import RootlessContext
+
+
+def _view(ctx: RootlessContext, declared: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """What exists now, for the diff."""
+    joined = ctx.joined
+    netns_up = joined and _netns.status(ctx.layout.cni_netns) == "mounted"
+    health, state = ctx.slirp_health() if netns_up else ("dead", ctx.slirp_state())
+    try:
+        with open(ctx.layout.resolv_conf) as f:
+            resolv: Optional[str] = f.read()
+    except OSError:
+        resolv = None
+    return {"holder": joined, "netns": ctx.layout.cni_netns if netns_up else None,
+            "slirp4netns": (state or {}).get("options") if health in ("ok", "options") else None,
+            "resolv_conf": resolv, "options": declared}
+
+
+def _saved_options(ctx: RootlessContext) -> Optional[Dict[str, Any]]:
+    """The declared options on disk; an unusable file is replaced (said in a warning)."""
+    try:
+        return ctx.declared_options()
+    except RootlessError as exc:
+        ctx.warnings.append("the rootless options file %s cannot be used (%s): it is replaced with "
+                            "the options of this task" % (ctx.layout.options_file,
+                                                          exc.details.get("reason")))
+        return {"unusable": exc.details.get("reason")}
+
+
+class Request:
+    """What the task asks for, validated before anything changes: the declared options
+    and, for present, the slirp4netns binary, its features and the options it runs with
+    (an option it does not support fails here)."""
+
+    def __init__(self, ctx: RootlessContext, params: Dict[str, Any]) -> None:
+        self.state = params.get("state") or "present"
+        self.force = bool(params.get("force"))
+        self.declared = rstate.declared_options(params)
+        self.binary: Optional[str] = None
+        self.features: Dict[str, bool] = {}
+        self.opts = rstate.slirp_options(self.declared, self.features)
+        if self.present:
+            self.binary = slirp.find_binary(self.declared["path"])
+            self.features = slirp.detect_features(self.binary)
+            self.opts = rstate.slirp_options(self.declared, self.features)
+            slirp.build_args(self.binary, self.features, self.opts, ctx.layout.cni_netns,
+                             ctx.layout.api_socket, 3)
+
+    @property
+    def present(self) -> bool:
+        return self.state == "present"
+
+
+class Plan:
+    """What the task would do (``actions``, in the order it does them) and what exists
+    before; ``save_options`` when the declared options differ from those on disk."""
+
+    def __init__(self, req: Request, saved: Optional[Dict[str, Any]], before: Dict[str, Any],
+                 attachments: int) -> None:
+        self.req = req
+        self.saved = saved
+        self.before = before
+        self.attachments = attachments
+        self.actions: List[Dict[str, Any]] = []
+
+    @property
+    def save_options(self) -> bool:
+        return self.req.present and self.saved != self.req.declared
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    def after(self, ctx: RootlessContext, actions: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """What exists after ``actions`` (those taken, or in check mode those planned)."""
+        req = self.req
+        if req.present:
+            return {"holder": True, "netns": ctx.layout.cni_netns, "slirp4netns": req.opts.to_dict(),
+                    "resolv_conf": ctx.resolv_conf_text(req.opts), "options": req.declared}
+        return {"holder": self.before["holder"] and not any(a["action"] == "stop_holder" for a in actions),
+                "netns": None, "slirp4netns": None, "resolv_conf": None, "options": None}
+
+
+def plan(ctx: RootlessContext, req: Request) -> Plan:
+    """Inside the session: what exists and what would change (no side effects). absent
+    with attachments left and without force fails here."""
+    saved = _saved_options(ctx) if req.present else None
+    p = Plan(req, saved, _view(ctx, saved), ctx.attachment_count())
+    if req.present:
+        p.actions = ctx.plan_cni_ns(req.opts, req.binary)
+        if p.save_options:
+            p.actions.append({"action": "save_options", "path": ctx.layout.options_file})
+    else:
+        if p.attachments and not req.force:
+            raise RootlessError("the rootless CNI namespace still has %d attachment(s): detach "
+                                "them first or set force: true" % p.attachments,
+                                attachments=p.attachments)
+        p.actions = ctx.teardown(dry_run=True, force=bool(p.attachments))
+    return p
+
+
+def execute(ctx: RootlessContext, p: Plan) -> List[Dict[str, Any]]:
+    """Inside the session: make it so; the actions taken."""
+    req = p.req
+    if not req.present:
+        return ctx.teardown(force=bool(p.attachments))
+    actions = ctx.ensure_cni_ns(req.opts, req.binary, req.features)
+    if p.save_options:
+        rstate.save_options(ctx.layout.options_file, req.declared)
+        actions.append({"action": "save_options", "path": ctx.layout.options_file})
+    return actions
+
+
+def run(ctx: HostContext, params: Dict[str, Any], check_mode: bool, diff: bool) -> Dict[str, Any]:
+    """rootless_cni_ns: plan, then (outside check mode) make it so.
+
+    present also declares the options: they are saved (0600, validated when read) and
+    every later rebuild of the namespace uses them, on demand too."""
+    if not isinstance(ctx, RootlessContext):
+        raise ValidationError("rootless_cni_ns manages the namespace of an unprivileged user: run it "
+                              "as that user (become_user) and do not set rootless: false")
+    req = Request(ctx, params)
+    with ctx.session(check_mode=check_mode):
+        p = plan(ctx, req)
+        actions = p.actions if check_mode else execute(ctx, p)
+        if not req.present and p.attachments and actions:
+            ctx.warnings.append(_forced_warning(ctx, p.attachments, actions))
+        present = req.present
+        result: Dict[str, Any] = {
+            "changed": bool(actions), "actions": actions,
+            "netns": ctx.layout.cni_netns if present else None,
+            "slirp4netns_pid": ctx.slirp_pid() if present else None,
+            "dns": req.opts.net.dns,
+            "addresses": req.opts.net.to_dict(),
+            "resolv_conf": ctx.layout.resolv_conf if present else None,
+            "features": req.features,
+            "options": req.declared if present else None,
+            "attachments": p.attachments,
+            "warnings": ctx.warnings,
+        }
+        if diff:
+            result["diff"] = {"before": p.before, "after": p.after(ctx, actions)}
+    return result
+
+
+def _forced_warning(ctx: RootlessContext, attachments: int, actions: List[Dict[str, Any]]) -> str:
+    gone = [ns for a in actions if a["action"] == "stop_holder" for ns in a.get("namespaces", [])]
+    text = ("%d attachment(s) lost their interfaces with the rootless CNI namespace; their libcni "
+            "cache entries and IP reservations remain in %s: container_netns state=present builds "
+            "such a container again, state=absent (or cni_attachment state=absent) releases it"
+            % (attachments, ctx.layout.inner("/var")))
+    if gone:
+        text += "; the holder was stopped, with the namespaces %s" % ", ".join(gone)
+    return text
