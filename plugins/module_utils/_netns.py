@@ -165,8 +165,8 @@ class StatusMemo:
     share a netns). ``status_of`` is how the caller's context asks (a rootless context
     answers from inside the holder); an empty path is 'absent'."""
 
-    def __init__(self, status_of: Callable[[str], str] = status) -> None:
-        self._status_of = status_of
+    def __init__(self, status_of: Optional[Callable[[str], str]] = None) -> None:
+        self._status_of = status_of or status  # (the module's function: this class has a status too)
         self._seen: Dict[str, str] = {}
 
     def status(self, path: str) -> str:
