@@ -30,7 +30,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Dict, List, Optional, Set
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 REGISTRY = "/run/podnet-tests"
 # what a test area names: pn + area letters + random hex (pnd7493-a, pnb6da4br0, pnq1a2b3c)
@@ -101,17 +101,22 @@ DAEMONS = (b"slirp4netns", b"dnsmasq")
 TEST_PATH = re.compile(r"/pn[a-z]{1,4}[0-9a-f]{4,}")
 
 
-def _daemons() -> Set[str]:
-    """"pid start-time" of the test daemons still running."""
-    found = set()
+def _command_lines() -> Iterator[Tuple[str, List[bytes]]]:
+    """(pid, argv) of every process that can still be read."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open("/proc/%s/cmdline" % name, "rb") as f:
-                argv = f.read().split(b"\0")
+                yield name, f.read().split(b"\0")
         except OSError:
             continue
+
+
+def _daemons() -> Set[str]:
+    """"pid start-time" of the test daemons still running."""
+    found = set()
+    for name, argv in _command_lines():
         if os.path.basename(argv[0]) in DAEMONS and TEST_PATH.search(b" ".join(argv).decode("utf-8", "replace")):
             found.add("%s %s" % (name, _start_time(int(name))))
     return found
@@ -217,15 +222,20 @@ def remove(found: Dict[str, Set[str]]) -> None:
 
 # --- test runs on this machine ---
 
-def _start_time(pid: int) -> Optional[int]:
-    """Field 22 of /proc/PID/stat: with the pid, who a process is (a pid is reused). Read
-    here, not through the collection: importing it from a conftest upsets pytest-ansible's
+def _stat_field(pid: int, field: int) -> Optional[int]:
+    """A numeric field of /proc/PID/stat (1-based, as proc(5) counts). Read here, not
+    through the collection: importing it from a conftest upsets pytest-ansible's
     collection finder (see pnf_core_env)."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+            return int(f.read().rsplit(")", 1)[1].split()[field - 3])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _start_time(pid: int) -> Optional[int]:
+    """With the pid, who a process is (a pid is reused)."""
+    return _stat_field(pid, 22)
 
 
 def register() -> str:
@@ -245,11 +255,7 @@ def unregister(path: str) -> None:
 
 
 def _parent(pid: int) -> Optional[int]:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    return _stat_field(pid, 4)
 
 
 def _lineage(pid: int) -> List[int]:
@@ -267,13 +273,8 @@ def _unregistered_pytest_runs() -> List[int]:
     me = os.getpid()
     ancestors = set(_lineage(me))
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in ancestors:
-            continue
-        try:
-            with open("/proc/%s/cmdline" % name, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
+    for name, argv in _command_lines():
+        if int(name) in ancestors:
             continue
         if not any(a.endswith(b"pytest") or a == b"pytest" or a.endswith(b"/py.test") for a in argv[:3]):
             continue
