@@ -235,18 +235,26 @@ def test_ten_megabytes_of_plugin_stderr_make_a_small_result(pnd, tmp_path):
     pnb_env.assert_same(before, pnd.snapshot(), "after a plugin with 10 MB of stderr")
 
 
-def test_a_rollback_that_times_out_keeps_its_intent(pnd, tmp_path):
-    """Item 10: ADD fails in tuning; in the rollback the bridge plugin's DEL hangs past
-    plugin_timeout. The intent stays, and the next run undoes what is left."""
-    net = pnd.network("n")["name"]
-    marker = str(tmp_path / "hang-once")
+def _add_fails_and_its_del_hangs_once(tmp_path, del_once="exec sleep 600"):
+    """A plugin dir where tuning fails every ADD and the bridge plugin's first DEL (the
+    rollback's) runs ``del_once`` instead (default: hangs past plugin_timeout); returns
+    (dir, the marker whose removal says that DEL ran)."""
+    marker = str(tmp_path / "del-once")
     plugins = pnd_env.wrapper_plugin(str(tmp_path / "p"), "bridge",
-                                     'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; exec sleep 600; fi\n'
-                                     "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker))
+                                     'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; %s; fi\n'
+                                     "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker, del_once))
     pnd_env.wrapper_plugin(plugins, "tuning",
                            'if [ "$CNI_COMMAND" = ADD ]; then echo \'{"code":11,"msg":"pnd injected"}\'; '
                            "exit 1; fi\nprintf '%s' \"$input\" | exec $REAL\n")
     open(marker, "w").close()
+    return plugins, marker
+
+
+def test_a_rollback_that_times_out_keeps_its_intent(pnd, tmp_path):
+    """Item 10: ADD fails in tuning; in the rollback the bridge plugin's DEL hangs past
+    plugin_timeout. The intent stays, and the next run undoes what is left."""
+    net = pnd.network("n")["name"]
+    plugins, marker = _add_fails_and_its_del_hangs_once(tmp_path)
     before = pnd.snapshot()
     cid = pnd.cid("a")
     args = pnd.common(container_id=cid, netns=cid, networks=[net])
@@ -267,17 +275,9 @@ def test_a_rollback_del_that_lost_a_race_runs_again(pnd, tmp_path):
     lost race does (the xtables lock). The undo runs once more and completes: no intent
     stays, nothing is left (and a concurrent batch may then retry the ADD)."""
     net = pnd.network("n")["name"]
-    marker = str(tmp_path / "race-once")
-    plugins = pnd_env.wrapper_plugin(
-        str(tmp_path / "p"), "bridge",
-        'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; '
-        'echo \'{"code":999,"msg":"Another app is currently holding the xtables lock; '
-        'Resource temporarily unavailable"}\'; exit 1; fi\n'
-        "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker))
-    pnd_env.wrapper_plugin(plugins, "tuning",
-                           'if [ "$CNI_COMMAND" = ADD ]; then echo \'{"code":11,"msg":"pnd injected"}\'; '
-                           "exit 1; fi\nprintf '%s' \"$input\" | exec $REAL\n")
-    open(marker, "w").close()
+    plugins, marker = _add_fails_and_its_del_hangs_once(
+        tmp_path, 'echo \'{"code":999,"msg":"Another app is currently holding the xtables lock; '
+                  'Resource temporarily unavailable"}\'; exit 1')
     before = pnd.snapshot()
     cid = pnd.cid("r")
     res = pnd.run("container_netns", pnd.common(container_id=cid, netns=cid, networks=[net],
@@ -294,14 +294,7 @@ def test_prune_stale_finishes_an_interrupted_add_whose_namespace_is_gone(pnd, tm
     masquerade rule is found by it), never releases that address on its own and leaves
     the intent behind, which would make a later recovery blind."""
     net = pnd.network("n")["name"]
-    marker = str(tmp_path / "hang-once")
-    plugins = pnd_env.wrapper_plugin(str(tmp_path / "p"), "bridge",
-                                     'if [ "$CNI_COMMAND" = DEL ] && [ -e %s ]; then rm -f %s; exec sleep 600; fi\n'
-                                     "printf '%%s' \"$input\" | exec $REAL\n" % (marker, marker))
-    pnd_env.wrapper_plugin(plugins, "tuning",
-                           'if [ "$CNI_COMMAND" = ADD ]; then echo \'{"code":11,"msg":"pnd injected"}\'; '
-                           "exit 1; fi\nprintf '%s' \"$input\" | exec $REAL\n")
-    open(marker, "w").close()
+    plugins, marker = _add_fails_and_its_del_hangs_once(tmp_path)
     before = pnd.snapshot()
     cid = pnd.cid("g")
     args = pnd.common(container_id=cid, netns=cid, networks=[net])
