@@ -223,6 +223,20 @@ def is_slirp_of(ident: _procs.ProcessIdentity, target: str) -> bool:
 
 # --- the API socket ---
 
+# a unix socket address (sun_path) holds 108 bytes, the last one a NUL
+UNIX_PATH_MAX = 107
+
+
+def check_api_socket_path(path: str, option: str, value: str) -> None:
+    """Refuse an API socket path a unix socket cannot bind, naming the option that made it
+    long: slirp4netns would only fail once started, after the namespace was made."""
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        raise ValidationError("%s %r is too long for slirp4netns: its API socket %s would be %d bytes, "
+                              "a unix socket path holds at most %d; use a shorter %s"
+                              % (option, value, path, size, UNIX_PATH_MAX, option), value=value)
+
+
 def api_call(api_socket: str, request: Dict[str, Any], timeout: float = API_TIMEOUT) -> Dict[str, Any]:
     """One JSON request on the API socket; returns the ``return`` object or raises."""
     data = json.dumps(request).encode()

@@ -131,6 +131,7 @@ def plan_steps(state_dir: str, cid: str, netns: str, port_mappings: Sequence[Dic
     alive = state is not None and not netns_new and running(state, netns)
     if not wanted:
         return [("stop_slirp4netns", {"pid": state["pid"]})] if alive and state else []
+    slirp.check_api_socket_path(_paths(state_dir, cid)[1], "state_dir", state_dir)
     fwds = wanted_hostfwds(port_mappings)
     if not alive:
         return [("start_slirp4netns", {"netns": netns})]

@@ -332,3 +332,22 @@ def test_a_slirp_state_from_before_the_new_options_is_not_restarted():
     old = {"enable_sandbox": None, "enable_seccomp": None}  # what 0.1.0 recorded
     assert _slirpmode._same_options(old, _slirpmode.declared_options(None))
     assert not _slirpmode._same_options(old, _slirpmode.declared_options({"mtu": 1500}))
+
+
+def test_api_socket_path_too_long_is_refused_naming_the_state_dir(tmp_path):
+    """A unix socket path holds at most 107 bytes: slirp4netns mode under a long state_dir
+    is refused while planning (check mode too), naming state_dir, before anything starts;
+    slirp4netns itself would only fail after the namespace was made."""
+    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
+    long_dir = os.path.join(str(tmp_path), "d" * (108 - len(str(tmp_path))))
+    with pytest.raises(ValidationError) as err:
+        _slirpmode.plan_steps(long_dir, "c1", "/run/netns/c1", [], wanted=True, netns_new=True)
+    assert "state_dir" in str(err.value) and long_dir in str(err.value)
+    assert "107" in str(err.value)
+    assert not os.path.exists(long_dir)
+    # removing needs no socket: a container that is going away is not refused
+    assert _slirpmode.plan_steps(long_dir, "c1", "/run/netns/c1", [], wanted=False, netns_new=False) == []
+    # at the limit it plans a start
+    short = os.path.join(str(tmp_path), "s")
+    assert _slirpmode.plan_steps(short, "c1", "/run/netns/c1", [], wanted=True, netns_new=True)[0][0] \
+        == "start_slirp4netns"
