@@ -13,8 +13,14 @@ export PYTHONPATH := $(ROOT)/.build
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+# what every test target needs first; `make test` runs it once and its stages with DEPS=
+DEPS ?= test-deps
+# the functional areas side by side (tests/conftest.py groups them): 3 workers keep 2 cores
+# busy (a test spends about half its time waiting on plugins, daemons and timeouts)
+PYTEST_WORKERS ?= 3
+PYTEST_PARALLEL := $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadscope)
 
-.PHONY: deps test-deps demo test unit functional integration sanity matrix lint docs-check docs molecule bench build clean
+.PHONY: deps test-deps demo test unit functional integration sanity matrix lint docs-check docs molecule molecule-local molecule-fleet bench build clean
 
 deps:
 	@scripts/install-deps.sh
@@ -38,22 +44,32 @@ demo: build
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/.build/demo-collections $(BIN)/ansible-galaxy collection install --force -p .build/demo-collections .build/dist/podnet-cni-*.tar.gz >/dev/null
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/.build/demo-collections $(BIN)/ansible-playbook -i playbooks/inventory.ini playbooks/demo.yml
 
-# every test: quality gates first, pytest last (its summary closes the output)
-test: test-deps sanity matrix lint docs-check integration molecule unit-functional
+# every test: quality gates first, pytest last (its summary closes the output). Stages that
+# share nothing run side by side (scripts/in-parallel.sh, each one's output shown whole when
+# it ends): ansible-test sanity and the two matrix legs (each in a tree, venv or root fs of
+# its own); then the managed-host scenario (podman containers, its own network and subnet)
+# beside the localhost gates; then pytest, its areas on PYTEST_WORKERS workers.
+test: test-deps
+	@scripts/in-parallel.sh "sanity 2.19" tests/run-ansible-test.sh sanity \
+	  $(foreach leg,$(MATRIX_LEGS),:: "matrix $(leg)" tests/matrix/run.sh $(leg))
+	@scripts/in-parallel.sh \
+	  "localhost gates" $(MAKE) --no-print-directory DEPS= lint docs-check integration molecule-local :: \
+	  "molecule fleet" $(MAKE) --no-print-directory DEPS= molecule-fleet
+	@$(MAKE) --no-print-directory DEPS= unit-functional
 
-unit: test-deps
+unit: $(DEPS)
 	$(PYTEST) tests/unit -q
 
-functional: test-deps
+functional: $(DEPS)
 	$(PYTEST) tests/functional -q
 
-unit-functional: test-deps
-	$(PYTEST) tests/unit tests/packaging tests/functional tests/pytest_ansible -q -ra
+unit-functional: $(DEPS)
+	$(PYTEST) $(PYTEST_PARALLEL) tests/unit tests/packaging tests/functional tests/pytest_ansible -q -ra
 
-integration: test-deps
+integration: $(DEPS)
 	tests/run-ansible-test.sh integration
 
-sanity: test-deps
+sanity: $(DEPS)
 	tests/run-ansible-test.sh sanity
 
 # the ansible-core matrix (tests/matrix/run.sh): sanity and unit tests on 2.17 (a Python 3.11
@@ -61,10 +77,10 @@ sanity: test-deps
 # 2.19 is .venv's: `sanity` and `unit-functional` are that leg. Built things are cached in
 # ~/.cache/podnet-cni/matrix (PODNET_MATRIX_CACHE). MATRIX_LEGS="2.17 2.19 2.21" runs all three.
 MATRIX_LEGS ?= 2.17 2.21
-matrix: test-deps
+matrix: $(DEPS)
 	tests/matrix/run.sh $(MATRIX_LEGS)
 
-lint: test-deps
+lint: $(DEPS)
 	@# ANSIBLE_HOME: ansible-lint puts $$ANSIBLE_HOME/collections first; a stale podnet.cni copy
 	@# installed there by an earlier tool run would shadow .build
 	ANSIBLE_HOME=$(ROOT)/.build/lint-home $(BIN)/ansible-lint roles playbooks molecule
@@ -77,7 +93,7 @@ lint: test-deps
 # scenario's syntax (it needs Vagrant and VMs to run: see docs/molecule.md)
 MOLECULE := cd $(ROOT) && NO_COLOR=1 $(BIN)/molecule
 
-docs-check: test-deps
+docs-check: $(DEPS)
 	@for m in plugins/modules/*.py; do \
 	  $(BIN)/ansible-doc -t module podnet.cni.$$(basename $$m .py) >/dev/null || exit 1; done; \
 	for r in roles/*/meta/argument_specs.yml; do [ -e "$$r" ] || continue; \
@@ -86,14 +102,18 @@ docs-check: test-deps
 	@$(BIN)/python docs/render_modules.py --check || echo "warning: run 'make docs' to refresh docs/modules.md"
 
 # docs/modules.md from the modules' and roles' own documentation
-docs: test-deps
+docs: $(DEPS)
 	$(BIN)/python docs/render_modules.py
 
-molecule: test-deps
+molecule: molecule-local molecule-fleet
+
+molecule-local: $(DEPS)
 	$(MOLECULE) test -s default
 	$(MOLECULE) test -s rootless
-	$(MOLECULE) test -s fleet
 	cd $(ROOT) && NO_COLOR=1 molecule/vagrant/syntax.sh
+
+molecule-fleet: $(DEPS)
+	$(MOLECULE) test -s fleet
 
 # BENCH_ARGS=--quick for a ~3-minute smoke run; results in bench/results/summary.md
 bench: deps
