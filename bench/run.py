@@ -10,6 +10,8 @@ cleans up after itself), then one summary (markdown + JSON) in bench/results/.
            an isolated "host" netns) and with nothing broken
   role     N = 50 and 200: the container_network role through ansible-playbook (first
            converge, re-run, absent, each minus an empty play) vs sequential raw chains
+  task     what each module's task costs the controller before it runs (its AnsiballZ
+           payload) against ansible.builtin.ping's
   rootless bench/rootless_start.py, when it exists
   fleet    1, 2, 4 managed hosts (podman containers from a Debian root fs, over SSH) x 25
            containers each through one playbook (bench/fleet.py; --quick: 1, 2 hosts x 5)
@@ -42,6 +44,7 @@ def scenarios(quick: bool):
            ("reload", ["reload.py", "-n", n], ["reload-n%s" % n]),
            ("role", ["role.py"] + [a for x in (["10"] if quick else ["50", "200"]) for a in ("-n", x)],
             ["role"])]
+    out.append(("task", ["task_cost.py"] + (["--rounds", "3"] if quick else []), ["task_cost"]))
     out.append(("fleet", ["fleet.py"] + (["--sizes", "1,2", "-n", "5"] if quick else []), ["fleet"]))
     if os.path.exists(os.path.join(HERE, "rootless_start.py")):
         out.append(("rootless", ["rootless_start.py", "--json", os.path.join(B.RESULTS, "rootless_start.json")],
