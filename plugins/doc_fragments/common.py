@@ -76,6 +76,17 @@ attributes:
     platforms: Linux
 """
 
+    # the state option's type, choices and default (module_utils/_common.py STATE_SPEC);
+    # each module says what present means (its own description of state)
+    STATE = r"""
+options:
+  state:
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 0.1.0
+"""
+
     # what the modules that attach containers need on the managed host (ansible-doc wants
     # options or attributes in every fragment: none here)
     REQUIREMENTS = r"""
@@ -113,6 +124,7 @@ options:
             I(cni_plugin_dirs) is predicted present.
         type: bool
         default: false
+        version_added: 0.2.0
       networks:
         description:
           - Registered results of C(podnet.cni.cni_network) tasks (the single form's result,
@@ -122,6 +134,7 @@ options:
         type: list
         elements: dict
         default: []
+        version_added: 0.2.0
       netns:
         description:
           - Namespaces (names or paths) a C(podnet.cni.container_netns) task would create
@@ -129,6 +142,7 @@ options:
         type: list
         elements: str
         default: []
+        version_added: 0.2.0
       dirs:
         description:
           - Directories a task would create - a rootless user's runtime directory
@@ -136,4 +150,5 @@ options:
         type: list
         elements: path
         default: []
+        version_added: 0.2.0
 """

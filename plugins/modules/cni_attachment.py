@@ -48,6 +48,7 @@ description:
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
+  - podnet.cni.common.state
   - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
   - podnet.cni.common.requirements
@@ -138,10 +139,6 @@ options:
     version_added: 0.1.0
   state:
     description: Whether the attachment should exist.
-    type: str
-    choices: [present, absent]
-    default: present
-    version_added: 0.1.0
   attachments:
     description:
       - A batch of entries, each with the single-entry options (same meaning as above).
@@ -328,10 +325,8 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    CHECK_MODE_PENDING_SPEC, PORT_MAPPINGS_SPEC, argument_spec, build_context, finish_batch,
-    run_module)
-from ansible_collections.podnet.cni.plugins.module_utils._constants import (
-    DEFAULT_WORKERS, STATES)
+    CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
+    argument_spec, batch_option, build_context, finish_batch, run_module)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -400,20 +395,15 @@ def _run(module):
 
 
 def main():
-    batch_entry = dict(ENTRY_OPTIONS)
-    batch_entry.update(
-        container_id={"type": "str", "required": True},
-        network={"type": "str", "required": True},
-        verify={"type": "bool"},
-        state={"type": "str", "choices": list(STATES)},
-    )
     module = AnsibleModule(
         argument_spec=argument_spec(
             **CHECK_MODE_PENDING_SPEC,
             verify={"type": "bool", "default": False},
-            state={"type": "str", "choices": list(STATES), "default": "present"},
-            attachments={"type": "list", "elements": "dict", "options": batch_entry},
-            workers={"type": "int", "default": DEFAULT_WORKERS},
+            state=STATE_SPEC,
+            attachments=batch_option(ENTRY_OPTIONS, container_id={"type": "str", "required": True},
+                                     network={"type": "str", "required": True},
+                                     verify={"type": "bool"}, state=ENTRY_STATE_SPEC),
+            workers=WORKERS_SPEC,
             **ENTRY_OPTIONS
         ),
         mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],
