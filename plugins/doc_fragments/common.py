@@ -5,6 +5,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
+    # the options every module takes and the attributes every module has (a module states
+    # where its support differs: container_netns_info, container_net_reload)
     DOCUMENTATION = r"""
 options:
   cni_config_dir:
@@ -57,9 +59,6 @@ options:
     type: float
     default: 60.0
     version_added: 0.1.0
-"""
-
-    ATTRIBUTES = r"""
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -49,7 +49,6 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.state
-  - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
   - podnet.cni.common.requirements
   - podnet.cni.port_mappings

@@ -50,7 +50,6 @@ requirements:
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.state
-  - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
   - podnet.cni.network_options
   - podnet.cni.network_options.batch

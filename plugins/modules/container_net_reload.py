@@ -68,7 +68,6 @@ requirements:
     the watcher).
 extends_documentation_fragment:
   - podnet.cni.common
-  - podnet.cni.common.attributes
   - podnet.cni.common.requirements
 attributes:
   idempotent:

@@ -52,7 +52,6 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.state
-  - podnet.cni.common.attributes
   - podnet.cni.common.check_mode_pending
   - podnet.cni.common.requirements
   - podnet.cni.container_options

@@ -45,7 +45,6 @@ author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
   - podnet.cni.common.state
-  - podnet.cni.common.attributes
 options:
   state:
     description: Whether the rootless CNI namespace should exist.
