@@ -40,7 +40,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, list_names
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
@@ -164,11 +164,7 @@ def _read_reservation(directory: str, network: str, name: str) -> Optional[Reser
 def list_reservations(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Reservation]:
     out: List[Reservation] = []
     for directory, network in _attributable_dirs(ctx, entries):
-        try:
-            names = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for name in names:
+        for name in list_names(directory):
             res = _read_reservation(directory, network, name)
             if res is not None:
                 out.append(res)
