@@ -4,9 +4,10 @@
 """The batch forms' entries, documented from the single form's options: a module that
 takes a list of entries (container_netns ``containers``, cni_network ``networks``) takes
 the single form's options in each entry, as its argument spec reuses the single form's
-(``_container_request``/``_network`` option dicts). Each entry option is written here as
-``As I(option).`` with the single form's type, elements, choices, default and required,
-so the options are documented once and the two forms cannot drift apart.
+(the module's option dict, through ``module_utils/_common.py`` ``batch_option``). Each
+entry option is written here as ``As I(option).`` with the single form's type, elements,
+choices, default and required, so the options are documented once and the two forms
+cannot drift apart.
 
 Not a doc fragment itself: the fragments ``container_options`` and ``network_options``
 call ``batch_fragment``."""
@@ -18,6 +19,10 @@ from ansible.module_utils.common.yaml import yaml_load
 
 # what an entry option takes over from the single form's option
 _SAME = ("type", "elements", "choices", "default", "required")
+
+# an entry's own state (module_utils/_common.py ENTRY_STATE_SPEC): the task's by default
+ENTRY_STATE = {"description": "As I(state); default the task's I(state).", "type": "str",
+               "choices": ["present", "absent"]}
 
 
 def _entries(options, version_added, prefix=""):

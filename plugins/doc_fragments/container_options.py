@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.podnet.cni.plugins.doc_fragments import port_mappings
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import batch_fragment
+from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_STATE, batch_fragment
 
 
 class ModuleDocFragment:
@@ -197,6 +197,5 @@ options:
                          "aliases": ["id"]},
         "networks": {"description": "As I(networks) (names, or dicts with the same keys)."},
         "port_mappings": {"description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80))."},
-        "state": {"description": "As I(state); default the task's I(state).", "type": "str",
-                  "choices": ["present", "absent"]},
+        "state": ENTRY_STATE,
     })

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import batch_fragment
+from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_STATE, batch_fragment
 
 
 class ModuleDocFragment:
@@ -156,8 +156,7 @@ options:
 
     BATCH = batch_fragment("networks", "0.2.0", [DOCUMENTATION], {
         "name": {"required": True},
-        "state": {"description": "As I(state); default the task's I(state).", "type": "str",
-                  "choices": ["present", "absent"]},
+        "state": ENTRY_STATE,
         "force": {"description": "As I(force); default the task's I(force).", "type": "bool"},
         "cni_config_dir": {"description": "Where this network's file goes; default the task's I(cni_config_dir).",
                            "type": "path"},
