@@ -121,17 +121,18 @@ def test_network_mode_choices_are_the_drivers_modes():
 SAME = ("type", "elements", "choices", "default", "required")
 
 
-@pytest.mark.parametrize("module,batch,own", [
-    ("container_netns", "containers", {"state"}),
-    ("cni_network", "networks", {"state", "force", "cni_config_dir"}),
+@pytest.mark.parametrize("module,batch,fragment_name,own,since", [
+    ("container_netns", "containers", "container_options", {"state"}, "0.2.0"),
+    ("cni_network", "networks", "network_options", {"state", "force", "cni_config_dir"}, "0.2.0"),
+    ("cni_attachment", "attachments", "attachment_options", {"state", "verify"}, "0.1.0"),
 ])
-def test_batch_entries_take_the_single_forms_options(module, batch, own):
+def test_batch_entries_take_the_single_forms_options(module, batch, fragment_name, own, since):
     """Each entry option of the batch form is a single-form option of the same type, choices
     and default (both documented by one fragment), or one of the entry's own."""
     doc = merged(os.path.join(ROOT, "plugins", "modules", module + ".py"))
-    single = docs(os.path.join(ROOT, "plugins", "doc_fragments",
-                               {"containers": "container_options", "networks": "network_options"}[batch] + ".py"))["options"]
-    if module == "container_netns":
+    single = docs(os.path.join(ROOT, "plugins", "doc_fragments", fragment_name + ".py"))["options"]
+    if "podnet.cni.port_mappings" in docs(os.path.join(ROOT, "plugins", "modules", module + ".py"))[
+            "extends_documentation_fragment"]:
         single.update(fragment("podnet.cni.port_mappings")["options"])
     entries = doc["options"][batch]["suboptions"]
     assert set(entries) == set(single) | own
@@ -143,4 +144,4 @@ def test_batch_entries_take_the_single_forms_options(module, batch, own):
         assert "As I(%s)" % name in entry["description"] or name in entry["description"], (batch, name)
         if opt.get("suboptions") and opt.get("elements") != "raw":
             assert set(entry["suboptions"]) == set(opt["suboptions"]), (batch, name)
-        assert str(entry["version_added"]) == "0.2.0"  # the batch forms came with 0.2.0
+        assert str(entry["version_added"]) == since  # when the batch form came
