@@ -23,6 +23,8 @@ _SAME = ("type", "elements", "choices", "default", "required")
 # an entry's own state (module_utils/_common.py ENTRY_STATE_SPEC): the task's by default
 ENTRY_STATE = {"description": "As I(state); default the task's I(state).", "type": "str",
                "choices": ["present", "absent"]}
+# an entry's port_mappings (doc fragment port_mappings): the same mappings, strings included
+ENTRY_PORT_MAPPINGS = {"description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80))."}
 
 
 def _entries(options, version_added, prefix=""):

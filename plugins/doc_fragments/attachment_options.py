@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.podnet.cni.plugins.doc_fragments import port_mappings
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_STATE, batch_fragment
+from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_PORT_MAPPINGS, ENTRY_STATE, batch_fragment
 
 
 class ModuleDocFragment:
@@ -94,7 +94,7 @@ options:
     BATCH = batch_fragment("attachments", "0.1.0", [DOCUMENTATION, port_mappings.ModuleDocFragment.DOCUMENTATION], {
         "container_id": {"required": True},
         "network": {"required": True},
-        "port_mappings": {"description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80))."},
+        "port_mappings": ENTRY_PORT_MAPPINGS,
         "verify": {"description": "As I(verify); default the task's I(verify).", "type": "bool"},
         "state": ENTRY_STATE,
     })

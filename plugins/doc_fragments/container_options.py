@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.podnet.cni.plugins.doc_fragments import port_mappings
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_STATE, batch_fragment
+from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_PORT_MAPPINGS, ENTRY_STATE, batch_fragment
 
 
 class ModuleDocFragment:
@@ -196,6 +196,6 @@ options:
         "container_id": {"description": "The container id, as I(container_id).", "required": True,
                          "aliases": ["id"]},
         "networks": {"description": "As I(networks) (names, or dicts with the same keys)."},
-        "port_mappings": {"description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80))."},
+        "port_mappings": ENTRY_PORT_MAPPINGS,
         "state": ENTRY_STATE,
     })
