@@ -5,6 +5,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
+    # the options every module takes and the attributes every module has (a module states
+    # where its support differs: container_netns_info, container_net_reload)
     DOCUMENTATION = r"""
 options:
   cni_config_dir:
@@ -57,9 +59,6 @@ options:
     type: float
     default: 60.0
     version_added: 0.1.0
-"""
-
-    ATTRIBUTES = r"""
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -74,6 +73,17 @@ attributes:
     description: Target OS/families that can be operated against (Linux - network namespaces).
     support: full
     platforms: Linux
+"""
+
+    # the state option's type, choices and default (module_utils/_common.py STATE_SPEC);
+    # each module says what present means (its own description of state)
+    STATE = r"""
+options:
+  state:
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 0.1.0
 """
 
     # what the modules that attach containers need on the managed host (ansible-doc wants
@@ -113,6 +123,7 @@ options:
             I(cni_plugin_dirs) is predicted present.
         type: bool
         default: false
+        version_added: 0.2.0
       networks:
         description:
           - Registered results of C(podnet.cni.cni_network) tasks (the single form's result,
@@ -122,6 +133,7 @@ options:
         type: list
         elements: dict
         default: []
+        version_added: 0.2.0
       netns:
         description:
           - Namespaces (names or paths) a C(podnet.cni.container_netns) task would create
@@ -129,6 +141,7 @@ options:
         type: list
         elements: str
         default: []
+        version_added: 0.2.0
       dirs:
         description:
           - Directories a task would create - a rootless user's runtime directory
@@ -136,4 +149,5 @@ options:
         type: list
         elements: path
         default: []
+        version_added: 0.2.0
 """

@@ -39,6 +39,23 @@ CHECK_MODE_PENDING_SPEC: Dict[str, Any] = {
 PORT_MAPPINGS_SPEC: Dict[str, Any] = {"type": "list", "elements": "raw"}
 
 
+# the state option (container_netns, cni_attachment, cni_network, rootless_cni_ns; its type,
+# choices and default documented by the doc fragment podnet.cni.common.state), and a batch
+# entry's, which defaults to the task's
+STATE_SPEC: Dict[str, Any] = {"type": "str", "choices": list(C.STATES), "default": C.DEFAULT_STATE}
+ENTRY_STATE_SPEC: Dict[str, Any] = {"type": "str", "choices": list(C.STATES)}
+
+# how many containers or attachments at a time (the batches, container_net_reload)
+WORKERS_SPEC: Dict[str, Any] = {"type": "int", "default": C.DEFAULT_WORKERS}
+
+
+def batch_option(single: Dict[str, Any], **entry: Any) -> Dict[str, Any]:
+    """The list option of a batch form (containers, attachments, networks): entries that
+    take the single form's options, ``entry`` replacing or adding some (a required id, the
+    entry's own state); documented by the same doc fragment as the single form's."""
+    return {"type": "list", "elements": "dict", "options": dict(single, **entry)}
+
+
 def argument_spec(**specific: Any) -> Dict[str, Any]:
     spec = dict(COMMON_ARGUMENT_SPEC)
     spec.update(specific)

@@ -7,10 +7,14 @@ same values; ansible-test's validate-modules holds the two in agreement)."""
 from __future__ import annotations
 
 STATES = ("present", "absent")
+DEFAULT_STATE = "present"
 
 # cni_network
 DRIVERS = ("bridge", "macvlan", "ipvlan")
 DEFAULT_DRIVER = "bridge"
+# the mode option per driver (macvlan's, ipvlan's); the spec's choices are all of them
+DRIVER_MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
+MODES = tuple(m for modes in DRIVER_MODES.values() for m in modes)
 CNI_VERSIONS = ("0.4.0", "1.0.0")
 DEFAULT_CNI_VERSION = "0.4.0"          # what podman v3 writes
 DEFAULT_DNS_DOMAIN = "dns.podman"      # podman's default dnsname domain

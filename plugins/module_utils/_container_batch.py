@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import (
     _attach, _concurrency, _container, _container_request, _state, _validate)
+from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
@@ -88,9 +89,9 @@ def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Ite
                 raise ValidationError(unknown)
             item.req = _container_request.ContainerRequest(
                 ctx, raw.get("container_id"), raw.get("name"), raw.get("netns"), raw.get("pid"),
-                raw.get("network_mode") or "bridge", raw.get("networks") or [],
+                raw.get("network_mode") or C.DEFAULT_NETWORK_MODE, raw.get("networks") or [],
                 raw.get("port_mappings") or [], raw.get("static_ip"), raw.get("static_mac"),
-                raw.get("state") or "present", slirp4netns_options=raw.get("slirp4netns_options"),
+                raw.get("state") or C.DEFAULT_STATE, slirp4netns_options=raw.get("slirp4netns_options"),
                 purge_networks=bool(raw.get("purge_networks")), force=bool(raw.get("force")))
         except ValidationError as exc:
             problems.append("%s: %s" % (item.label, exc.msg))

@@ -23,7 +23,7 @@ SHARED_ORIGIN = "shared"  # the netns_origin of a record of such a mode
 
 def mode_kind(network_mode: Optional[str]) -> str:
     """bridge, none, slirp4netns, host, container or ns (of a network_mode value)."""
-    mode = network_mode or "bridge"
+    mode = network_mode or C.DEFAULT_NETWORK_MODE
     for prefix in ("container:", "ns:"):
         if mode.startswith(prefix):
             return prefix[:-1]
@@ -42,9 +42,9 @@ class ContainerRequest:
 
     def __init__(self, ctx: HostContext, container_id: str, name: Optional[str] = None,
                  netns: Optional[str] = None, pid: Optional[int] = None,
-                 network_mode: str = "bridge", networks: Sequence[Any] = (),
+                 network_mode: str = C.DEFAULT_NETWORK_MODE, networks: Sequence[Any] = (),
                  port_mappings: Sequence[Dict[str, Any]] = (), static_ip: Optional[str] = None,
-                 static_mac: Optional[str] = None, state: str = "present",
+                 static_mac: Optional[str] = None, state: str = C.DEFAULT_STATE,
                  slirp4netns_options: Optional[Dict[str, Any]] = None,
                  purge_networks: bool = False, force: bool = False) -> None:
         self.container_id = _validate.container_id(container_id)

@@ -8,7 +8,7 @@ import errno
 import json
 import os
 import stat
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 
@@ -249,6 +249,14 @@ def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
 
 def write_json(path: str, obj: Any) -> None:
     write_private(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+
+
+def list_names(directory: str) -> List[str]:
+    """The names in directory, sorted; none when it is missing or not a directory."""
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def remove_file(path: str) -> bool:

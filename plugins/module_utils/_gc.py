@@ -31,7 +31,7 @@ import ipaddress
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
@@ -40,7 +40,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
-from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
+from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, list_names
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
@@ -49,19 +49,15 @@ RESERVATION_MIN_AGE = 60.0
 HOST_LOCAL_SKIP = ("lock",)
 
 
-class Reservation:
+class Reservation(NamedTuple):
     """One host-local reservation file: ``<dataDir>/<network>/<ip>`` = "id\\r\\nifname"."""
 
-    __slots__ = ("network", "ip", "container_id", "ifname", "path", "mtime")
-
-    def __init__(self, network: str, ip: str, container_id: str, ifname: str, path: str,
-                 mtime: float) -> None:
-        self.network = network
-        self.ip = ip
-        self.container_id = container_id
-        self.ifname = ifname
-        self.path = path
-        self.mtime = mtime
+    network: str
+    ip: str
+    container_id: str
+    ifname: str
+    path: str
+    mtime: float
 
     def to_dict(self) -> Dict[str, Any]:
         return {"network": self.network, "ip": self.ip, "container_id": self.container_id,
@@ -164,11 +160,7 @@ def _read_reservation(directory: str, network: str, name: str) -> Optional[Reser
 def list_reservations(ctx: HostContext, entries: Sequence[cnicache.CacheEntry]) -> List[Reservation]:
     out: List[Reservation] = []
     for directory, network in _attributable_dirs(ctx, entries):
-        try:
-            names = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for name in names:
+        for name in list_names(directory):
             res = _read_reservation(directory, network, name)
             if res is not None:
                 out.append(res)

@@ -35,7 +35,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cni
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext, read_reservation
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    Unreadable, read_json, remove_file, write_private)
+    Unreadable, list_names, read_json, remove_file, write_private)
 
 
 def pending_dir(ctx: HostContext) -> str:
@@ -104,13 +104,9 @@ def scan(ctx: HostContext, container_id: Optional[str] = None) -> Tuple[List[Int
     the files in the intent dir that are not one (with a container id: only those whose
     name may be its)."""
     directory = pending_dir(ctx)
-    try:
-        names = sorted(os.listdir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return [], []
     out: List[Intent] = []
     bad: List[Unreadable] = []
-    for name in names:
+    for name in list_names(directory):
         if not name.endswith(".json") or (container_id is not None and container_id not in name):
             continue  # (write_private's temp files end in .tmp.<pid>)
         path = os.path.join(directory, name)

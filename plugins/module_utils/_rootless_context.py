@@ -42,17 +42,6 @@ def rootless_lock(path: str, timeout: float = LOCK_TIMEOUT):
     return file_lock(path, timeout, survive_unlink=True, what="the rootless lock")
 
 
-def hostfwds_of(port_mappings: Any) -> List[List[Any]]:
-    """[proto, host_addr, host_port] for each CNI portMapping (ranges already expanded)."""
-    out = []
-    for pm in port_mappings or []:
-        if not isinstance(pm, dict) or "hostPort" not in pm:
-            continue
-        proto = str(pm.get("protocol", "tcp")).lower()
-        out.append([proto, slirp.hostfwd_host_addr(pm.get("hostIP")), int(pm["hostPort"])])
-    return out
-
-
 class RootlessContext(RootlessNetns, HostContext):
     """HostContext of an unprivileged user: everything happens inside the holder's
     user+mount namespace, and CNI plugins run in the rootless CNI netns."""
@@ -276,7 +265,7 @@ class RootlessContext(RootlessNetns, HostContext):
     def attachment_added(self, entry: cnicache.CacheEntry) -> None:
         """Forward the attachment's host ports through slirp4netns and record them; on any
         failure the forwards added here are removed again (the port stays free)."""
-        fwds = hostfwds_of(entry.capability_args.get("portMappings"))
+        fwds = slirp.hostfwds(entry.capability_args.get("portMappings"))
         data = self._attachments()  # an unusable file stops this before any forward
         added: List[List[Any]] = []
         try:
@@ -297,7 +286,7 @@ class RootlessContext(RootlessNetns, HostContext):
         self.removed_something = True
         data = self._attachments()
         record = data.pop(self._key(entry), None)
-        fwds = (record or {}).get("hostfwds") or hostfwds_of(entry.capability_args.get("portMappings"))
+        fwds = (record or {}).get("hostfwds") or slirp.hostfwds(entry.capability_args.get("portMappings"))
         if fwds and self.joined:
             try:
                 self._remove_fwds(fwds)

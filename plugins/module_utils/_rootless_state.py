@@ -110,23 +110,13 @@ def slirp_problem(data: Any) -> Optional[str]:
     return None
 
 
-def hostfwd_problem(fwds: Any) -> Optional[str]:
-    if not isinstance(fwds, list):
-        return "hostfwds is not a list"
-    for fwd in fwds:
-        if not (isinstance(fwd, list) and len(fwd) == 3 and fwd[0] in ("tcp", "udp")
-                and isinstance(fwd[1], str) and _int(fwd[2], 1, 65535)):
-            return "hostfwd %r is not [tcp|udp, host address, host port]" % (fwd,)
-    return None
-
-
 def attachments_problem(data: Any) -> Optional[str]:
     if not isinstance(data, dict):
         return "not a JSON object"
     for key, value in data.items():
         if not isinstance(value, dict) or not isinstance(value.get("netns", ""), str):
             return "the entry of %r is not {netns, hostfwds}" % key
-        why = hostfwd_problem(value.get("hostfwds", []))
+        why = slirp.hostfwds_problem(value.get("hostfwds", []))
         if why:
             return "the entry of %r: %s" % (key, why)
     return None

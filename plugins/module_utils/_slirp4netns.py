@@ -412,6 +412,40 @@ def find_hostfwd(entries: Sequence[Dict[str, Any]], proto: str, host_addr: str,
 
 
 # --- keeping a set of forwards (rootless CNI netns, network_mode slirp4netns) ---
+# A forward is ``[proto, host address, host port(, guest port)]``: without the guest port,
+# slirp4netns forwards to the same port of the guest (the rootless CNI netns, where portmap
+# DNATs it on); with it, to that port (network_mode slirp4netns: the container is the guest).
+
+def hostfwds(port_mappings: Any, guest_port: bool = False) -> List[List[Any]]:
+    """The forwards of CNI ``portMappings`` (ranges expanded, ``_validate.cni_port_mappings``):
+    ``[proto, host address, host port]``, with ``guest_port`` plus the container port.
+    An entry that is not a mapping (no ``hostPort``) is passed over."""
+    out = []
+    for pm in port_mappings or []:
+        if not isinstance(pm, dict) or "hostPort" not in pm:
+            continue
+        fwd = [str(pm.get("protocol", "tcp")).lower(), hostfwd_host_addr(pm.get("hostIP")),
+               int(pm["hostPort"])]
+        if guest_port:
+            fwd.append(int(pm["containerPort"]))
+        out.append(fwd)
+    return out
+
+
+def hostfwds_problem(fwds: Any, guest_port: bool = False) -> Optional[str]:
+    """Why fwds (a state file's, read without trusting it) is not a list of forwards of
+    the shape above, with the guest port or without (None: it is)."""
+    if not isinstance(fwds, list):
+        return "hostfwds is not a list"
+    for fwd in fwds:
+        if not (isinstance(fwd, list) and len(fwd) == (4 if guest_port else 3)
+                and fwd[0] in FORWARD_PROTOCOLS and isinstance(fwd[1], str)
+                and all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535
+                        for p in fwd[2:])):
+            return "hostfwd %r is not [tcp|udp, host address, host port%s]" % (
+                fwd, ", guest port" if guest_port else "")
+    return None
+
 
 def add_hostfwds(api_socket: str, guest_addr: str, fwds: Sequence[Sequence[Any]],
                  added: Optional[List[List[Any]]] = None,

@@ -39,10 +39,7 @@ def state_problem(data: Any) -> Optional[str]:
         return "pid, start_time and cmdline are not a process identity"
     if not isinstance(data.get("netns"), str) or not isinstance(data.get("netns_inode"), int):
         return "netns or netns_inode missing or of the wrong type"
-    fwds = data.get("hostfwds") or []
-    if not isinstance(fwds, list) or not all(isinstance(f, list) and len(f) == 4 for f in fwds):
-        return "hostfwds is not a list of [proto, host address, host port, guest port]"
-    return None
+    return slirp.hostfwds_problem(data.get("hostfwds") or [], guest_port=True)
 
 
 def load(state_dir: str, cid: str) -> Optional[Dict[str, Any]]:
@@ -72,13 +69,9 @@ def port_mappings_of(record: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def wanted_hostfwds(port_mappings: Sequence[Dict[str, Any]]) -> List[List[Any]]:
-    """[proto, host_addr, host_port, container_port] for the container's mappings: in
-    slirp4netns mode the container holds the tap, so slirp4netns forwards straight to it."""
-    out = []
-    for pm in _validate.cni_port_mappings(port_mappings):
-        out.append([pm["protocol"], slirp.hostfwd_host_addr(pm.get("hostIP")), int(pm["hostPort"]),
-                    int(pm["containerPort"])])
-    return sorted(out)
+    """The container's forwards, sorted: in slirp4netns mode the container holds the tap,
+    so slirp4netns forwards straight to its container ports."""
+    return sorted(slirp.hostfwds(_validate.cni_port_mappings(port_mappings), guest_port=True))
 
 
 def running(state: Optional[Dict[str, Any]], netns: str) -> bool:

@@ -16,7 +16,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
     Unreadable, ensure_private_dir, read_json, remove_file, unreadable_error, write_json)
-from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils._locking import DEFAULT_TIMEOUT, file_lock
 
 RECORD_VERSION = 1
 # who attached a network of a container (``attached_by`` of each of the record's networks):
@@ -141,7 +141,7 @@ def list_ids(state_dir: str) -> List[str]:
     return sorted(n[:-5] for n in names if n.endswith(".json") and _validate.ID_RE.match(n[:-5]))
 
 
-def container_lock(state_dir: str, cid: str, timeout: float = 120.0):
+def container_lock(state_dir: str, cid: str, timeout: float = DEFAULT_TIMEOUT):
     """The per-container lock every mutation of one container holds."""
     return file_lock(os.path.join(state_dir, "locks", "%s.lock" % _validate.container_id(cid)),
                      timeout)

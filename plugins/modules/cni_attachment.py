@@ -48,87 +48,13 @@ description:
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
-  - podnet.cni.common.attributes
+  - podnet.cni.common.state
   - podnet.cni.common.check_mode_pending
   - podnet.cni.common.requirements
+  - podnet.cni.attachment_options
+  - podnet.cni.attachment_options.batch
   - podnet.cni.port_mappings
 options:
-  container_id:
-    description:
-      - The container id (the libcni container id). Required unless I(attachments) is used.
-      - For an attachment made by C(cnitool) it is C(cnitool-) followed by the first 20 hex
-        digits of the sha512 of the netns path.
-    type: str
-    version_added: 0.1.0
-  name:
-    description:
-      - The container name passed to the plugins as C(K8S_POD_NAME). Default the name in the
-        container's record, else the id.
-    type: str
-    version_added: 0.1.0
-  netns:
-    description:
-      - The container's network namespace, as a name in the netns directory or an absolute
-        path of a live namespace. C(/proc/PID/ns/net) works while that process lives (the
-        cache keeps the path, as cnitool does; pin it with M(podnet.cni.container_netns)
-        I(pid) for an attachment that outlives the process).
-      - The module's own and the host's network namespace (PID 1's), and rootless the
-        rootless CNI netns, are refused; an attachment another tool recorded in one of them
-        is detached without touching it (DEL with no netns). See C(docs/safety.md).
-      - Default the one in the container's record, else the one in its cache entries, else
-        C(podnet-<container_id>). It must exist for I(state=present).
-    type: str
-    version_added: 0.1.0
-  network:
-    description: The CNI network name (from I(cni_config_dir)). Required unless I(attachments) is used.
-    type: str
-    version_added: 0.1.0
-  interface:
-    description:
-      - The interface name inside the container.
-      - Default the interface this network already has in the container, else the lowest
-        C(ethN) the container does not use yet.
-      - Naming another interface for a network the container is already attached to moves
-        the attachment (DEL, ADD under the new name, same addresses).
-      - With I(state=absent) and no I(interface), every attachment of the container to the
-        network is removed.
-    type: str
-    version_added: 0.1.0
-  ips:
-    description:
-      - Static addresses, at most one IPv4 and one IPv6. Passed as the C(ips) capability when a
-        plugin of the chain declares it, else as C(IP=) in C(CNI_ARGS) (one address) or
-        C(args.cni.ips) (two addresses, host-local reads them).
-      - Each must lie in a range of the network's host-local IPAM and be free.
-    type: list
-    elements: str
-    version_added: 0.1.0
-  mac:
-    description:
-      - Static MAC address (C(MAC=) in C(CNI_ARGS), and the C(mac) capability when declared).
-      - Needs the C(tuning) plugin in the network's chain (the bridge plugin ignores C(MAC=));
-        the task fails before changing anything otherwise.
-    type: str
-    version_added: 0.1.0
-  aliases:
-    description:
-      - DNS names of the container on this network, passed as the C(aliases) capability
-        (a map from network name to names) that the dnsname plugin reads.
-    type: list
-    elements: str
-    version_added: 0.1.0
-  cni_args:
-    description:
-      - Extra C(CNI_ARGS) as a dict (or a list of C([key, value]) pairs). C(IgnoreUnknown=1) and
-        the C(K8S_POD_*) arguments are always passed, as podman does.
-    type: raw
-    version_added: 0.1.0
-  capability_args:
-    description:
-      - Extra capability arguments (C(runtimeConfig)), e.g. C(bandwidth); passed to the plugins
-        declaring them.
-    type: dict
-    version_added: 0.1.0
   verify:
     description:
       - Run CNI CHECK on an existing attachment and repair it when CHECK fails.
@@ -138,10 +64,6 @@ options:
     version_added: 0.1.0
   state:
     description: Whether the attachment should exist.
-    type: str
-    choices: [present, absent]
-    default: present
-    version_added: 0.1.0
   attachments:
     description:
       - A batch of entries, each with the single-entry options (same meaning as above).
@@ -150,65 +72,7 @@ options:
     type: list
     elements: dict
     version_added: 0.1.0
-    suboptions:
-      container_id:
-        description: The container id.
-        type: str
-        required: true
-        version_added: 0.1.0
-      name:
-        description: The container name (C(K8S_POD_NAME)).
-        type: str
-        version_added: 0.1.0
-      netns:
-        description: The container's network namespace (name or absolute path).
-        type: str
-        version_added: 0.1.0
-      network:
-        description: The CNI network name.
-        type: str
-        required: true
-        version_added: 0.1.0
-      interface:
-        description: The interface name inside the container.
-        type: str
-        version_added: 0.1.0
-      ips:
-        description: Static addresses (at most one IPv4 and one IPv6).
-        type: list
-        elements: str
-        version_added: 0.1.0
-      mac:
-        description: Static MAC address (needs C(tuning) in the chain).
-        type: str
-        version_added: 0.1.0
-      aliases:
-        description: DNS names on this network (dnsname's C(aliases) capability).
-        type: list
-        elements: str
-        version_added: 0.1.0
-      port_mappings:
-        description: As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).
-        type: list
-        elements: raw
-        version_added: 0.1.0
-      cni_args:
-        description: Extra C(CNI_ARGS) (a dict or a list of pairs).
-        type: raw
-        version_added: 0.1.0
-      capability_args:
-        description: Extra capability arguments (C(runtimeConfig)).
-        type: dict
-        version_added: 0.1.0
-      verify:
-        description: Run CNI CHECK on an existing attachment and repair it when it fails. Default the task's I(verify).
-        type: bool
-        version_added: 0.1.0
-      state:
-        description: Whether the attachment should exist. Default the task's I(state).
-        type: str
-        choices: [present, absent]
-        version_added: 0.1.0
+    # suboptions: the single form's options (doc fragment podnet.cni.attachment_options.batch)
   workers:
     description:
       - How many containers of a batch are attached at the same time (threads; the plugins are
@@ -328,10 +192,8 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    CHECK_MODE_PENDING_SPEC, PORT_MAPPINGS_SPEC, argument_spec, build_context, finish_batch,
-    run_module)
-from ansible_collections.podnet.cni.plugins.module_utils._constants import (
-    DEFAULT_WORKERS, STATES)
+    CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
+    argument_spec, batch_option, build_context, finish_batch, run_module)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -400,20 +262,15 @@ def _run(module):
 
 
 def main():
-    batch_entry = dict(ENTRY_OPTIONS)
-    batch_entry.update(
-        container_id={"type": "str", "required": True},
-        network={"type": "str", "required": True},
-        verify={"type": "bool"},
-        state={"type": "str", "choices": list(STATES)},
-    )
     module = AnsibleModule(
         argument_spec=argument_spec(
             **CHECK_MODE_PENDING_SPEC,
             verify={"type": "bool", "default": False},
-            state={"type": "str", "choices": list(STATES), "default": "present"},
-            attachments={"type": "list", "elements": "dict", "options": batch_entry},
-            workers={"type": "int", "default": DEFAULT_WORKERS},
+            state=STATE_SPEC,
+            attachments=batch_option(ENTRY_OPTIONS, container_id={"type": "str", "required": True},
+                                     network={"type": "str", "required": True},
+                                     verify={"type": "bool"}, state=ENTRY_STATE_SPEC),
+            workers=WORKERS_SPEC,
             **ENTRY_OPTIONS
         ),
         mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],

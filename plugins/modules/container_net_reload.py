@@ -68,7 +68,6 @@ requirements:
     the watcher).
 extends_documentation_fragment:
   - podnet.cni.common
-  - podnet.cni.common.attributes
   - podnet.cni.common.requirements
 attributes:
   idempotent:
@@ -195,8 +194,7 @@ pruned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
-from ansible_collections.podnet.cni.plugins.module_utils._constants import DEFAULT_WORKERS
+    WORKERS_SPEC, argument_spec, build_context, run_module)
 
 
 def _run(module):
@@ -242,7 +240,7 @@ def main():
             containers={"type": "list", "elements": "str", "default": ["all"]},
             force={"type": "bool", "default": False},
             prune_stale={"type": "bool", "default": False},
-            workers={"type": "int", "default": DEFAULT_WORKERS},
+            workers=WORKERS_SPEC,
         ),
         supports_check_mode=True,
     )

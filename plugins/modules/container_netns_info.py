@@ -40,7 +40,6 @@ requirements:
     C(/proc/net/dev) inside the namespace, without MAC, MTU or addresses).
 extends_documentation_fragment:
   - podnet.cni.common
-  - podnet.cni.common.attributes
 options:
   container_id:
     description:

@@ -44,14 +44,10 @@ description:
 author: podnet.cni contributors (@podnet)
 extends_documentation_fragment:
   - podnet.cni.common
-  - podnet.cni.common.attributes
+  - podnet.cni.common.state
 options:
   state:
     description: Whether the rootless CNI namespace should exist.
-    type: str
-    choices: [present, absent]
-    default: present
-    version_added: 0.1.0
   force:
     description:
       - With I(state=absent), tear everything down even though CNI attachments exist - the
@@ -211,9 +207,8 @@ actions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
-from ansible_collections.podnet.cni.plugins.module_utils._constants import (
-    SLIRP_MTU, STATES)
+    STATE_SPEC, argument_spec, build_context, run_module)
+from ansible_collections.podnet.cni.plugins.module_utils._constants import SLIRP_MTU
 
 
 def _run(module):
@@ -226,7 +221,7 @@ def _run(module):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            state={"type": "str", "choices": list(STATES), "default": "present"},
+            state=STATE_SPEC,
             force={"type": "bool", "default": False},
             path={"type": "path"},
             mtu={"type": "int", "default": SLIRP_MTU},

@@ -4,22 +4,27 @@
 """The modules' documentation as a Galaxy user reads it: every module and option says since
 which version it exists, every module its requirements and (through the attributes
 fragment) that it runs on Linux; what the code accepts is what the docs list (port mapping
-keys and protocols, networks entry keys, macvlan/ipvlan modes), documented once."""
+keys and protocols, networks entry keys, macvlan/ipvlan modes), documented once; a batch
+form's entries take the single form's options, documented from the same fragment."""
 from __future__ import annotations
 
 import ast
 import glob
+import importlib
 import os
 
 import pytest
 import yaml
+from ansible.utils.plugin_docs import merge_fragment
 
 from ansible_collections.podnet.cni.plugins.module_utils import _container_request, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = sorted(glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
-FRAGMENTS = sorted(glob.glob(os.path.join(ROOT, "plugins", "doc_fragments", "*.py")))
+# _batch.py builds the batch fragments; it is not a fragment itself
+FRAGMENTS = sorted(p for p in glob.glob(os.path.join(ROOT, "plugins", "doc_fragments", "*.py"))
+                   if not os.path.basename(p).startswith("_"))
 
 
 def docs(path, name="DOCUMENTATION"):
@@ -27,6 +32,27 @@ def docs(path, name="DOCUMENTATION"):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return yaml.safe_load(node.value.value)
     raise AssertionError("%s has no %s" % (path, name))
+
+
+def fragment(slug):
+    """podnet.cni.NAME or podnet.cni.NAME.VAR: the fragment's YAML, loaded as ansible-doc
+    loads it (by importing the fragment: the batch fragments are built, not literals)."""
+    parts = slug.split(".")[2:]
+    mod = importlib.import_module("ansible_collections.podnet.cni.plugins.doc_fragments." + parts[0])
+    return yaml.safe_load(getattr(mod.ModuleDocFragment, parts[1].upper() if len(parts) > 1 else "DOCUMENTATION"))
+
+
+def merged(path):
+    """A module's DOCUMENTATION with its fragments merged in, by ansible's own merge (what
+    ansible-doc and validate-modules read)."""
+    doc = docs(path)
+    for slug in doc.pop("extends_documentation_fragment", []):
+        frag = fragment(slug)
+        for key in ("options", "attributes"):
+            if key in frag:
+                merge_fragment(doc.setdefault(key, {}), frag.pop(key))
+        merge_fragment(doc, frag)
+    return doc
 
 
 def walk(options, prefix=""):
@@ -41,7 +67,7 @@ def test_there_are_modules():
 
 @pytest.mark.parametrize("path", MODULES + FRAGMENTS, ids=os.path.basename)
 def test_every_option_has_version_added(path):
-    doc = docs(path)
+    doc = merged(path) if path in MODULES else docs(path)
     missing = [name for name, spec in walk(doc.get("options")) if not spec.get("version_added")]
     assert missing == [], "%s: options without version_added: %s" % (path, missing)
     for name, spec in walk(doc.get("options")):
@@ -58,11 +84,11 @@ def test_every_module_has_version_requirements_and_linux(path):
                              "REQUIREMENTS")["requirements"]
     assert requirements, "%s lists no requirements" % path
     assert any("Linux" in r for r in requirements)
-    assert "podnet.cni.common.attributes" in doc["extends_documentation_fragment"]
+    assert merged(path)["attributes"]["platform"]["platforms"] == "Linux"
 
 
 def test_the_attributes_say_linux():
-    attrs = docs(os.path.join(ROOT, "plugins", "doc_fragments", "common.py"), "ATTRIBUTES")
+    attrs = docs(os.path.join(ROOT, "plugins", "doc_fragments", "common.py"))
     assert attrs["attributes"]["platform"]["platforms"] == "Linux"
 
 
@@ -79,14 +105,43 @@ def test_port_mappings_documented_once_as_the_parser_takes_them():
 
 
 def test_networks_entry_keys_are_suboptions():
-    doc = docs(os.path.join(ROOT, "plugins", "modules", "container_netns.py"))
+    doc = merged(os.path.join(ROOT, "plugins", "modules", "container_netns.py"))
     subs = doc["options"]["networks"]["suboptions"]
     assert sorted(subs) == sorted(_container_request.NETWORK_ENTRY_KEYS)
     assert subs["name"]["required"] is True
 
 
 def test_network_mode_choices_are_the_drivers_modes():
-    doc = docs(os.path.join(ROOT, "plugins", "modules", "cni_network.py"))
+    doc = merged(os.path.join(ROOT, "plugins", "modules", "cni_network.py"))
     modes = sorted({m for ms in netconf.MODES.values() for m in ms})
     assert sorted(doc["options"]["mode"]["choices"]) == modes
     assert sorted(doc["options"]["networks"]["suboptions"]["mode"]["choices"]) == modes
+
+
+SAME = ("type", "elements", "choices", "default", "required")
+
+
+@pytest.mark.parametrize("module,batch,fragment_name,own,since", [
+    ("container_netns", "containers", "container_options", {"state"}, "0.2.0"),
+    ("cni_network", "networks", "network_options", {"state", "force", "cni_config_dir"}, "0.2.0"),
+    ("cni_attachment", "attachments", "attachment_options", {"state", "verify"}, "0.1.0"),
+])
+def test_batch_entries_take_the_single_forms_options(module, batch, fragment_name, own, since):
+    """Each entry option of the batch form is a single-form option of the same type, choices
+    and default (both documented by one fragment), or one of the entry's own."""
+    doc = merged(os.path.join(ROOT, "plugins", "modules", module + ".py"))
+    single = docs(os.path.join(ROOT, "plugins", "doc_fragments", fragment_name + ".py"))["options"]
+    if "podnet.cni.port_mappings" in docs(os.path.join(ROOT, "plugins", "modules", module + ".py"))[
+            "extends_documentation_fragment"]:
+        single.update(fragment("podnet.cni.port_mappings")["options"])
+    entries = doc["options"][batch]["suboptions"]
+    assert set(entries) == set(single) | own
+    for name, opt in single.items():
+        entry = entries[name]
+        for key in SAME:
+            if key != "required":  # an entry needs its id: required there only
+                assert entry.get(key) == opt.get(key), (batch, name, key)
+        assert "As I(%s)" % name in entry["description"] or name in entry["description"], (batch, name)
+        if opt.get("suboptions") and opt.get("elements") != "raw":
+            assert set(entry["suboptions"]) == set(opt["suboptions"]), (batch, name)
+        assert str(entry["version_added"]) == since  # when the batch form came

@@ -256,7 +256,24 @@ def test_map_args_root_then_subids():
 def test_hostfwds_of_port_mappings():
     pms = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "127.0.0.1"},
            {"hostPort": 53, "containerPort": 53, "protocol": "UDP"}, {"containerPort": 1}]
-    assert rctx.hostfwds_of(pms) == [["tcp", "127.0.0.1", 8080], ["udp", "0.0.0.0", 53]]
+    assert s.hostfwds(pms) == [["tcp", "127.0.0.1", 8080], ["udp", "0.0.0.0", 53]]
+    # network_mode slirp4netns: straight to the container port
+    assert s.hostfwds(pms, guest_port=True) == [["tcp", "127.0.0.1", 8080, 80],
+                                                ["udp", "0.0.0.0", 53, 53]]
+
+
+@pytest.mark.parametrize("fwds,guest_port,ok", [
+    ([["tcp", "0.0.0.0", 8080]], False, True),
+    ([["tcp", "0.0.0.0", 8080, 80]], True, True),
+    ([["tcp", "0.0.0.0", 8080]], True, False),          # the guest port missing
+    ([["tcp", "0.0.0.0", 8080, 80]], False, False),
+    ([["sctp", "0.0.0.0", 8080, 80]], True, False),
+    ([["udp", "0.0.0.0", 8080, 70000]], True, False),
+    ([["udp", "0.0.0.0", True, 80]], True, False),
+    ("tcp", True, False),
+])
+def test_hostfwds_problem_one_shape_with_or_without_guest_port(fwds, guest_port, ok):
+    assert (s.hostfwds_problem(fwds, guest_port=guest_port) is None) is ok
 
 
 def test_runtime_conf_loses_host_ip_only_for_the_plugins():

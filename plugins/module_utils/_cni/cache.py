@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._errors import StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import (
-    Unreadable, read_json, remove_file, write_private)
+    Unreadable, list_names, read_json, remove_file, write_private)
 
 KIND = "cniCacheV1"
 
@@ -252,13 +252,9 @@ def scan(cache_dir: str, container_id: Optional[str] = None,
     file that is not one (corrupt, wrong-typed, foreign, a symlink, ...). With a filter,
     only the unusable files whose name may belong to it."""
     directory = results_dir(cache_dir)
-    try:
-        names = sorted(os.listdir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return [], []
     entries: List[CacheEntry] = []
     unreadable: List[Unreadable] = []
-    for name in names:
+    for name in list_names(directory):
         if container_id is not None and container_id not in name:
             continue  # cheap pre-filter: the id is always part of the name
         if _TMP_RE.search(name):

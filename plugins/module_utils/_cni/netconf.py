@@ -19,7 +19,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigEr
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 DRIVERS = C.DRIVERS
-MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
+MODES = C.DRIVER_MODES
 CNI_VERSIONS = C.CNI_VERSIONS
 DEFAULT_CNI_VERSION = C.DEFAULT_CNI_VERSION
 DEFAULT_DNS_DOMAIN = C.DEFAULT_DNS_DOMAIN
@@ -190,13 +190,13 @@ def default_bridge_name(name: str) -> str:
 class NetworkSpec:
     """The validated module parameters; ``None`` means "not given" where that matters."""
 
-    def __init__(self, name: Any, driver: str = "bridge", bridge: Optional[str] = None,
+    def __init__(self, name: Any, driver: str = C.DEFAULT_DRIVER, bridge: Optional[str] = None,
                  parent: Optional[str] = None, mode: Optional[str] = None,
                  subnets: Optional[Sequence[Any]] = None, routes: Optional[Sequence[Any]] = None,
                  internal: bool = False, mtu: Optional[int] = None, vlan: Optional[int] = None,
                  dns_enabled: bool = False, dns_domain: Optional[str] = None,
                  isolate: bool = False, hairpin: bool = True,
-                 cni_version: Optional[str] = None, state: str = "present", force: bool = False) -> None:
+                 cni_version: Optional[str] = None, state: str = C.DEFAULT_STATE, force: bool = False) -> None:
         self.name = cniconf.validate_network_name(name)
         if len(name) > NAME_MAX:
             raise ValidationError("invalid network name %r: longer than %d characters"

@@ -24,37 +24,28 @@ _IPV4 = re.compile(r"%s(?:\.%s){3}\Z" % (_OCTET, _OCTET))
 _IPV4_PREFIX = re.compile(r"%s(?:\.%s){3}/(?:3[0-2]|[12]?\d)\Z" % (_OCTET, _OCTET))
 
 
-def _is_cidr(value: Any) -> bool:
-    if not isinstance(value, str) or "/" not in value:
+def _parses(value: Any, fast: Any, parse: Any) -> bool:
+    """value is a string the IPv4 regex fast takes, or else ipaddress's parse."""
+    if not isinstance(value, str):
         return False
-    if _IPV4_PREFIX.match(value):
+    if fast.match(value):
         return True
     try:
-        return bool(ipaddress.ip_interface(value))
+        return bool(parse(value))
     except ValueError:
         return False
+
+
+def _is_cidr(value: Any) -> bool:
+    return isinstance(value, str) and "/" in value and _parses(value, _IPV4_PREFIX, ipaddress.ip_interface)
 
 
 def _is_ip(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    if _IPV4.match(value):
-        return True
-    try:
-        return bool(ipaddress.ip_address(value))
-    except ValueError:
-        return False
+    return _parses(value, _IPV4, ipaddress.ip_address)
 
 
 def _is_net(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    if _IPV4_PREFIX.match(value):
-        return True
-    try:
-        return bool(ipaddress.ip_network(value, strict=False))
-    except ValueError:
-        return False
+    return _parses(value, _IPV4_PREFIX, lambda v: ipaddress.ip_network(v, strict=False))
 
 
 def _str_list(value: Any) -> bool:
