@@ -26,7 +26,6 @@ import io
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
