@@ -41,7 +41,7 @@ class NetworkItem:
         self.raw = raw
         self.config_dir = config_dir
         self.spec: Optional[netconf.NetworkSpec] = None
-        self.plan: Optional[_network.Plan] = None
+        self.plan: Optional[_network.NetworkPlan] = None
         self.actions: List[str] = []
         self.error: Optional[str] = None
 
@@ -88,7 +88,7 @@ class _Views:
             self.warnings.extend(warnings)
         return self.dirs[config_dir]
 
-    def apply(self, config_dir: str, plan: _network.Plan) -> None:
+    def apply(self, config_dir: str, plan: _network.NetworkPlan) -> None:
         view = self.dirs[config_dir]
         for name in [n for n, c in view.items() if c.path == plan.path]:
             del view[name]

@@ -205,3 +205,20 @@ def test_a_network_batch_plans_again_after_an_entry_failed(monkeypatch):
         "not applied: subnet 10.1.0.0/24 overlaps network a (planned again after an earlier entry failed)",
         None]
     assert items[2].actions == ["wrote third, again"]
+
+
+def test_the_plan_is_the_one_plan_type_its_actions_dicts(dirs):
+    """cni_network's plan is a _plan.Plan: its actions are dicts (the module reports them as
+    the texts apply returns), its diff the file's content."""
+    from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
+    p = _network.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr"), dirs["config_dir"],
+                      dirs["plugin_dirs"], dirs["cache_dir"])
+    assert isinstance(p, Plan) and p.actions == [{"action": "write", "path": p.path}]
+    assert p.get_before_after()["before_header"] == p.path
+    _network.apply(p, no_commands)
+    gone = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert gone.actions == [{"action": "remove", "path": p.path}] and gone.changed
+    assert _network.predicted_actions(gone) == ["removed %s" % p.path]
+    _network.apply(gone, no_commands)
+    again = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert again.actions == [] and not again.changed
