@@ -2,7 +2,7 @@
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a ``container_netns`` batch (``containers:``) spends its own time, in-process:
-the module logic (``_container_batch.run``) without Ansible's start-up, under cProfile.
+the module logic (``_common.drive`` of ``_container_batch.LOGIC``) without Ansible's start-up, under cProfile.
 
 N containers on one bridge network with one 127.0.0.1 host port each (the role
 benchmark's shape), in a network namespace of its own acting as the host
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
 from ansible_collections.podnet.cni.plugins.module_utils import _container_batch  # noqa: E402
-from ansible_collections.podnet.cni.plugins.module_utils._common import build_context  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils._common import build_context, drive  # noqa: E402
 
 # a network of its own (its host-local data dir is named after it): runs beside bench/role.py
 NET = dict(name="bench-pprof", bridge="benchpbr5", subnet="10.213.144.0/20", gw="10.213.144.1")
@@ -104,8 +104,8 @@ def _run_once(ctx, n: int, state: str, check: bool, workers: int, prof: bool, to
     t0 = B.now()
     if pr:
         pr.enable()
-    with ctx.session(check_mode=check):
-        out = _container_batch.run(ctx, entries(n, state), check, workers, with_diff=True)
+    task = _container_batch.ContainerTask(True, raws=entries(n, state), workers=workers)
+    dummy, out = drive(_container_batch.LOGIC, ctx, task, check, with_diff=True)  # (its session)
     if pr:
         pr.disable()
     ms = (B.now() - t0) / 1e6

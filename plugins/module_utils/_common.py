@@ -1,16 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every module shares: the common options, building the HostContext, and turning
-a typed error into one ``fail_json``."""
+"""What every module shares: the common options, building the HostContext, the one
+runner every module's ``main()`` calls (``run``: a ``_plan.ModuleLogic`` driven through
+request → plan → execute, check mode = plan and predict only), and turning a typed error
+into one ``fail_json``."""
 from __future__ import annotations
 
 import os
 import traceback
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 
 COMMON_ARGUMENT_SPEC: Dict[str, Any] = {
     "cni_config_dir": {"type": "path"},
@@ -102,17 +105,6 @@ def build_context(params: Dict[str, Any], check_mode: bool = False):
     return ctx
 
 
-def finish_batch(module: Any, result: Dict[str, Any]) -> Dict[str, Any]:
-    """A batch's result (every entry's outcome in it): returned as it is, or, when an
-    entry failed (``msg`` set), the task fails with all of it, ``changed`` included."""
-    if not result.get("msg"):
-        return result
-    for w in result.pop("warnings", None) or []:
-        module.warn(w)
-    module.fail_json(**result)
-    return result  # not reached: fail_json exits
-
-
 def _warn_all(module: Any, *lists: Any) -> None:
     """Each warning once, in order."""
     seen: List[str] = []
@@ -144,3 +136,41 @@ def run_module(module: Any, body: Callable[[Any], Dict[str, Any]]) -> None:
         for w in result.pop("warnings", None) or []:
             module.warn(w)
         module.exit_json(**result)
+
+
+def drive(logic: ModuleLogic, ctx: Any, options: Any, check_mode: bool,
+          with_diff: bool = False) -> Tuple[Plan, Dict[str, Any]]:
+    """One module run after its context is built: (plan, the module's return).
+    Check mode plans and predicts, never executes; the diff is the plan's."""
+    request = logic.request(ctx, options)
+    with logic.session(ctx, check_mode):
+        if check_mode:
+            plan = logic.plan(ctx, request)
+            outcome = logic.predict(ctx, plan)
+        else:
+            with logic.guard(ctx, request):  # what no other run may change meanwhile
+                plan = logic.plan(ctx, request)
+                outcome = logic.execute(ctx, plan)
+    # after the session: warnings its end added (rootless cleanup) are in the result
+    result = logic.result(ctx, plan, outcome, check_mode)
+    diff = plan.get_before_after() if with_diff else None
+    if diff is not None:  # (a read-only module has none)
+        result["diff"] = diff
+    return plan, result
+
+
+def run(module: Any, logic: ModuleLogic) -> None:
+    """What every module's ``main()`` calls once its AnsibleModule is built: run the
+    module's logic and exit with its result. A result with ``msg`` (an entry of a batch
+    failed, after the others were done) fails the task with all of it, ``changed``
+    included; a PodnetError fails it with its message (see ``run_module``)."""
+    def body(module: Any) -> Dict[str, Any]:
+        options = logic.options(module)  # before any read: a missing option fails first
+        ctx = build_context(module.params, module.check_mode)
+        dummy, result = drive(logic, ctx, options, module.check_mode, module._diff)
+        if result.get("msg"):
+            for w in result.pop("warnings", None) or []:
+                module.warn(w)
+            module.fail_json(**result)
+        return result
+    run_module(module, body)

@@ -18,7 +18,8 @@ retry of race errors) is shared with ``container_netns``'s batch: see ``_concurr
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _concurrency, _intent, _netns, _state, _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
@@ -28,13 +29,16 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
-    ConfigError, PodnetError, StateError, ValidationError, batch_invalid)
+    ConfigError, PodnetError, StateError, ValidationError, batch_failed_msg, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
 from ansible_collections.podnet.cni.plugins.module_utils._pending import WHY, warn_once
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 
 DEFAULT_WORKERS = _concurrency.DEFAULT_WORKERS
 ENTRY_KEYS = ("container_id", "name", "netns", "network", "interface", "ips", "mac", "aliases",
               "port_mappings", "cni_args", "capability_args", "verify", "state")
+# the single form's options (one entry; the module's other options are verify and state)
+SINGLE_KEYS = ENTRY_KEYS[:-2]
 
 
 class EntryRequest:
@@ -79,10 +83,13 @@ class EntryRequest:
                             "/%s" % self.interface if self.interface else "")
 
 
-class EntryPlan:
-    """What one entry needs: an action, its spec, the entries it replaces or removes."""
+class EntryPlan(Plan):
+    """What one entry needs: an action, its spec, the entries it replaces or removes;
+    then what running it did. Its ``actions`` (none, or the one) are set by
+    ``plan_entries``; a batch's diff is ``diff`` (it depends on what ran)."""
 
     def __init__(self, req: EntryRequest) -> None:
+        super().__init__()
         self.req = req
         self.action = "none"  # none | attach | reattach | repair | detach
         self.reasons: List[str] = []
@@ -110,11 +117,11 @@ class EntryPlan:
     def key(self) -> str:
         return "%s/%s/%s" % (self.req.container_id, self.req.network, self.ifname or "*")
 
-    def actions(self) -> List[Dict[str, Any]]:
+    def plan_actions(self) -> None:
+        self.actions = []
         if self.action == "none":
-            return []
-        item: Dict[str, Any] = {"action": self.action, "container_id": self.req.container_id,
-                                "network": self.req.network}
+            return
+        item = self.add(self.action, container_id=self.req.container_id, network=self.req.network)
         if self.action == "detach":
             item["interfaces"] = [e.ifname for e in self.old]
         else:
@@ -123,7 +130,6 @@ class EntryPlan:
             item["reasons"] = list(self.reasons)
         if self.check_error:
             item["check_error"] = self.check_error
-        return [item]
 
 
 # --- planning ---
@@ -287,6 +293,7 @@ def plan_entries(ctx: HostContext, reqs: Sequence[EntryRequest], run_check: bool
             seen_keys[key] = req.index
             if p.spec is not None and p.action in ("attach", "reattach"):
                 claims.claim(req.container_id, p.spec.network, p.spec.ips, p.spec.port_mappings)
+            p.plan_actions()
         except (ValidationError, ConfigError) as exc:
             problems.append(exc.msg if len(reqs) == 1 else "%s: %s" % (req.label, exc.msg))
             p.error = exc.msg
@@ -569,7 +576,7 @@ def entry_result(p: EntryPlan, check_mode: bool, with_result: bool = True) -> Di
                            "interface": p.ifname or None, "netns": p.netns or None,
                            "state": p.req.state,
                            "changed": p.changed and (check_mode or p.done or p.touched),
-                           "failed": p.error is not None, "actions": p.actions(),
+                           "failed": p.error is not None, "actions": p.actions,
                            "attachment": attachment_view(p, check_mode, with_result)}
     if p.error is not None:
         out["msg"] = p.error
@@ -616,23 +623,113 @@ def requests(ctx: HostContext, items: Sequence[Any]) -> List[EntryRequest]:
             for i, item in enumerate(items)]
 
 
-def run(ctx: HostContext, items: Sequence[Any], check_mode: bool,
-        workers: int = DEFAULT_WORKERS) -> Tuple[List[EntryPlan], List[Dict[str, Any]]]:
-    """Validate, plan and (unless check_mode) execute; per-entry results. ``items`` are
-    the module's entries (dicts) or ``requests()`` of them.
+# --- the module: cni_attachment, one entry or a batch ---
 
-    Raises ValidationError/ConfigError for bad input before anything changes.
-    """
-    reqs = requests(ctx, items)
-    if not reqs:
-        return [], []
-    if check_mode:
-        plans = plan_entries(ctx, reqs)
-    else:
+class ConnectTask:
+    """The task: the entries (dicts, then ``reqs``), whether it is the single form, the
+    worker count, and after recovery the containers that cannot be changed (``refused``)."""
+
+    def __init__(self, items: Sequence[Any], workers: int = DEFAULT_WORKERS, single: bool = False,
+                 check_mode: bool = False) -> None:
+        self.items = list(items)
+        self.workers = workers
+        self.single = single
+        self.check_mode = check_mode
+        self.reqs: List[EntryRequest] = []
+        self.refused: Optional[Dict[str, PodnetError]] = None
+
+
+class ConnectPlan(Plan):
+    """The entries' plans, their actions in order; the diff (by entry key) shows what ran."""
+
+    def __init__(self, task: ConnectTask, entries: Sequence[EntryPlan]) -> None:
+        super().__init__()
+        self.request = task
+        self.entries = list(entries)
+        self.actions = [a for p in self.entries for a in p.actions]
+
+    @property
+    def changed(self) -> bool:
+        return any(p.changed for p in self.entries)
+
+    def get_before_after(self) -> Dict[str, Any]:
+        return diff(self.entries, self.request.check_mode).get_before_after()
+
+
+class CniAttachment(ModuleLogic):
+    """cni_attachment: validate every entry, plan them all (under every container's lock in
+    a real run, after undoing interrupted ADDs), execute per container, report per entry."""
+
+    def options(self, module: Any) -> ConnectTask:
+        p = module.params
+        if p["attachments"] is None:
+            missing = [k for k in ("container_id", "network") if not p[k]]
+            if missing:
+                raise ValidationError("missing required arguments: %s (or use attachments)"
+                                      % ", ".join(missing))
+            items = [{k: p[k] for k in SINGLE_KEYS}]
+            items[0].update(verify=p["verify"], state=p["state"])
+        else:
+            items = []
+            for item in p["attachments"]:
+                item = dict(item)
+                if item.get("verify") is None:
+                    item["verify"] = p["verify"]
+                if not item.get("state"):
+                    item["state"] = p["state"]
+                items.append(item)
+        if p["workers"] < 1:
+            raise ValidationError("workers must be at least 1, got %d" % p["workers"])
+        return ConnectTask(items, p["workers"], p["attachments"] is None, module.check_mode)
+
+    def request(self, ctx: HostContext, options: ConnectTask) -> ConnectTask:
+        options.reqs = requests(ctx, options.items)  # before a rootless session joins the holder
+        return options
+
+    @contextmanager
+    def guard(self, ctx: HostContext, request: ConnectTask) -> Iterator[None]:
+        if not request.reqs:
+            yield
+            return
         # plan and execute under every container's lock: nothing changes in between
-        with _concurrency.container_locks(ctx, [r.container_id for r in reqs]):
-            failed = recover_interrupted(ctx, [r.container_id for r in reqs])
-            plans = plan_entries(ctx, reqs, refused=failed)
-            execute(ctx, plans, workers)
-    with_result = len(plans) == 1
-    return plans, [entry_result(p, check_mode, with_result) for p in plans]
+        ids = [r.container_id for r in request.reqs]
+        with _concurrency.container_locks(ctx, ids):
+            request.refused = recover_interrupted(ctx, ids)
+            yield
+
+    def plan(self, ctx: HostContext, request: ConnectTask) -> ConnectPlan:
+        if not request.reqs:
+            return ConnectPlan(request, [])
+        return ConnectPlan(request, plan_entries(ctx, request.reqs, refused=request.refused))
+
+    def predict(self, ctx: HostContext, plan: ConnectPlan) -> List[Dict[str, Any]]:
+        return [entry_result(e, True, len(plan.entries) == 1) for e in plan.entries]
+
+    def execute(self, ctx: HostContext, plan: ConnectPlan) -> List[Dict[str, Any]]:
+        if plan.entries:
+            execute(ctx, plan.entries, plan.request.workers)
+        return [entry_result(e, False, len(plan.entries) == 1) for e in plan.entries]
+
+    def result(self, ctx: HostContext, plan: ConnectPlan, outcome: List[Dict[str, Any]],
+               check_mode: bool) -> Dict[str, Any]:
+        failed = [r for r in outcome if r["failed"]]
+        out = {"changed": any(r["changed"] for r in outcome),
+               "actions": [a for r in outcome for a in r["actions"]],
+               "results": outcome, "failed_entries": len(failed), "warnings": list(ctx.warnings)}
+        for r in outcome:
+            out["warnings"].extend("%s/%s: %s" % (r["container_id"], r["network"], w)
+                                   for w in r.pop("warnings", []))
+        if plan.request.single:
+            out.update(attachment=outcome[0]["attachment"], interface=outcome[0]["interface"],
+                       netns=outcome[0]["netns"])
+        if failed:
+            if len(outcome) == 1:
+                out.update({k: v for k, v in failed[0].items() if k not in ("msg", "changed", "failed")})
+                out["msg"] = failed[0]["msg"]
+            else:
+                out["msg"] = batch_failed_msg("attachments", [
+                    ("%s/%s" % (r["container_id"], r["network"]), r["msg"]) for r in failed], len(outcome))
+        return out
+
+
+LOGIC = CniAttachment()

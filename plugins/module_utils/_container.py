@@ -19,28 +19,21 @@ from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
 from ansible_collections.podnet.cni.plugins.module_utils._container_request import (
     ATTACHED_BY_US, OURS, SHARED_KINDS, SHARED_ORIGIN, ContainerRequest, mode_kind)
 
 
-class Plan:
+class ContainerPlan(Plan):
+    """One container's plan: its actions and diff, the record it leaves, and the
+    attachments it wants (``specs``)."""
+
     def __init__(self) -> None:
-        self.actions: List[Dict[str, Any]] = []
-        self.diff = DifferenceTracker()
+        super().__init__()
         self.record: Optional[Dict[str, Any]] = None
         self.specs: List[_attach.AttachmentSpec] = []
-
-    def add(self, action: str, **kw: Any) -> None:
-        item = {"action": action}
-        item.update(kw)
-        self.actions.append(item)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.actions) or self.diff.has_difference
 
 
 def _view_of_entries(entries: Sequence[cnicache.CacheEntry]) -> Dict[str, Any]:
@@ -55,14 +48,14 @@ def _record_view(record: Optional[Dict[str, Any]], netns_state: str, netns: str)
 
 def plan(ctx: HostContext, req: ContainerRequest,
          view: Optional[cnicache.CacheView] = None, leaving: Sequence[str] = (),
-         batch: Optional[Mapping[str, ContainerRequest]] = None) -> Plan:
+         batch: Optional[Mapping[str, ContainerRequest]] = None) -> ContainerPlan:
     """Compare the request with the record, the kernel and the cache; no side effects.
 
     ``view``: the cache as a batch read it once (else read here). ``leaving``: the
     containers the same batch removes (joiners of this one that need no ``force``).
     ``batch``: the requests of the containers the same batch makes present (an owner a
     joiner can join although it does not exist yet: the batch runs it first)."""
-    p = Plan()
+    p = ContainerPlan()
     record = _state.load(ctx.state_dir, req.container_id)  # StateError when unusable
     if req.state == "present" and req.kind in SHARED_KINDS:
         # no namespace of its own, so none of the checks below: what it joins is resolved
@@ -255,8 +248,8 @@ def _refuse_unjoinable(what: str, owner: str, kind: str, joins: Optional[str], m
                               "of its own to join)" % (what, owner), value=mode)
 
 
-def _plan_shared(ctx: HostContext, req: ContainerRequest, p: Plan, record: Optional[Dict[str, Any]],
-                 own: Sequence[Any]) -> Plan:
+def _plan_shared(ctx: HostContext, req: ContainerRequest, p: ContainerPlan, record: Optional[Dict[str, Any]],
+                 own: Sequence[Any]) -> ContainerPlan:
     """host, container:<id>, ns:<path>: no CNI calls, no namespace made or removed; the
     record says what the container uses. A container that has a namespace or attachments
     of its own is removed first (state=absent), never switched over them."""
@@ -284,7 +277,7 @@ def _plan_shared(ctx: HostContext, req: ContainerRequest, p: Plan, record: Optio
     return p
 
 
-def _plan_joiners(ctx: HostContext, req: ContainerRequest, p: Plan, leaving: Sequence[str]) -> None:
+def _plan_joiners(ctx: HostContext, req: ContainerRequest, p: ContainerPlan, leaving: Sequence[str]) -> None:
     """Removing a container whose namespace others joined (network_mode container:<id>):
     refused unless force, which forgets the joiners' records too (they lose their network
     with the namespace). Joiners the same batch removes need no force."""
@@ -324,7 +317,7 @@ def _kept(req: ContainerRequest, live: Sequence[cnicache.CacheEntry],
             and attached_by.get((e.network, e.ifname), "") != ATTACHED_BY_US]
 
 
-def _record_networks(p: Plan, record: Optional[Dict[str, Any]],
+def _record_networks(p: ContainerPlan, record: Optional[Dict[str, Any]],
                      attached_by: Dict[Tuple[str, str], str],
                      kept: Sequence[cnicache.CacheEntry]) -> List[Dict[str, Any]]:
     """The record's networks after the plan: the listed ones (attached by whoever made
@@ -396,7 +389,7 @@ def _origin(record: Optional[Dict[str, Any]], req: ContainerRequest, netns_state
     return "pinned" if req.pid is not None else "created"
 
 
-def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
+def execute(ctx: HostContext, req: ContainerRequest, p: ContainerPlan) -> Dict[str, Any]:
     """Run the plan; on failure undo this run's attachments and namespace, then raise."""
     log = _attach.OperationLog(ctx)
     created_here = False
@@ -487,7 +480,7 @@ def execute(ctx: HostContext, req: ContainerRequest, p: Plan) -> Dict[str, Any]:
     return {"warnings": warnings, "entries": ordered}
 
 
-def _save_origin(ctx: HostContext, p: Plan) -> None:
+def _save_origin(ctx: HostContext, p: ContainerPlan) -> None:
     """Record that we create (or pin) the netns before doing it: a run killed right after
     would otherwise leave a namespace that looks foreign, which absent never removes."""
     _state.save(ctx.state_dir, dict(p.record or {}, networks=[]))

@@ -33,6 +33,7 @@ as the single form holds its container's lock.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import (
@@ -42,6 +43,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cn
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     PodnetError, ValidationError, batch_failed_msg, batch_invalid)
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 
 ENTRY_KEYS = ("container_id", "name", "netns", "pid", "network_mode", "networks",
               "port_mappings", "static_ip", "static_mac", "state", "slirp4netns_options",
@@ -57,11 +59,12 @@ class Item:
         self.index = index
         self.raw = raw
         self.req: Optional[_container_request.ContainerRequest] = None
-        self.plan: Optional[_container.Plan] = None
+        self.plan: Optional[_container.ContainerPlan] = None
         self.error: Optional[str] = None
         self.error_details: Dict[str, Any] = {}
         self.warnings: List[str] = []
         self.before: Any = None  # fingerprint of the container before execution
+        self.changed = False  # what its result says (a failed one: judged by the host)
 
     @property
     def label(self) -> str:
@@ -316,17 +319,24 @@ def container_result(ctx: HostContext, item: Item, view: cnicache.CacheView, che
     if item.error is not None:
         changed = item.before != _fingerprint(
             ctx, req, cnicache.list_entries(ctx.cache_dir, container_id=req.container_id))
+    item.changed = changed
     out: Dict[str, Any] = {"changed": changed, "failed": item.error is not None,
                            "state": req.state, "actions": plan.actions}
     out.update(_container.report(req, entries, exists and req.state == "present"))
     if with_diff:
-        out["diff"] = plan.diff.get_before_after()
-        if item.error is not None and not changed:  # rolled back: nothing was done
-            out["diff"]["after"] = out["diff"]["before"]
+        out["diff"] = _item_diff(item)
     if item.error is not None:
         out["msg"] = item.error
         out.update(item.error_details)
     return out
+
+
+def _item_diff(item: Item) -> Dict[str, Any]:
+    """One container's diff; a failed one that was rolled back shows no change."""
+    diff = item.plan.get_before_after()
+    if item.error is not None and not item.changed:  # rolled back: nothing was done
+        diff["after"] = diff["before"]
+    return diff
 
 
 def results(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
@@ -335,8 +345,6 @@ def results(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
     the diff per container, and ``msg`` naming each failed container."""
     containers: Dict[str, Any] = {}
     actions: List[Dict[str, Any]] = []
-    before: Dict[str, Any] = {}
-    after: Dict[str, Any] = {}
     warnings = list(ctx.warnings)
     failed: List[Tuple[str, str]] = []
     for item in items:
@@ -344,9 +352,6 @@ def results(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
         res = container_result(ctx, item, view, check_mode, with_diff)
         containers[cid] = res
         actions.extend(dict(a, container_id=cid) for a in item.plan.actions)
-        if with_diff:
-            before[cid] = res["diff"]["before"]["container"]
-            after[cid] = res["diff"]["after"]["container"]
         warnings.extend("%s: %s" % (cid, w) for w in item.warnings)
         if item.error is not None:
             failed.append((cid, item.error))
@@ -354,28 +359,131 @@ def results(ctx: HostContext, items: Sequence[Item], view: cnicache.CacheView,
                            "containers": containers, "actions": actions,
                            "failed_containers": len(failed), "warnings": warnings}
     if with_diff:
-        out["diff"] = {"before": before, "after": after}
+        out["diff"] = batch_diff(items)
     if failed:
         out["msg"] = batch_failed_msg("containers", failed, len(items))
     return out
 
 
-def run(ctx: HostContext, raws: Sequence[Dict[str, Any]], check_mode: bool,
-        workers: int = _concurrency.DEFAULT_WORKERS, with_diff: bool = False) -> Dict[str, Any]:
-    """Validate, plan and (unless check_mode) execute the batch; the module's return
-    (``msg`` set when a container failed). Raises ValidationError for bad input or a
-    plan that cannot be made, before anything changes."""
-    items = build_requests(ctx, raws)
-    if not items:
-        out: Dict[str, Any] = {"changed": False, "containers": {}, "actions": [],
-                               "failed_containers": 0, "warnings": list(ctx.warnings)}
-        if with_diff:
-            out["diff"] = {"before": {}, "after": {}}
+def batch_diff(items: Sequence[Item]) -> Dict[str, Any]:
+    """The batch's diff: each container's, by id (after ``results`` judged the failed)."""
+    before: Dict[str, Any] = {}
+    after: Dict[str, Any] = {}
+    for item in items:
+        diff = _item_diff(item)
+        before[item.req.container_id] = diff["before"]["container"]
+        after[item.req.container_id] = diff["after"]["container"]
+    return {"before": before, "after": after}
+
+
+# --- the module: container_netns, one container or a batch ---
+
+class ContainerTask:
+    """The task: one container (``req``, from ``params``) or a batch (``items``, from
+    ``raws``)."""
+
+    def __init__(self, with_diff: bool, params: Optional[Dict[str, Any]] = None,
+                 raws: Optional[List[Dict[str, Any]]] = None,
+                 workers: int = _concurrency.DEFAULT_WORKERS) -> None:
+        self.with_diff = with_diff
+        self.params = params
+        self.raws = raws
+        self.workers = workers
+        self.req: Optional[_container_request.ContainerRequest] = None
+        self.items: List[Item] = []
+
+
+class BatchPlan(Plan):
+    """A batch: the entries (each with its ``_container`` plan, run and result), their
+    actions in order (with the container id), the cache as they were planned against."""
+
+    def __init__(self, items: Sequence[Item], view: Optional[cnicache.CacheView]) -> None:
+        super().__init__()
+        self.items = list(items)
+        self.view = view
+        self.actions = [dict(a, container_id=i.req.container_id) for i in self.items for a in i.plan.actions]
+
+    @property
+    def changed(self) -> bool:
+        return any(i.changed_plan for i in self.items)
+
+    def get_before_after(self) -> Dict[str, Any]:
+        return batch_diff(self.items)
+
+
+class ContainerNetns(ModuleLogic):
+    """container_netns: the single form plans and executes one container under its lock;
+    the batch plans every entry against one read of the cache, then executes those that
+    change, under every entry's lock (see the top of this file)."""
+
+    def options(self, module: Any) -> ContainerTask:
+        p = module.params
+        if p["containers"] is not None:
+            if p["workers"] < 1:
+                raise ValidationError("workers must be at least 1, got %d" % p["workers"])
+            # Ansible keeps an alias (id) beside the option it names: pass the options only
+            raws = [dict({k: item.get(k) for k in ENTRY_KEYS}, state=item.get("state") or p["state"])
+                    for item in p["containers"]]
+            return ContainerTask(module._diff, raws=raws, workers=p["workers"])
+        if not p["container_id"]:
+            raise ValidationError("missing required arguments: container_id (or use containers)")
+        return ContainerTask(module._diff, params=p)
+
+    def request(self, ctx: HostContext, options: ContainerTask) -> ContainerTask:
+        # validated before the session: a rootless module cannot follow another process's
+        # namespace link once it has joined the holder
+        if options.raws is not None:
+            options.items = build_requests(ctx, options.raws)
+            return options
+        p = options.params or {}
+        options.req = _container_request.ContainerRequest(
+            ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
+            p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
+            slirp4netns_options=p["slirp4netns_options"], purge_networks=p["purge_networks"],
+            force=p["force"])
+        return options
+
+    def guard(self, ctx: HostContext, request: ContainerTask) -> Any:
+        if request.req is not None:
+            return ctx.container_lock(request.req.container_id)
+        if not request.items:
+            return nullcontext()
+        return _concurrency.container_locks(ctx, [i.req.container_id for i in request.items])
+
+    def plan(self, ctx: HostContext, request: ContainerTask) -> Plan:
+        if request.req is not None:
+            p: Plan = _container.plan(ctx, request.req)
+        elif request.items:
+            p = BatchPlan(request.items, plan_all(ctx, request.items))
+        else:
+            p = BatchPlan([], None)  # an empty batch reads nothing
+        p.request = request
+        return p
+
+    def predict(self, ctx: HostContext, plan: Plan) -> Dict[str, Any]:
+        task = plan.request
+        if isinstance(plan, BatchPlan):
+            return results(ctx, plan.items, plan.view, True, task.with_diff)
+        return {"entries": _container.current_entries(ctx, task.req),
+                "exists": _container.container_exists(ctx, task.req)}
+
+    def execute(self, ctx: HostContext, plan: Plan) -> Dict[str, Any]:
+        task = plan.request
+        if isinstance(plan, BatchPlan):
+            if plan.items:
+                execute_all(ctx, plan.items, plan.view, task.workers)
+            return results(ctx, plan.items, plan.view, False, task.with_diff)
+        if plan.changed:
+            ctx.warnings.extend(_container.execute(ctx, task.req, plan)["warnings"])
+        return self.predict(ctx, plan)  # what is there now
+
+    def result(self, ctx: HostContext, plan: Plan, outcome: Dict[str, Any], check_mode: bool) -> Dict[str, Any]:
+        if isinstance(plan, BatchPlan):
+            return outcome
+        req = plan.request.req
+        out = {"changed": plan.changed, "actions": plan.actions, "warnings": ctx.warnings}
+        out.update(_container.report(req, outcome["entries"], outcome["exists"] and req.state == "present"))
         return out
-    if check_mode:
-        view = plan_all(ctx, items)
-    else:
-        with _concurrency.container_locks(ctx, [i.req.container_id for i in items]):
-            view = plan_all(ctx, items)
-            execute_all(ctx, items, view, workers)
-    return results(ctx, items, view, check_mode, with_diff)
+
+
+LOGIC = ContainerNetns()

@@ -42,6 +42,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     ConfigError, PodnetError, StateError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, list_names
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
 
 # an ADD in flight (of a tool that does not take our lock) has a reservation and no cache
 # entry yet for a few hundred ms; a reservation this young is never called orphaned
@@ -76,8 +77,13 @@ def _skipped_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
             "reason": "names no netns (no netns field, no sandbox in its result): it may be alive"}
 
 
-class PrunePlan:
+class PrunePlan(Plan):
+    """What is stale. ``actions``, in the order ``execute`` takes them: undo each
+    interrupted ADD, detach each stale attachment, forget each record, release each
+    orphaned reservation (set by ``plan`` from the lists it fills)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.stale_entries: List[cnicache.CacheEntry] = []
         self.records: List[Dict[str, Any]] = []
         self.reservations: List[Reservation] = []
@@ -86,9 +92,12 @@ class PrunePlan:
         # ADDs that did not finish (their intent stays) and whose namespace is gone
         self.interrupted: List[_intent.Intent] = []
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.stale_entries or self.records or self.reservations or self.interrupted)
+    def plan_actions(self) -> None:
+        self.actions = (
+            [dict(_entry_report(i), action="recover_interrupted") for i in self.interrupted]
+            + [dict(_entry_report(e), action="detach_stale") for e in self.stale_entries]
+            + [dict(r, action="forget_record") for r in self.records]
+            + [dict(r.to_dict(), action="release_reservation") for r in self.reservations])
 
     def warnings(self) -> List[str]:
         return ["not pruned, cannot be used: %s" % u for u in self.unreadable]
@@ -257,6 +266,7 @@ def plan(ctx: HostContext, min_age: float = RESERVATION_MIN_AGE,
     # the stale entries' DEL releases their own IPs; the rest is orphaned
     p.reservations = orphan_reservations(ctx, entries, entries, live_ids, min_age,
                                          unreadable=p.unreadable)
+    p.plan_actions()
     return p
 
 

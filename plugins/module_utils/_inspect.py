@@ -15,11 +15,13 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _intent, _netns, _slirpmode, _state
+from ansible_collections.podnet.cni.plugins.module_utils import _validate
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, StateError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 
 _PODMAN_ID = re.compile(r"[0-9a-f]{64}\Z")
 STAT_KEYS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors",
@@ -239,3 +241,50 @@ def gather(ctx: HostContext, container_id: Optional[str] = None,
         out[cid]["unreadable"] = [u.to_dict() for u in mine]
     warnings += ["cannot be used: %s" % u for u in unreadable]
     return out, warnings, [u.to_dict() for u in unreadable]
+
+
+# --- the module: container_netns_info ---
+
+class InfoPlan(Plan):
+    """Nothing to do (read-only): what was found, for the result."""
+
+    def __init__(self, containers: Dict[str, Dict[str, Any]], warnings: List[str],
+                 unreadable: List[Dict[str, str]]) -> None:
+        super().__init__()
+        self.containers = containers
+        self.warnings = warnings
+        self.unreadable = unreadable
+
+    def get_before_after(self) -> Any:
+        return None  # a read-only module has no diff
+
+
+class InfoRequest:
+    def __init__(self, container_id: Optional[str], statistics: bool) -> None:
+        self.container_id = container_id
+        self.statistics = statistics
+
+
+class ContainerNetnsInfo(ModuleLogic):
+    """container_netns_info: plan = gather (read-only, in check mode as in a real run)."""
+
+    def options(self, module: Any) -> InfoRequest:
+        p = module.params
+        return InfoRequest(_validate.container_id(p["container_id"]) if p["container_id"] else None,
+                           p["statistics"])
+
+    def session(self, ctx: HostContext, check_mode: bool) -> Any:
+        return ctx.session(check_mode=True)  # reads only: never the rootless lock
+
+    def plan(self, ctx: HostContext, request: InfoRequest) -> InfoPlan:
+        return InfoPlan(*gather(ctx, request.container_id, request.statistics))
+
+    def execute(self, ctx: HostContext, plan: Plan) -> None:
+        return None
+
+    def result(self, ctx: HostContext, plan: InfoPlan, outcome: Any, check_mode: bool) -> Dict[str, Any]:
+        return {"changed": False, "containers": plan.containers, "unreadable": plan.unreadable,
+                "warnings": ctx.warnings + plan.warnings}
+
+
+LOGIC = ContainerNetnsInfo()

@@ -20,27 +20,45 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni.netconf import (
     pick_free_subnet, render, subnet_overlaps)
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import remove_file, write_atomic
+from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
 
 
-class Plan:
-    """What the module will do: the file before and after, and who uses the network."""
+class NetworkPlan(Plan):
+    """What the module will do to one network: the file before and after (parsed JSON, or
+    the text when it is not JSON), who uses the network, and ``actions``: ``write`` the
+    file, or ``remove`` it and ``delete_bridge`` (set by ``plan``). The diff is the file's
+    content."""
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
-        self.before: Optional[Any] = None       # parsed JSON, or the text when not JSON
+        self.before: Optional[Any] = None
         self.after: Optional[Dict[str, Any]] = None
         self.in_use: List[Dict[str, Any]] = []
         self.remove_bridge: Optional[str] = None
         self.warnings: List[str] = []
 
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
+    def plan_actions(self) -> None:
+        self.actions = []
+        if self.before == self.after:
+            return
+        if self.after is not None:
+            self.add("write", path=self.path)
+            return
+        if self.before is not None:
+            self.add("remove", path=self.path)
+        if self.remove_bridge:
+            self.add("delete_bridge", bridge=self.remove_bridge)
 
-    def diff(self) -> Dict[str, Any]:
+    def get_before_after(self) -> Dict[str, Any]:
         return {"before": self.before if self.before is not None else {},
                 "after": self.after if self.after is not None else {},
                 "before_header": self.path, "after_header": self.path}
+
+
+# what the module reports of each action (cni_network's ``actions`` are these texts)
+_DONE = {"write": "written %(path)s", "remove": "removed %(path)s",
+         "delete_bridge": "deleted bridge %(bridge)s"}
 
 
 def _read_existing(path: str) -> Tuple[Optional[Any], Optional[bytes]]:
@@ -71,7 +89,7 @@ def _existing_conf(before: Any, raw: Optional[bytes], path: str) -> Optional[cni
 def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_dir: str,
          host_links: bool = True,
          networks: Optional[Dict[str, cniconf.NetworkConfigList]] = None,
-         plugins_pending: bool = False) -> Plan:
+         plugins_pending: bool = False) -> NetworkPlan:
     """Validate everything and compute the change; touches nothing.
 
     ``host_links=False`` (rootless: the devices live in the rootless CNI netns) skips the
@@ -80,7 +98,7 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     here. ``plugins_pending`` (check mode only): missing plugins are predicted, with a
     warning (see _pending)."""
     path = os.path.join(config_dir, "%s.conflist" % spec.name)
-    result = Plan(path)
+    result = NetworkPlan(path)
     result.before, raw = _read_existing(path)
     existing = _existing_conf(result.before, raw, path)
     if existing is not None and existing.name != spec.name and not spec.force:
@@ -103,7 +121,7 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
     if spec.state == "present":
         result.after = _desired(spec, existing, others, host_links)
         check_plugins(result.after, plugin_dirs, plugins_pending, result.warnings)
-    if result.changed:
+    if result.before != result.after:  # (actions are set at the end)
         entries, unreadable = cnicache.scan(cache_dir, network=spec.name)
         result.in_use = [{"container_id": e.container_id, "interface": e.ifname} for e in entries]
         # a cache file that cannot be used may be an attachment of this network
@@ -120,6 +138,7 @@ def plan(spec: NetworkSpec, config_dir: str, plugin_dirs: Sequence[str], cache_d
                                   network=spec.name, in_use=result.in_use)
     if spec.state == "absent" and result.before is not None and existing is not None and host_links:
         result.remove_bridge = _bridge_to_remove(existing, others)
+    result.plan_actions()
     return result
 
 
@@ -245,34 +264,28 @@ def lock_path(state_dir: str) -> str:
     return os.path.join(state_dir, "locks", "cni-networks.lock")
 
 
-def predicted_actions(result: Plan) -> List[str]:
+def predicted_actions(result: NetworkPlan) -> List[str]:
     """What ``apply`` will report, for check mode."""
-    if not result.changed:
-        return []
-    if result.after is not None:
-        return ["written %s" % result.path]
-    actions = ["removed %s" % result.path] if result.before is not None else []
-    if result.remove_bridge:
-        actions.append("deleted bridge %s" % result.remove_bridge)
-    return actions
+    return [_DONE[a["action"]] % a for a in result.actions]
 
 
-def apply(result: Plan, run_command: Callable[..., Tuple[int, str, str]]) -> List[str]:
+def apply(result: NetworkPlan, run_command: Callable[..., Tuple[int, str, str]]) -> List[str]:
     """Carry out a plan; returns what was done. ``run_command`` is the module's
     (``AnsibleModule.run_command``: an argv list, returns rc, stdout, stderr)."""
     done: List[str] = []
-    if not result.changed:
-        return done
-    if result.after is not None:
-        write_conflist(result.path, render(result.after))
-        done.append("written %s" % result.path)
-        return done
-    if remove_conflist(result.path):
-        done.append("removed %s" % result.path)
-    if result.remove_bridge and _hostnet.is_bridge(result.remove_bridge) and not _hostnet.bridge_ports(result.remove_bridge):
-        rc, dummy, err = run_command(["ip", "link", "delete", result.remove_bridge, "type", "bridge"])
-        if rc == 0:
-            done.append("deleted bridge %s" % result.remove_bridge)
-        else:
-            result.warnings.append("could not delete bridge %s: %s" % (result.remove_bridge, err.strip()))
+    for a in result.actions:
+        if a["action"] == "write":
+            write_conflist(result.path, render(result.after))
+        elif a["action"] == "remove":
+            if not remove_conflist(result.path):
+                continue  # gone meanwhile: nothing done
+        elif a["action"] == "delete_bridge":
+            bridge = a["bridge"]
+            if not _hostnet.is_bridge(bridge) or _hostnet.bridge_ports(bridge):
+                continue  # gone, or in use again: left alone
+            rc, dummy, err = run_command(["ip", "link", "delete", bridge, "type", "bridge"])
+            if rc != 0:
+                result.warnings.append("could not delete bridge %s: %s" % (bridge, err.strip()))
+                continue
+        done.append(_DONE[a["action"]] % a)
     return done

@@ -15,6 +15,7 @@ planning.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _network
@@ -23,6 +24,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     PodnetError, ValidationError, batch_failed_msg, batch_invalid)
 from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 from ansible_collections.podnet.cni.plugins.module_utils import _validate
 
 SPEC_KEYS = ("name", "driver", "bridge", "parent", "mode", "subnets", "routes", "internal",
@@ -39,7 +41,7 @@ class NetworkItem:
         self.raw = raw
         self.config_dir = config_dir
         self.spec: Optional[netconf.NetworkSpec] = None
-        self.plan: Optional[_network.Plan] = None
+        self.plan: Optional[_network.NetworkPlan] = None
         self.actions: List[str] = []
         self.error: Optional[str] = None
 
@@ -86,7 +88,7 @@ class _Views:
             self.warnings.extend(warnings)
         return self.dirs[config_dir]
 
-    def apply(self, config_dir: str, plan: _network.Plan) -> None:
+    def apply(self, config_dir: str, plan: _network.NetworkPlan) -> None:
         view = self.dirs[config_dir]
         for name in [n for n, c in view.items() if c.path == plan.path]:
             del view[name]
@@ -141,10 +143,10 @@ def apply_all(items: Sequence[NetworkItem], run_command: Callable[..., Tuple[int
 def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
             warnings: Sequence[str]) -> Dict[str, Any]:
     """The module's return: ``networks`` by name (the single form's return, ``failed`` and
-    ``msg``), every action, a diff per network, and ``msg`` naming each failed network."""
+    ``msg``; with ``with_diff`` its diff), every action, and ``msg`` naming each failed
+    network. (The top-level diff is ``NetworkBatchPlan.get_before_after``.)"""
     networks: Dict[str, Any] = {}
     actions: List[str] = []
-    diffs: List[Dict[str, Any]] = []
     failed: List[Tuple[str, str]] = []
     out_warnings = list(warnings)
     for item in items:
@@ -156,8 +158,7 @@ def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
                                "network": netconf.conflist_view(plan.after) if plan.after else None,
                                "in_use": plan.in_use, "actions": done}
         if with_diff:
-            res["diff"] = plan.diff()
-            diffs.append(res["diff"])
+            res["diff"] = plan.get_before_after()
         if item.error is not None:
             res["msg"] = item.error
             failed.append((item.spec.name, item.error))
@@ -167,34 +168,111 @@ def results(items: Sequence[NetworkItem], check_mode: bool, with_diff: bool,
     out: Dict[str, Any] = {"changed": any(r["changed"] for r in networks.values()),
                            "networks": networks, "actions": actions,
                            "failed_networks": len(failed), "warnings": out_warnings}
-    if with_diff:
-        out["diff"] = diffs
     if failed:
         out["msg"] = batch_failed_msg("networks", failed, len(items))
     return out
 
 
-def run(raws: Sequence[Dict[str, Any]], config_dir: str, plugin_dirs: Sequence[str],
-        cache_dir: str, state_dir: str, host_links: bool, check_mode: bool,
-        with_diff: bool = False, plugins_pending: bool = False,
-        run_command: Optional[Callable[..., Tuple[int, str, str]]] = None) -> Dict[str, Any]:
-    """Validate, plan and (unless check_mode) apply the batch; the module's return.
-    ``plugins_pending`` (check mode only): missing plugins are predicted (_pending);
-    ``run_command``: the module's (an unused bridge is deleted with it)."""
-    items = build(raws, config_dir)
-    if not items:
-        return results(items, check_mode, with_diff, [])
-    if check_mode:
-        warnings = plan_all(items, plugin_dirs, cache_dir, host_links, plugins_pending)
-    else:
-        # one writer of network definitions at a time: the overlap checks must see the others
-        with file_lock(_network.lock_path(state_dir)):
-            warnings = plan_all(items, plugin_dirs, cache_dir, host_links)
-            if run_command is None:
-                raise ValueError("run_command is needed to apply a batch")
+# --- the module: cni_network, one network or a batch ---
 
-            def replan(item: NetworkItem) -> None:
-                item.plan = _network.plan(item.spec, item.config_dir, plugin_dirs, cache_dir, host_links,
-                                          networks=_Views().get(item.config_dir))
-            apply_all(items, run_command, replan)
-    return results(items, check_mode, with_diff, warnings)
+class NetworkRequest:
+    """The task: one ``spec``, or the batch's entries (``raws``, then ``items``)."""
+
+    def __init__(self, run_command: Callable[..., Tuple[int, str, str]], with_diff: bool,
+                 spec: Optional[netconf.NetworkSpec] = None,
+                 raws: Optional[List[Dict[str, Any]]] = None) -> None:
+        self.run_command = run_command  # the module's (an unused bridge is deleted with it)
+        self.with_diff = with_diff
+        self.spec = spec
+        self.raws = raws
+        self.items: List[NetworkItem] = []
+
+
+class NetworkBatchPlan(Plan):
+    """A batch: the entries (each with its ``_network`` plan), their actions in order, the
+    config dirs' warnings; its diff is the list of the entries' diffs."""
+
+    def __init__(self, items: Sequence[NetworkItem], warnings: List[str]) -> None:
+        super().__init__()
+        self.items = list(items)
+        self.warnings = warnings
+        self.actions = [dict(a, network=i.spec.name) for i in self.items for a in i.plan.actions]
+
+    def get_before_after(self) -> List[Dict[str, Any]]:  # type: ignore[override]
+        return [i.plan.get_before_after() for i in self.items]
+
+
+class CniNetwork(ModuleLogic):
+    """cni_network: plan (touches nothing), then write or remove, under the lock every
+    writer of network definitions holds (the overlap checks must see the others)."""
+
+    def options(self, module: Any) -> NetworkRequest:
+        p = module.params
+        if p["networks"] is not None:
+            raws = []
+            for item in p["networks"]:
+                item = {k: v for k, v in item.items() if k in ENTRY_KEYS}
+                item["state"] = item.get("state") or p["state"]
+                item["force"] = p["force"] if item.get("force") is None else item["force"]
+                raws.append(item)
+            return NetworkRequest(module.run_command, module._diff, raws=raws)
+        if not p["name"]:
+            raise ValidationError("missing required arguments: name (or use networks)")
+        return NetworkRequest(module.run_command, module._diff, spec=netconf.NetworkSpec(
+            p["name"], p["driver"], p["bridge"], p["parent"], p["mode"], p["subnets"], p["routes"],
+            p["internal"], p["mtu"], p["vlan"], p["dns_enabled"], p["dns_domain"], p["isolate"],
+            p["hairpin"], p["cni_version"], p["state"], p["force"]))
+
+    def request(self, ctx: Any, options: NetworkRequest) -> NetworkRequest:
+        if options.raws is not None:
+            options.items = build(options.raws, ctx.config_dir)
+        return options
+
+    def session(self, ctx: Any, check_mode: bool) -> Any:
+        return nullcontext()  # files in the config dir: no namespace to enter
+
+    def guard(self, ctx: Any, request: NetworkRequest) -> Any:
+        if request.raws is not None and not request.items:
+            return nullcontext()  # an empty batch takes (and makes) no lock
+        return file_lock(_network.lock_path(ctx.state_dir))
+
+    def plan(self, ctx: Any, request: NetworkRequest) -> Plan:
+        # (pending plugins are predicted in check mode only: ctx.pending is empty otherwise)
+        if request.spec is not None:
+            p: Plan = _network.plan(request.spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir,
+                                    not ctx.rootless, plugins_pending=ctx.pending.plugins)
+        elif not request.items:
+            p = NetworkBatchPlan([], [])
+        else:
+            p = NetworkBatchPlan(request.items, plan_all(request.items, ctx.plugin_dirs, ctx.cache_dir,
+                                                         not ctx.rootless, ctx.pending.plugins))
+        p.request = request
+        return p
+
+    def predict(self, ctx: Any, plan: Plan) -> Optional[List[str]]:
+        return _network.predicted_actions(plan) if isinstance(plan, _network.NetworkPlan) else None
+
+    def execute(self, ctx: Any, plan: Plan) -> Optional[List[str]]:
+        request = plan.request
+        if isinstance(plan, _network.NetworkPlan):
+            return _network.apply(plan, request.run_command)
+        if not plan.items:
+            return None
+
+        def replan(item: NetworkItem) -> None:
+            item.plan = _network.plan(item.spec, item.config_dir, ctx.plugin_dirs, ctx.cache_dir,
+                                      not ctx.rootless, networks=_Views().get(item.config_dir))
+        apply_all(plan.items, request.run_command, replan)
+        return None
+
+    def result(self, ctx: Any, plan: Plan, outcome: Optional[List[str]], check_mode: bool) -> Dict[str, Any]:
+        if isinstance(plan, _network.NetworkPlan):
+            return {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
+                    "network": netconf.conflist_view(plan.after) if plan.after else None,
+                    "in_use": plan.in_use, "actions": outcome, "warnings": ctx.warnings + plan.warnings}
+        out = results(plan.items, check_mode, plan.request.with_diff, plan.warnings)
+        out["warnings"] = ctx.warnings + out["warnings"]
+        return out
+
+
+LOGIC = CniNetwork()

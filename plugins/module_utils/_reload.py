@@ -30,10 +30,10 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._cni.rules import (
     dnat_chain, list_rules, masq_chain)
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-from ansible_collections.podnet.cni.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 
 # CHECK spends its time in plugin start-up and iptables execs, much of it waiting: on
@@ -268,29 +268,28 @@ def select_targets(ctx: HostContext, containers: Sequence[str]) -> List[Target]:
 
 # --- plan ---
 
-class Plan:
+class ReloadPlan(Plan):
+    """Per target container, per attachment: healthy, or why it is reloaded; the stale
+    leftovers to prune (``prune_stale``). ``actions``: a ``reload`` per attachment to
+    reload, then ``prune`` when something is stale."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.targets: List[Target] = []
         # per container id: per (network, ifname): None (healthy) or why it is reloaded
         self.verdicts: Dict[str, Dict[Tuple[str, str], Optional[str]]] = {}
         self.prune: Optional[_gc.PrunePlan] = None
-        self.diff = DifferenceTracker()
 
     def to_reload(self, cid: str) -> List[Tuple[str, str]]:
         return [k for k, why in self.verdicts.get(cid, {}).items() if why is not None]
 
-    @property
-    def changed(self) -> bool:
-        return any(self.to_reload(t.container_id) for t in self.targets) or \
-            bool(self.prune and self.prune.changed)
-
 
 def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
          prune_stale: bool = False, workers: int = CHECK_WORKERS,
-         min_age: float = _gc.RESERVATION_MIN_AGE) -> Plan:
+         min_age: float = _gc.RESERVATION_MIN_AGE) -> ReloadPlan:
     """Which attachments are broken (CNI CHECK and rules: read-only, so check mode runs
     them too and predicts ``changed`` exactly) and what is stale."""
-    p = Plan()
+    p = ReloadPlan()
     p.targets = select_targets(ctx, containers)
     jobs: List[Job] = []
     keys: List[Tuple[str, Tuple[str, str]]] = []
@@ -324,8 +323,12 @@ def plan(ctx: HostContext, containers: Sequence[str], force: bool = False,
         if force:
             before = {k: "reload" for k in before}
         p.diff.add(t.container_id, before, after)
+        for network, ifname in p.to_reload(t.container_id):
+            p.add("reload", container_id=t.container_id, network=network, interface=ifname)
     if prune_stale:
         p.prune = _gc.plan(ctx, min_age)
+        if p.prune.changed:
+            p.add("prune", stale=len(p.prune.actions))
         ctx.warnings.extend(w for w in p.prune.warnings() if w not in ctx.warnings)
         pr = p.prune.to_dict()
         kinds = ("attachments", "interrupted", "records", "reservations")
@@ -340,7 +343,7 @@ def _net_report(entry: cnicache.CacheEntry) -> Dict[str, Any]:
             "mac": (cniresult.mac_of(entry.result, entry.ifname) or "").lower() or None}
 
 
-def report(p: Plan, outcome: Optional[Dict[str, Dict[str, Any]]] = None,
+def report(p: ReloadPlan, outcome: Optional[Dict[str, Dict[str, Any]]] = None,
            check_mode: bool = False) -> Dict[str, Any]:
     """``containers`` of the module result: per id its netns, networks and errors."""
     out: Dict[str, Any] = {}
@@ -427,7 +430,7 @@ def reload_container(ctx: HostContext, target: Target, keys: Sequence[Tuple[str,
     return {"networks": nets, "errors": errors}
 
 
-def execute(ctx: HostContext, p: Plan, min_age: float = _gc.RESERVATION_MIN_AGE,
+def execute(ctx: HostContext, p: ReloadPlan, min_age: float = _gc.RESERVATION_MIN_AGE,
             workers: int = 1) -> Dict[str, Any]:
     """Reload what the plan found broken (or all with force), then prune; the outcome
     ``{"containers": {id: {...}}, "pruned": report or None}``.
@@ -454,3 +457,65 @@ def execute(ctx: HostContext, p: Plan, min_age: float = _gc.RESERVATION_MIN_AGE,
     if p.prune is not None:
         pruned = _gc.execute(ctx, p.prune, min_age) if p.prune.changed else p.prune.to_dict()
     return {"containers": outcome, "pruned": pruned}
+
+
+# --- the module: container_net_reload ---
+
+class ReloadRequest:
+    def __init__(self, params: Dict[str, Any], with_diff: bool) -> None:
+        self.containers = params["containers"]
+        self.force = params["force"]
+        self.prune_stale = params["prune_stale"]
+        self.workers = params["workers"]
+        self.with_diff = with_diff
+
+
+class ContainerNetReload(ModuleLogic):
+    """container_net_reload: plan (CHECK and rules, read-only), then reload and prune."""
+
+    def options(self, module: Any) -> ReloadRequest:
+        p = module.params
+        if p["workers"] < 1:
+            raise ValidationError("workers must be at least 1, not %d" % p["workers"], value=p["workers"])
+        return ReloadRequest(p, module._diff)
+
+    def plan(self, ctx: HostContext, request: ReloadRequest) -> ReloadPlan:
+        p = plan(ctx, request.containers, request.force, request.prune_stale, request.workers)
+        p.request = request
+        return p
+
+    def predict(self, ctx: HostContext, plan: ReloadPlan) -> Dict[str, Any]:
+        return {"containers": {}, "pruned": plan.prune.to_dict() if plan.prune else None}
+
+    def execute(self, ctx: HostContext, plan: ReloadPlan) -> Dict[str, Any]:
+        if not plan.changed:
+            return self.predict(ctx, plan)
+        return execute(ctx, plan, workers=plan.request.workers)
+
+    def result(self, ctx: HostContext, plan: ReloadPlan, outcome: Dict[str, Any],
+               check_mode: bool) -> Dict[str, Any]:
+        containers = report(plan, outcome["containers"], check_mode)
+        reloaded = sum(len(c["reloaded"]) for c in containers.values())
+        pruned = outcome["pruned"]
+        # a failed network whose DEL ran changed the host too: changed is true whenever
+        # anything changed, also when the module fails (the per-container results say what)
+        touched = any(n.get("changed") for c in outcome["containers"].values()
+                      for n in c.get("networks", {}).values())
+        changed = bool(reloaded) or touched or bool(pruned and any(pruned[k] for k in (
+            "attachments", "interrupted", "records", "reservations")))
+        if check_mode:
+            changed = plan.changed
+        result = {"changed": changed, "containers": containers, "reloaded": reloaded,
+                  "warnings": ctx.warnings}
+        if pruned is not None:
+            result["pruned"] = pruned
+        errors = ["container %s: %s" % (cid, e) for cid, c in containers.items() for e in c["errors"]]
+        errors += ["prune: %s" % e for e in (pruned or {}).get("errors", [])]
+        if errors:  # fails with all of it (the runner adds the diff only to a success)
+            if plan.request.with_diff:
+                result["diff"] = plan.get_before_after()
+            raise PodnetError("; ".join(errors), **{k: v for k, v in result.items() if k != "warnings"})
+        return result
+
+
+LOGIC = ContainerNetReload()

@@ -5,13 +5,14 @@
 resolv.conf, the options every rebuild uses) or tear it down."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as slirp
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
+from ansible_collections.podnet.cni.plugins.module_utils._plan import ModuleLogic, Plan
 from ansible_collections.podnet.cni.plugins.module_utils._rootless_context import RootlessContext
 
 
@@ -46,7 +47,8 @@ class Request:
     and, for present, the slirp4netns binary, its features and the options it runs with
     (an option it does not support fails here)."""
 
-    def __init__(self, ctx: RootlessContext, params: Dict[str, Any]) -> None:
+    def __init__(self, ctx: RootlessContext, params: Dict[str, Any], with_diff: bool = False) -> None:
+        self.with_diff = with_diff  # the diff's after is read in the session
         self.state = params.get("state") or "present"
         self.force = bool(params.get("force"))
         self.declared = rstate.declared_options(params)
@@ -65,17 +67,20 @@ class Request:
         return self.state == "present"
 
 
-class Plan:
+class RootlessPlan(Plan):
     """What the task would do (``actions``, in the order it does them) and what exists
-    before; ``save_options`` when the declared options differ from those on disk."""
+    before; ``save_options`` when the declared options differ from those on disk. Its diff
+    is the namespace as a whole: ``before``, and what exists after the actions taken
+    (``after_view``, read in the session with the result)."""
 
     def __init__(self, req: Request, saved: Optional[Dict[str, Any]], before: Dict[str, Any],
                  attachments: int) -> None:
+        super().__init__()
         self.req = req
         self.saved = saved
         self.before = before
         self.attachments = attachments
-        self.actions: List[Dict[str, Any]] = []
+        self.after_view: Optional[Dict[str, Any]] = None  # set by the result, in the session
 
     @property
     def save_options(self) -> bool:
@@ -94,12 +99,15 @@ class Plan:
         return {"holder": self.before["holder"] and not any(a["action"] == "stop_holder" for a in actions),
                 "netns": None, "slirp4netns": None, "resolv_conf": None, "options": None}
 
+    def get_before_after(self) -> Dict[str, Any]:
+        return {"before": self.before, "after": self.after_view}
 
-def plan(ctx: RootlessContext, req: Request) -> Plan:
+
+def plan(ctx: RootlessContext, req: Request) -> RootlessPlan:
     """Inside the session: what exists and what would change (no side effects). absent
     with attachments left and without force fails here."""
     saved = _saved_options(ctx) if req.present else None
-    p = Plan(req, saved, _view(ctx, saved), ctx.attachment_count())
+    p = RootlessPlan(req, saved, _view(ctx, saved), ctx.attachment_count())
     if req.present:
         p.actions = ctx.plan_cni_ns(req.opts, req.binary)
         if p.save_options:
@@ -113,7 +121,7 @@ def plan(ctx: RootlessContext, req: Request) -> Plan:
     return p
 
 
-def execute(ctx: RootlessContext, p: Plan) -> List[Dict[str, Any]]:
+def execute(ctx: RootlessContext, p: RootlessPlan) -> List[Dict[str, Any]]:
     """Inside the session: make it so; the actions taken."""
     req = p.req
     if not req.present:
@@ -125,36 +133,55 @@ def execute(ctx: RootlessContext, p: Plan) -> List[Dict[str, Any]]:
     return actions
 
 
-def run(ctx: HostContext, params: Dict[str, Any], check_mode: bool, diff: bool) -> Dict[str, Any]:
+def _report(ctx: RootlessContext, p: RootlessPlan, actions: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The module's return, read inside the session (the slirp4netns pid, the resolv.conf
+    the diff's after holds)."""
+    req = p.req
+    if not req.present and p.attachments and actions:
+        ctx.warnings.append(_forced_warning(ctx, p.attachments, actions))
+    present = req.present
+    if req.with_diff:
+        p.after_view = p.after(ctx, actions)
+    return {
+        "changed": bool(actions), "actions": actions,
+        "netns": ctx.layout.cni_netns if present else None,
+        "slirp4netns_pid": ctx.slirp_pid() if present else None,
+        "dns": req.opts.net.dns,
+        "addresses": req.opts.net.to_dict(),
+        "resolv_conf": ctx.layout.resolv_conf if present else None,
+        "features": req.features,
+        "options": req.declared if present else None,
+        "attachments": p.attachments,
+        "warnings": ctx.warnings,
+    }
+
+
+class RootlessCniNs(ModuleLogic):
     """rootless_cni_ns: plan, then (outside check mode) make it so.
 
     present also declares the options: they are saved (0600, validated when read) and
     every later rebuild of the namespace uses them, on demand too."""
-    if not isinstance(ctx, RootlessContext):
-        raise ValidationError("rootless_cni_ns manages the namespace of an unprivileged user: run it "
-                              "as that user (become_user) and do not set rootless: false")
-    req = Request(ctx, params)
-    with ctx.session(check_mode=check_mode):
-        p = plan(ctx, req)
-        actions = p.actions if check_mode else execute(ctx, p)
-        if not req.present and p.attachments and actions:
-            ctx.warnings.append(_forced_warning(ctx, p.attachments, actions))
-        present = req.present
-        result: Dict[str, Any] = {
-            "changed": bool(actions), "actions": actions,
-            "netns": ctx.layout.cni_netns if present else None,
-            "slirp4netns_pid": ctx.slirp_pid() if present else None,
-            "dns": req.opts.net.dns,
-            "addresses": req.opts.net.to_dict(),
-            "resolv_conf": ctx.layout.resolv_conf if present else None,
-            "features": req.features,
-            "options": req.declared if present else None,
-            "attachments": p.attachments,
-            "warnings": ctx.warnings,
-        }
-        if diff:
-            result["diff"] = {"before": p.before, "after": p.after(ctx, actions)}
-    return result
+
+    def options(self, module: Any) -> Tuple[Dict[str, Any], bool]:
+        return module.params, module._diff
+
+    def request(self, ctx: HostContext, options: Tuple[Dict[str, Any], bool]) -> Request:
+        if not isinstance(ctx, RootlessContext):
+            raise ValidationError("rootless_cni_ns manages the namespace of an unprivileged user: run it "
+                                  "as that user (become_user) and do not set rootless: false")
+        return Request(ctx, options[0], options[1])
+
+    def plan(self, ctx: RootlessContext, request: Request) -> RootlessPlan:
+        return plan(ctx, request)
+
+    def predict(self, ctx: RootlessContext, plan: RootlessPlan) -> Dict[str, Any]:
+        return _report(ctx, plan, plan.actions)
+
+    def execute(self, ctx: RootlessContext, plan: RootlessPlan) -> Dict[str, Any]:
+        return _report(ctx, plan, execute(ctx, plan))
+
+
+LOGIC = RootlessCniNs()
 
 
 def _forced_warning(ctx: RootlessContext, attachments: int, actions: List[Dict[str, Any]]) -> str:

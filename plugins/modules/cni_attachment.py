@@ -193,7 +193,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
-    argument_spec, batch_option, build_context, finish_batch, run_module)
+    argument_spec, batch_option, run)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -211,56 +211,6 @@ ENTRY_OPTIONS = {
 SINGLE_KEYS = tuple(ENTRY_OPTIONS)
 
 
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _connect
-    from ansible_collections.podnet.cni.plugins.module_utils._errors import batch_failed_msg
-
-    p = module.params
-    if p["attachments"] is None:
-        missing = [k for k in ("container_id", "network") if not p[k]]
-        if missing:
-            module.fail_json(msg="missing required arguments: %s (or use attachments)"
-                             % ", ".join(missing))
-        items = [{k: p[k] for k in SINGLE_KEYS}]
-        items[0].update(verify=p["verify"], state=p["state"])
-    else:
-        items = []
-        for item in p["attachments"]:
-            item = dict(item)
-            if item.get("verify") is None:
-                item["verify"] = p["verify"]
-            if not item.get("state"):
-                item["state"] = p["state"]
-            items.append(item)
-    if p["workers"] < 1:
-        module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
-    ctx = build_context(p, module.check_mode)
-    reqs = _connect.requests(ctx, items)
-    with ctx.session(check_mode=module.check_mode):
-        plans, results = _connect.run(ctx, reqs, module.check_mode, p["workers"])
-    failed = [r for r in results if r["failed"]]
-    out = {"changed": any(r["changed"] for r in results),
-           "actions": [a for r in results for a in r["actions"]],
-           "results": results, "failed_entries": len(failed), "warnings": list(ctx.warnings)}
-    for r in results:
-        out["warnings"].extend("%s/%s: %s" % (r["container_id"], r["network"], w)
-                               for w in r.pop("warnings", []))
-    if p["attachments"] is None:
-        out.update(attachment=results[0]["attachment"], interface=results[0]["interface"],
-                   netns=results[0]["netns"])
-    if module._diff:
-        out["diff"] = _connect.diff(plans, module.check_mode).get_before_after()
-    if failed:
-        if len(results) == 1:
-            extra = {k: v for k, v in failed[0].items() if k not in ("msg", "changed", "failed")}
-            out.update(extra)
-            out["msg"] = failed[0]["msg"]
-        else:
-            out["msg"] = batch_failed_msg("attachments", [
-                ("%s/%s" % (r["container_id"], r["network"]), r["msg"]) for r in failed], len(results))
-    return finish_batch(module, out)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
@@ -276,7 +226,8 @@ def main():
         mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._connect import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

@@ -239,7 +239,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, STATE_SPEC, argument_spec, batch_option,
-    build_context, finish_batch, run_module)
+    run)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     CNI_VERSIONS, DEFAULT_CNI_VERSION, DEFAULT_DNS_DOMAIN, DEFAULT_DRIVER, DRIVERS, MODES)
 
@@ -273,56 +273,6 @@ NETWORK_OPTIONS = {
 }
 
 
-def _run_batch(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _network_batch
-
-    p = module.params
-    items = []
-    for item in p["networks"]:
-        item = {k: v for k, v in item.items() if k in _network_batch.ENTRY_KEYS}
-        item["state"] = item.get("state") or p["state"]
-        item["force"] = p["force"] if item.get("force") is None else item["force"]
-        items.append(item)
-    ctx = build_context(p, module.check_mode)
-    result = _network_batch.run(items, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, ctx.state_dir,
-                                not ctx.rootless, module.check_mode, module._diff, ctx.pending.plugins,
-                                module.run_command)
-    result["warnings"] = ctx.warnings + result["warnings"]
-    return finish_batch(module, result)
-
-
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _network
-    from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
-    from ansible_collections.podnet.cni.plugins.module_utils._locking import file_lock
-
-    if module.params["networks"] is not None:
-        return _run_batch(module)
-    if not module.params["name"]:
-        module.fail_json(msg="missing required arguments: name (or use networks)")
-    p = module.params
-    spec = netconf.NetworkSpec(
-        p["name"], p["driver"], p["bridge"], p["parent"], p["mode"], p["subnets"], p["routes"],
-        p["internal"], p["mtu"], p["vlan"], p["dns_enabled"], p["dns_domain"], p["isolate"],
-        p["hairpin"], p["cni_version"], p["state"], p["force"])
-    ctx = build_context(p, module.check_mode)
-    if module.check_mode:
-        plan = _network.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless,
-                             plugins_pending=ctx.pending.plugins)
-        actions = _network.predicted_actions(plan)
-    else:
-        # one writer of network definitions at a time: the overlap check must see the others
-        with file_lock(_network.lock_path(ctx.state_dir)):
-            plan = _network.plan(spec, ctx.config_dir, ctx.plugin_dirs, ctx.cache_dir, not ctx.rootless)
-            actions = _network.apply(plan, module.run_command)
-    result = {"changed": plan.changed, "config_path": plan.path, "conflist": plan.after,
-              "network": netconf.conflist_view(plan.after) if plan.after else None,
-              "in_use": plan.in_use, "actions": actions, "warnings": ctx.warnings + plan.warnings}
-    if module._diff:
-        result["diff"] = plan.diff()
-    return result
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
@@ -337,7 +287,8 @@ def main():
         mutually_exclusive=[("networks", k) for k in NETWORK_OPTIONS],
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._network_batch import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

@@ -194,44 +194,7 @@ pruned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    WORKERS_SPEC, argument_spec, build_context, run_module)
-
-
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _reload
-    from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
-
-    p = module.params
-    if p["workers"] < 1:
-        raise ValidationError("workers must be at least 1, not %d" % p["workers"], value=p["workers"])
-    ctx = build_context(p)
-    with ctx.session(check_mode=module.check_mode):
-        plan = _reload.plan(ctx, p["containers"], p["force"], p["prune_stale"], p["workers"])
-        outcome = {"containers": {}, "pruned": plan.prune.to_dict() if plan.prune else None}
-        if not module.check_mode and plan.changed:
-            outcome = _reload.execute(ctx, plan, workers=p["workers"])
-    containers = _reload.report(plan, outcome["containers"], module.check_mode)
-    reloaded = sum(len(c["reloaded"]) for c in containers.values())
-    pruned = outcome["pruned"]
-    # a failed network whose DEL ran changed the host too: changed is true whenever anything
-    # changed, also when the module fails (the per-container results say what)
-    touched = any(n.get("changed") for c in outcome["containers"].values()
-                  for n in c.get("networks", {}).values())
-    changed = bool(reloaded) or touched or bool(pruned and any(pruned[k] for k in (
-        "attachments", "interrupted", "records", "reservations")))
-    if module.check_mode:
-        changed = plan.changed
-    result = {"changed": changed, "containers": containers, "reloaded": reloaded,
-              "warnings": ctx.warnings}
-    if pruned is not None:
-        result["pruned"] = pruned
-    if module._diff:
-        result["diff"] = plan.diff.get_before_after()
-    errors = ["container %s: %s" % (cid, e) for cid, c in containers.items() for e in c["errors"]]
-    errors += ["prune: %s" % e for e in (pruned or {}).get("errors", [])]
-    if errors:
-        raise PodnetError("; ".join(errors), **{k: v for k, v in result.items() if k != "warnings"})
-    return result
+    WORKERS_SPEC, argument_spec, run)
 
 
 def main():
@@ -244,7 +207,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._reload import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

@@ -255,7 +255,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
-    argument_spec, batch_option, build_context, finish_batch, run_module)
+    argument_spec, batch_option, run)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import DEFAULT_NETWORK_MODE
 
 # the per-container options: the single form's, and each entry's of containers
@@ -278,54 +278,6 @@ CONTAINER_OPTIONS = {
 }
 
 
-def _run_batch(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _container_batch
-
-    p = module.params
-    if p["workers"] < 1:
-        module.fail_json(msg="workers must be at least 1, got %d" % p["workers"])
-    # Ansible keeps an alias (id) beside the option it names: pass the options only
-    items = [dict({k: item.get(k) for k in _container_batch.ENTRY_KEYS},
-                  state=item.get("state") or p["state"]) for item in p["containers"]]
-    ctx = build_context(p, module.check_mode)
-    with ctx.session(check_mode=module.check_mode):
-        result = _container_batch.run(ctx, items, module.check_mode, p["workers"], module._diff)
-    return finish_batch(module, result)
-
-
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _container, _container_request
-
-    if module.params["containers"] is not None:
-        return _run_batch(module)
-    if not module.params["container_id"]:
-        module.fail_json(msg="missing required arguments: container_id (or use containers)")
-    ctx = build_context(module.params, module.check_mode)
-    p = module.params
-    req = _container_request.ContainerRequest(
-        ctx, p["container_id"], p["name"], p["netns"], p["pid"], p["network_mode"], p["networks"],
-        p["port_mappings"], p["static_ip"], p["static_mac"], p["state"],
-        slirp4netns_options=p["slirp4netns_options"], purge_networks=p["purge_networks"],
-        force=p["force"])
-    with ctx.session(check_mode=module.check_mode):
-        if module.check_mode:
-            plan = _container.plan(ctx, req)
-            entries = _container.current_entries(ctx, req)
-            exists = _container.container_exists(ctx, req)
-        else:
-            with ctx.container_lock(req.container_id):
-                plan = _container.plan(ctx, req)
-                outcome = _container.execute(ctx, req, plan) if plan.changed else {"warnings": []}
-                ctx.warnings.extend(outcome["warnings"])
-                entries = _container.current_entries(ctx, req)
-                exists = _container.container_exists(ctx, req)
-    result = {"changed": plan.changed, "actions": plan.actions, "warnings": ctx.warnings}
-    result.update(_container.report(req, entries, exists and req.state == "present"))
-    if module._diff:
-        result["diff"] = plan.diff.get_before_after()
-    return result
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
@@ -339,7 +291,8 @@ def main():
         mutually_exclusive=[("containers", k) for k in CONTAINER_OPTIONS],
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._container_batch import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

@@ -191,20 +191,7 @@ unreadable:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    argument_spec, build_context, run_module)
-
-
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _inspect, _validate
-
-    p = module.params
-    cid = _validate.container_id(p["container_id"]) if p["container_id"] else None
-    ctx = build_context(p)
-    with ctx.session(check_mode=True):
-        containers, warnings, unreadable = _inspect.gather(ctx, cid, p["statistics"])
-    return {"changed": False, "containers": containers, "unreadable": unreadable,
-            "warnings": ctx.warnings + warnings}
+from ansible_collections.podnet.cni.plugins.module_utils._common import argument_spec, run
 
 
 def main():
@@ -215,7 +202,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._inspect import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

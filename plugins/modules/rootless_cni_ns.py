@@ -207,15 +207,8 @@ actions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    STATE_SPEC, argument_spec, build_context, run_module)
+    STATE_SPEC, argument_spec, run)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import SLIRP_MTU
-
-
-def _run(module):
-    from ansible_collections.podnet.cni.plugins.module_utils import _rootless_ns
-
-    ctx = build_context(module.params)
-    return _rootless_ns.run(ctx, module.params, module.check_mode, module._diff)
 
 
 def main():
@@ -234,7 +227,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, _run)
+    from ansible_collections.podnet.cni.plugins.module_utils._rootless_ns import LOGIC
+    run(module, LOGIC)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _connect, _inspect, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
+from ansible_collections.podnet.cni.plugins.module_utils._common import drive
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 
@@ -215,12 +216,15 @@ def test_record_created_and_dropped_by_cni_attachment(world):
 def test_check_mode_results_and_diff(world):
     ctx, cached = world
     cached("neta", "c1", "eth0", "10.222.1.5")
-    plans, results = _connect.run(ctx, [
+    plan, out = drive(_connect.LOGIC, ctx, _connect.ConnectTask([
         {"container_id": "c1", "netns": "c1", "network": "neta"},
-        {"container_id": "c1", "netns": "c1", "network": "netb", "ips": ["10.222.2.8"]}], True)
+        {"container_id": "c1", "netns": "c1", "network": "netb", "ips": ["10.222.2.8"]}],
+        check_mode=True), check_mode=True, with_diff=True)
+    plans, results = plan.entries, out["results"]
     assert [r["changed"] for r in results] == [False, True]
     assert results[1]["attachment"]["ips"] == ["10.222.2.8"]
     assert "result" not in results[1]["attachment"]  # batch output stays lean
+    assert out["diff"] == plan.get_before_after()
     d = _connect.diff(plans).get_before_after()
     assert d["before"]["c1/netb/eth1"] is None and d["after"]["c1/netb/eth1"]["ips"] == ["10.222.2.8"]
     assert d["before"]["c1/neta/eth0"] == d["after"]["c1/neta/eth0"]

@@ -179,7 +179,9 @@ def test_results_name_failed_containers_and_keep_the_others(ctx):
 
 def test_an_empty_batch_reads_nothing(ctx, monkeypatch):
     monkeypatch.setattr(cnicache, "list_entries", lambda *a, **kw: pytest.fail("read the cache"))
-    out = _container_batch.run(ctx, [], check_mode=False, with_diff=True)
+    from ansible_collections.podnet.cni.plugins.module_utils._common import drive
+    dummy, out = drive(_container_batch.LOGIC, ctx, _container_batch.ContainerTask(True, raws=[]),
+                       check_mode=False, with_diff=True)
     assert out == {"changed": False, "containers": {}, "actions": [], "failed_containers": 0,
                    "warnings": [], "diff": {"before": {}, "after": {}}}
 

@@ -53,8 +53,8 @@ def test_plan_create_then_unchanged(dirs):
     # a changed option changes the file; the diff is the content
     changed = _network.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr", mtu=1400),
                             dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
-    assert changed.changed and changed.diff()["before"] == p.after
-    assert changed.diff()["after"]["plugins"][0]["mtu"] == 1400
+    assert changed.changed and changed.get_before_after()["before"] == p.after
+    assert changed.get_before_after()["after"]["plugins"][0]["mtu"] == 1400
 
 
 def test_plan_keeps_existing_bridge_and_subnets(dirs, bridge_conflist):
@@ -154,7 +154,7 @@ def test_plan_absent(dirs, bridge_conflist):
     path = dirs["write"]("pnnu.conflist", bridge_conflist("pnnu", "10.223.8.0/24", bridge="pnnnobr"))
     p = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert p.changed and p.after is None and p.remove_bridge is None  # no such device here
-    assert p.diff()["after"] == {} and p.diff()["before"]["name"] == "pnnu"
+    assert p.get_before_after()["after"] == {} and p.get_before_after()["before"]["name"] == "pnnu"
     assert _network.apply(p, no_commands) == ["removed %s" % path] and not os.path.exists(path)
 
 
@@ -169,9 +169,9 @@ def test_ip_range_plan_is_idempotent_and_equals_the_explicit_range(dirs):
     other = spec(subnets=[{"subnet": "10.223.1.0/24", "ip_range": "10.223.1.0/25"}], bridge="pnnbr")
     changed = _network.plan(other, dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
     assert changed.changed
-    rng = changed.diff()["after"]["plugins"][0]["ipam"]["ranges"][0][0]
+    rng = changed.get_before_after()["after"]["plugins"][0]["ipam"]["ranges"][0][0]
     assert (rng["rangeStart"], rng["rangeEnd"]) == ("10.223.1.1", "10.223.1.127")
-    assert changed.diff()["before"]["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] == "10.223.1.128"
+    assert changed.get_before_after()["before"]["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] == "10.223.1.128"
 
 
 def test_a_network_batch_plans_again_after_an_entry_failed(monkeypatch):
@@ -205,3 +205,20 @@ def test_a_network_batch_plans_again_after_an_entry_failed(monkeypatch):
         "not applied: subnet 10.1.0.0/24 overlaps network a (planned again after an earlier entry failed)",
         None]
     assert items[2].actions == ["wrote third, again"]
+
+
+def test_the_plan_is_the_one_plan_type_its_actions_dicts(dirs):
+    """cni_network's plan is a _plan.Plan: its actions are dicts (the module reports them as
+    the texts apply returns), its diff the file's content."""
+    from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
+    p = _network.plan(spec(subnets=["10.223.1.0/24"], bridge="pnnbr"), dirs["config_dir"],
+                      dirs["plugin_dirs"], dirs["cache_dir"])
+    assert isinstance(p, Plan) and p.actions == [{"action": "write", "path": p.path}]
+    assert p.get_before_after()["before_header"] == p.path
+    _network.apply(p, no_commands)
+    gone = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert gone.actions == [{"action": "remove", "path": p.path}] and gone.changed
+    assert _network.predicted_actions(gone) == ["removed %s" % p.path]
+    _network.apply(gone, no_commands)
+    again = _network.plan(spec(state="absent"), dirs["config_dir"], dirs["plugin_dirs"], dirs["cache_dir"])
+    assert again.actions == [] and not again.changed

@@ -195,6 +195,9 @@ def test_plan_checks_and_reloads_only_broken(ctx, monkeypatch):
     p = _reload.plan(ctx, ["all"], workers=3)
     assert seen == [(2, 3)]
     assert p.to_reload("pnlc1") == [("pnl-n2", "eth1")]
+    # the one Plan type: an action per attachment to reload
+    assert p.actions == [{"action": "reload", "container_id": "pnlc1", "network": "pnl-n2",
+                          "interface": "eth1"}]
     rep = _reload.report(p, {"pnlc1": {"networks": {"pnl-n2/eth1": {"state": "reloaded"}},
                                        "errors": []}})["pnlc1"]
     assert rep["networks"]["pnl-n1"]["state"] == "healthy"
@@ -208,7 +211,7 @@ def test_plan_nothing_broken_is_unchanged(ctx, monkeypatch):
     put(ctx, entry())
     monkeypatch.setattr(_reload, "judge_all", lambda e, jobs, w, *rts: [None] * len(jobs))
     p = _reload.plan(ctx, ["all"])
-    assert not p.changed and p.to_reload("pnlc1") == []
+    assert not p.changed and p.to_reload("pnlc1") == [] and p.actions == []
 
 
 def test_judge_all_uses_check_then_rules(ctx, monkeypatch):

@@ -90,6 +90,11 @@ def test_plan_sorts_stale_from_live(ctx):
     assert sorted(r.ip for r in p.reservations) == ["10.225.1.4", "10.225.1.7"]
     report = p.to_dict()
     assert report["attachments"][0]["ips"] == ["10.225.1.3"] and report["errors"] == []
+    # the one Plan type: the actions in the order execute takes them
+    assert [a["action"] for a in p.actions] == ["detach_stale", "forget_record", "forget_record",
+                                                "release_reservation", "release_reservation"]
+    assert [a["container_id"] for a in p.actions[:3]] == ["pnlgone", "pnlrebooted", "pnlstale"]
+    assert sorted(a["ip"] for a in p.actions[3:]) == ["10.225.1.4", "10.225.1.7"]
 
 
 def test_reservations_of_unattributable_networks_are_never_touched(ctx, tmp_path):
@@ -104,7 +109,7 @@ def test_reservations_of_unattributable_networks_are_never_touched(ctx, tmp_path
 
 def test_min_age_and_nothing_to_do(ctx):
     reserve(ctx, "pnl-n1", "10.225.1.4", "pnlcrashed", age=30)
-    assert not _gc.plan(ctx).changed
+    assert not _gc.plan(ctx).changed and _gc.plan(ctx).actions == []
     assert [r.ip for r in _gc.plan(ctx, min_age=10).reservations] == ["10.225.1.4"]
 
 

@@ -94,11 +94,12 @@ _COLD_RACE = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.podnet.cni.plugins.module_utils import _connect
+from ansible_collections.podnet.cni.plugins.module_utils._common import drive
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 args = json.loads(sys.argv[2])
 ctx = HostContext(args["config_dir"], ["/usr/lib/cni"], args["cache_dir"], args["state_dir"])
-plans, results = _connect.run(ctx, args["entries"], False, workers=12)
-print(json.dumps([r["failed"] for r in results]))
+plan, out = drive(_connect.LOGIC, ctx, _connect.ConnectTask(args["entries"], workers=12), False)
+print(json.dumps([r["failed"] for r in out["results"]]))
 """
 
 
@@ -129,8 +130,8 @@ def test_cold_concurrent_adds_do_not_duplicate_shared_rules(env):
         assert len(jumps) == 4, jumps  # PREROUTING+OUTPUT DNAT, POSTROUTING MASQ, FORWARD
     finally:
         # DEL in the same host netns (the finaliser would run it in the real host netns)
-        cleanup = _COLD_RACE.replace("plans, results = _connect.run(ctx, args[\"entries\"], False, workers=12)",
-                                     "plans, results = _connect.run(ctx, [dict(e, state='absent') for e in args['entries']], False, workers=4)")
+        cleanup = _COLD_RACE.replace("_connect.ConnectTask(args[\"entries\"], workers=12)",
+                                     "_connect.ConnectTask([dict(e, state='absent') for e in args['entries']], workers=4)")
         subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", cleanup, BUILD,
                         json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     assert env.cache_entries() == []
