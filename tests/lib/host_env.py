@@ -64,6 +64,7 @@ class HostEnv:
 
     def __init__(self, tmp_path: Any = None, prefix: Optional[str] = None) -> None:
         self.prefix = prefix or T.unique_prefix(self.PREFIX)
+        self.net16 = self.NET16
         self._own_tmp = tmp_path is None
         if tmp_path is None:
             self.tmp = tempfile.mkdtemp(prefix="%s-" % self.prefix)
@@ -87,7 +88,7 @@ class HostEnv:
 
     def subnet(self, third: int) -> str:
         """The /24 of the area's /16 whose third octet is ``third``."""
-        return "%s.%d.0/24" % (self.NET16, third)
+        return "%s.%d.0/24" % (self.net16, third)
 
     def module_args(self, **kw: Any) -> Dict[str, Any]:
         """The common options that point a module at this test's dirs, plus ``kw``."""

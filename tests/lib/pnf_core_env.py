@@ -142,7 +142,7 @@ class CoreEnv(HostEnv):
 
     def network(self, cni_version: str = "1.0.0", **kw: Any) -> Dict[str, Any]:
         third = next(_subnets) % 250 + 1
-        subnet = "%s.%d.0/24" % (self.net16, third)
+        subnet = self.subnet(third)
         name = self.name("net")
         bridge = "%sb%d" % (self.prefix, len(self.bridges))
         conf = self.bridge_network(name, bridge, subnet, cni_version=cni_version, **kw)

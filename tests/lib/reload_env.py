@@ -80,8 +80,8 @@ class ReloadEnv(HostEnv):
         self.client = "pnl-%s-cl" % tag
         octet = random.randrange(0, 252, 4)
         self.subnets = [self.subnet(octet), self.subnet(octet + 1)]
-        self.host_ip = "%s.%d.1" % (self.NET16, octet + 2)
-        self.client_ip = "%s.%d.2" % (self.NET16, octet + 2)
+        self.host_ip = "%s.%d.1" % (self.net16, octet + 2)
+        self.client_ip = "%s.%d.2" % (self.net16, octet + 2)
         self.port_base = self.PORT_BASE + random.randrange(0, 90)
         self.data_dir = self.ipam_dir
         self.networks = ["pnl%s-n1" % tag, "pnl%s-n2" % tag]
