@@ -152,6 +152,16 @@ class CoreEnv(HostEnv):
         self.networks[name] = info
         return info
 
+    def failing_network(self) -> Dict[str, Any]:
+        """A network whose chain fails in its last plugin (tuning refuses an unknown sysctl,
+        ``<area>_no_such``), after bridge, host-local, portmap and firewall succeeded."""
+        net = self.network()
+        conf = dict(net["conf"])
+        conf["plugins"] = [p for p in conf["plugins"] if p["type"] != "tuning"] + [
+            {"type": "tuning", "sysctl": {"net.ipv4.conf.IFNAME.%s_no_such" % self.prefix[:3]: "1"}}]
+        tl.write_conflist(self.config_dir, conf)
+        return net
+
     def free_port(self) -> int:
         return free_port(self.ports)
 
