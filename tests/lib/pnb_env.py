@@ -4,8 +4,8 @@
 """The environment of the robustness, bad-input and security tests (prefix ``pnb``,
 subnets in 10.227.0.0/16, host ports 20900-20999).
 
-``PnbEnv`` gives one test its own CNI config dir, cache dir, state dir and host-local
-data dir, networks named ``pnbXXXX-…`` on bridges ``pnbXXXXbrN``, runs modules as
+``PnbEnv`` (a host_env.HostEnv) gives one test its own CNI config dir, cache dir, state dir
+and host-local data dir, networks named ``pnbXXXX-…`` on bridges ``pnbXXXXbrN``, runs modules as
 separate processes (the module file executed directly with an args file: exactly the
 code Ansible runs, without Ansible's own seconds of start-up), takes host snapshots
 limited to what this test could have touched, and cleans everything up.
@@ -24,7 +24,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-import podnet_testlib as T  # noqa: E402
+import podnet_testlib as T
+from host_env import HostEnv
 
 REPO = T.REPO
 BUILD = T.BUILD
@@ -60,29 +61,22 @@ def parse_module_output(out: bytes) -> Dict[str, Any]:
         return {"failed": True, "msg": "bad JSON from module", "raw": text[-3000:]}
 
 
-class PnbEnv:
-    """One test's private CNI world. Another test area subclasses it with its own
-    PREFIX, SUBNET_BASE (a /16) and PORT_BASE (100 ports)."""
+class PnbEnv(HostEnv):
+    """One test's private CNI world, its modules run as processes. Another test area
+    subclasses it with its own PREFIX, NET16 (a /16) and PORT_BASE (100 ports)."""
 
     PREFIX = "pnb"
-    SUBNET_BASE = "10.227"
+    NET16 = "10.227"
     PORT_BASE = PORT_BASE
 
     def __init__(self, tmp_path: str, tag: str = "") -> None:
-        self.prefix = T.unique_prefix(self.PREFIX)     # pnb + 4 hex
-        self.tmp = str(tmp_path)
-        self.config_dir = os.path.join(self.tmp, "net.d")
-        self.cache_dir = os.path.join(self.tmp, "cache")
-        self.state_dir = os.path.join(self.tmp, "state")
-        self.ipam_dir = os.path.join(self.tmp, "ipam")
+        super().__init__(tmp_path)                      # pnb + 4 hex
         self.args_dir = os.path.join(self.tmp, "args")
-        for d in (self.config_dir, self.args_dir, self.ipam_dir):
+        for d in (self.args_dir, self.ipam_dir):
             os.makedirs(d, exist_ok=True)
         self.networks: Dict[str, Dict[str, Any]] = {}
         self.subnets: List[str] = []
         self.container_ids: List[str] = []
-        self.bridges: List[str] = []
-        self.procs: List[subprocess.Popen] = []
         self._nargs = 0
 
     # --- names ---
@@ -100,7 +94,7 @@ class PnbEnv:
 
     def new_subnet(self) -> str:
         while True:
-            subnet = "%s.%d.0/24" % (self.SUBNET_BASE, random.randint(0, 255))
+            subnet = self.subnet(random.randint(0, 255))
             if subnet not in self.subnets:
                 self.subnets.append(subnet)
                 return subnet
@@ -114,25 +108,20 @@ class PnbEnv:
                 **kw: Any) -> Dict[str, Any]:
         subnet = kw.pop("subnet", None) or self.new_subnet()
         bridge = "%sbr%d" % (self.prefix, len(self.bridges))
-        self.bridges.append(bridge)
-        conf = T.bridge_conflist(self.name(suffix), bridge, subnet, subnet.rsplit(".", 1)[0] + ".1",
-                                 cni_version=cni_version, portmap=portmap, firewall=firewall,
-                                 tuning=tuning, data_dir=self.ipam_dir, **kw)
+        conf = self.bridge_network(self.name(suffix), bridge, subnet, write=False, cni_version=cni_version,
+                                   portmap=portmap, firewall=firewall, tuning=tuning, **kw)
         if tuning:
             # static MACs go through the tuning plugin's "mac" capability (podman's chain)
             for p in conf["plugins"]:
                 if p["type"] == "tuning":
                     p["capabilities"] = {"mac": True}
         if write:
-            T.write_conflist(self.config_dir, conf)
+            self.write_conf(conf)
         self.networks[conf["name"]] = conf
         return conf
 
     def common(self, **extra: Any) -> Dict[str, Any]:
-        args = {"cni_config_dir": self.config_dir, "cni_plugin_dirs": [PLUGIN_DIR],
-                "cni_cache_dir": self.cache_dir, "state_dir": self.state_dir}
-        args.update(extra)
-        return args
+        return self.module_args(**extra)
 
     # --- running modules as processes ---
     def args_file(self, args: Dict[str, Any], check: bool = False, diff: bool = False) -> str:
@@ -303,8 +292,9 @@ class PnbEnv:
             time.sleep(0.05)
 
     # --- cleanup ---
-    def cleanup(self) -> List[str]:
-        """Undo everything this env may have created; returns what had to be removed."""
+    def cleanup(self) -> List[str]:  # type: ignore[override]
+        """Undo everything this env may have created, found by prefix (another test's
+        names never match); returns what had to be removed."""
         left: List[str] = []
         for proc in self.procs:
             if proc.poll() is None:
@@ -337,6 +327,8 @@ class PnbEnv:
         return left
 
     def sweep_rules(self) -> List[str]:
+        """Rules naming the prefix, container ids or subnets, and the per-container chains
+        they jump to when nothing else is in them (every table)."""
         found = []
         for table in ("filter", "nat", "mangle", "raw"):
             lines = subprocess.run(["iptables-save", "-t", table], stdout=subprocess.PIPE,

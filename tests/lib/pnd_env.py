@@ -18,11 +18,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
-import pnb_env  # noqa: E402
-from pnb_env import PnbEnv, T  # noqa: E402,F401
+import pnb_env
+from pnb_env import PnbEnv, T  # noqa: F401 - T for the tests of this area
 
 PORT_BASE = 21100
 
@@ -31,7 +30,7 @@ class PndEnv(PnbEnv):
     """PnbEnv with the pnd prefix, subnets and ports."""
 
     PREFIX = "pnd"
-    SUBNET_BASE = "10.231"
+    NET16 = "10.231"
     PORT_BASE = PORT_BASE
 
     # --- state files ---
@@ -258,10 +257,4 @@ def cache_entry_json(network: str, cid: str, ifname: str, config: Dict[str, Any]
     return data
 
 
-def wait_for(pred, timeout: float = 30.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+wait_for = T.wait_for  # for the tests of this area

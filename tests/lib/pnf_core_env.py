@@ -4,8 +4,10 @@
 """The environment of the core functional tests (prefix pnf, subnets 10.220.0.0/16, host
 ports 20200-20299): real namespaces, the real Debian CNI plugins, real iptables.
 
-Each test gets its own CNI config, cache, state and host-local data dirs; names start
-with ``pnfXXXX`` (random per run). Everything is removed in finalizers, also on failure.
+Each test gets its own CNI config, cache, state and host-local data dirs (host_env.HostEnv);
+names start with ``pnfXXXX`` (random per run). Everything is removed in finalizers, also
+on failure. The batch (pnc_batch_env) and network-mode (pnj_modes_env) areas derive their
+environments from ``CoreEnv``.
 """
 from __future__ import annotations
 
@@ -17,11 +19,10 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
-
-import podnet_testlib as tl  # noqa: E402
+import podnet_testlib as tl
+from host_env import HostEnv
 
 
 def _mu() -> Any:
@@ -109,27 +110,24 @@ def free_port(ports: range = PORTS) -> int:
     raise AssertionError("no free port in %d-%d" % (ports[0], ports[-1]))
 
 
-class CoreEnv:
-    """One test's private CNI world (config, cache, state, IPAM dirs; pnf names).
+class CoreEnv(HostEnv):
+    """One test's private CNI world (config, cache, state, IPAM dirs; pnf names), driving
+    the container API in process as the module does.
 
-    Another test area reuses it with its own name prefix, /16 and host ports."""
+    Another test area reuses it with its own name prefix, /16 and host ports (a session
+    shares one prefix per area: the module-level PREFIX)."""
 
-    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: str = "10.220",
-                 ports: range = PORTS) -> None:
-        self.prefix = prefix
-        self.net16 = net16
-        self.ports = ports
-        self.tmp = str(tmp_path)
-        self.config_dir = os.path.join(self.tmp, "net.d")
-        self.cache_dir = os.path.join(self.tmp, "cache")
-        self.state_dir = os.path.join(self.tmp, "state")
-        self.ipam_dir = os.path.join(self.tmp, "ipam")
-        self.plugin_dirs = [PLUGIN_DIR]
-        os.makedirs(self.config_dir)
+    PREFIX = "pnf"
+    NET16 = "10.220"
+    PORT_BASE = 20200
+
+    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: Optional[str] = None,
+                 ports: Optional[range] = None) -> None:
+        super().__init__(tmp_path, prefix)
+        self.net16 = net16 or self.NET16
+        self.ports = ports or range(self.PORT_BASE, self.PORT_BASE + 100)
         self.networks: Dict[str, Dict[str, Any]] = {}
         self.cids: List[str] = []
-        self.bridges: List[str] = []
-        self.procs: List[subprocess.Popen] = []
         self.cleanups: List[Any] = []
         self._n = itertools.count()
 
@@ -144,18 +142,25 @@ class CoreEnv:
 
     def network(self, cni_version: str = "1.0.0", **kw: Any) -> Dict[str, Any]:
         third = next(_subnets) % 250 + 1
-        subnet = "%s.%d.0/24" % (self.net16, third)
+        subnet = self.subnet(third)
         name = self.name("net")
         bridge = "%sb%d" % (self.prefix, len(self.bridges))
-        self.bridges.append(bridge)
-        conf = tl.bridge_conflist(name, bridge, subnet, gateway="%s.%d.1" % (self.net16, third),
-                                  cni_version=cni_version, data_dir=self.ipam_dir, **kw)
-        tl.write_conflist(self.config_dir, conf)
+        conf = self.bridge_network(name, bridge, subnet, cni_version=cni_version, **kw)
         info = {"name": name, "bridge": bridge, "subnet": subnet,
                 "prefix": "%s.%d." % (self.net16, third),
                 "conf": conf}
         self.networks[name] = info
         return info
+
+    def failing_network(self) -> Dict[str, Any]:
+        """A network whose chain fails in its last plugin (tuning refuses an unknown sysctl,
+        ``<area>_no_such``), after bridge, host-local, portmap and firewall succeeded."""
+        net = self.network()
+        conf = dict(net["conf"])
+        conf["plugins"] = [p for p in conf["plugins"] if p["type"] != "tuning"] + [
+            {"type": "tuning", "sysctl": {"net.ipv4.conf.IFNAME.%s_no_such" % self.prefix[:3]: "1"}}]
+        tl.write_conflist(self.config_dir, conf)
+        return net
 
     def free_port(self) -> int:
         return free_port(self.ports)
@@ -163,12 +168,6 @@ class CoreEnv:
     def ctx(self, plugin_dirs: Optional[List[str]] = None) -> Any:
         return _mu().HostContext(config_dir=self.config_dir, plugin_dirs=plugin_dirs or self.plugin_dirs,
                                  cache_dir=self.cache_dir, state_dir=self.state_dir)
-
-    def module_args(self, **kw: Any) -> Dict[str, Any]:
-        args = {"cni_config_dir": self.config_dir, "cni_plugin_dirs": self.plugin_dirs,
-                "cni_cache_dir": self.cache_dir, "state_dir": self.state_dir}
-        args.update(kw)
-        return args
 
     # --- the container API, as the module drives it ---
     def request(self, ctx: Any, cid: str, **kw: Any) -> Any:
@@ -245,13 +244,6 @@ class CoreEnv:
         self.procs.append(proc)
         return proc
 
-    def stop_procs(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-        self.procs = []
-
     # --- cleanup: everything of this test, even after a failure ---
     def _remove_through_collection(self) -> None:
         """Each container absent, then a CNI DEL of what is still cached, then the netns."""
@@ -291,44 +283,15 @@ class CoreEnv:
             subprocess.run(["ip", "link", "del", bridge], stderr=subprocess.DEVNULL, check=False)
 
 
-def wait_for(fn, tries: int = 50, delay: float = 0.1):
-    """fn() until it returns something truthy (a bounded poll, not a timing assertion)."""
-    for dummy in range(tries):
-        value = fn()
-        if value:
-            return value
-        time.sleep(delay)
-    return fn()
-
-
 def link_info(netns: str, ifname: str) -> Dict[str, Any]:
     data = json.loads(sh("ip", "-n", netns, "-j", "addr", "show", "dev", ifname))
     return data[0]
-
-
-CALLBACKS = tl.CALLBACK_PLUGINS
 
 
 def run_playbook(tmp: str, tasks: List[Dict[str, Any]], diff: bool = True,
                  extra_vars: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Run tasks on localhost in one ansible-playbook process (Ansible's start-up costs
     seconds on this machine); every task's result, in order."""
-    path = os.path.join(tmp, "play-%d.yml" % len(os.listdir(tmp)))
-    with open(path, "w") as f:   # JSON is YAML
-        json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], f)
-    argv = [os.path.join(tl.REPO, ".venv", "bin", "ansible-playbook"), "-c", "local",
-            "-i", "localhost,", path, "-e", "ansible_python_interpreter=%s" % tl.VENV_PYTHON]
-    if extra_vars:
-        argv += ["-e", json.dumps(extra_vars)]
-    if diff:
-        argv.append("--diff")
-    env = tl.ansible_env({"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS, "ANSIBLE_STDOUT_CALLBACK": "podnet_json",
-                          "ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_RETRY_FILES_ENABLED": "false",
-                          "ANSIBLE_PIPELINING": "true"})
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp, check=False)
-    out = proc.stdout.decode()
-    for line in reversed(out.splitlines()):
-        if line.startswith('{"tasks"'):
-            return [t["result"] for t in json.loads(line)["tasks"]]
-    raise AssertionError("ansible-playbook gave no results (rc=%d):\n%s\n%s"
-                         % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+    dummy, results = tl.run_plays(tmp, tl.play(tasks), diff, extra_vars,
+                                  {"ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_PIPELINING": "true"})
+    return [result for task, result in results]

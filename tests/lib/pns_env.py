@@ -16,7 +16,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any, Dict, List
 
-import pnb_env  # noqa: E402
+import pnb_env
 
 T = pnb_env.T
 PORT_BASE = 21000
@@ -24,7 +24,7 @@ PORT_BASE = 21000
 
 class PnsEnv(pnb_env.PnbEnv):
     PREFIX = "pns"
-    SUBNET_BASE = "10.230"
+    NET16 = "10.230"
     PORT_BASE = PORT_BASE
 
     def network_without_routes(self, suffix: str, **kw: Any) -> Dict[str, Any]:

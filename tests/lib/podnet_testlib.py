@@ -1,17 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers shared by the functional tests: unique names, conflists, running modules
-through Ansible, host snapshots. Only real components: nothing here mocks the kernel."""
+"""Helpers shared by the functional tests: unique names, conflists, running modules (the
+module file as Ansible runs it, or through ``ansible``/``ansible-playbook``), servers and
+clients in namespaces, bounded polls, host snapshots. Only real components: nothing here
+mocks the kernel. The environments (dirs, networks, namespaces, cleanup) build on these:
+host_env.HostEnv and the areas' environments derived from it."""
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from unprivileged import USER_PYTHON
 
@@ -148,6 +152,36 @@ def run_module_file(module: str, args: Dict[str, Any], check: bool = False,
                              % (module, proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
 
 
+def run_plays(tmp: str, plays: List[Dict[str, Any]], diff: bool = False,
+              extra_vars: Optional[Dict[str, Any]] = None,
+              env: Optional[Dict[str, str]] = None) -> Tuple[int, List[Tuple[str, Dict[str, Any]]]]:
+    """Plays on localhost in one ansible-playbook run (Ansible's start-up costs seconds on
+    this machine), the playbook written in ``tmp``: its exit code and (task name, result)
+    of every task, in order. ``env``: more of Ansible's environment (ansible_env)."""
+    path = os.path.join(tmp, "play-%d.yml" % len(os.listdir(tmp)))
+    with open(path, "w") as f:  # JSON is YAML
+        json.dump(plays, f)
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-c", "local", "-i", "localhost,",
+            path, "-e", "ansible_python_interpreter=%s" % VENV_PYTHON]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    if diff:
+        argv.append("--diff")
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp, check=False,
+                          env=ansible_env(dict({"ANSIBLE_RETRY_FILES_ENABLED": "false"}, **(env or {}))))
+    out = proc.stdout.decode()
+    for line in reversed(out.splitlines()):
+        if line.startswith('{"tasks"'):
+            return proc.returncode, [(t["task"], t["result"]) for t in json.loads(line)["tasks"]]
+    raise AssertionError("ansible-playbook gave no results (rc=%d):\n%s\n%s"
+                         % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+
+
+def play(tasks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One play of ``tasks`` on localhost, without facts."""
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
 def run(argv: Sequence[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), check=check, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, **kw)
@@ -214,6 +248,46 @@ def _start_echo_server(netns: str, port: int, text: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# a tiny TCP (answers TEXT) or UDP (echoes TEXT to every datagram) server in a netns
+SERVER = ("import socket,sys\nproto,port,text=sys.argv[1],int(sys.argv[2]),sys.argv[3].encode()\n"
+          "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM if proto=='udp' else socket.SOCK_STREAM)\n"
+          "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',port))\n"
+          "if proto=='udp':\n while True:\n  d,a=s.recvfrom(100);s.sendto(text,a)\n"
+          "s.listen(8)\nwhile True:\n c,_=s.accept();c.sendall(text+b'\\n');c.close()\n")
+
+
+def serve(netns: str, proto: str, port: int, text: str) -> subprocess.Popen:
+    """A server in netns (python, no busybox needed) answering ``text``: to each TCP
+    connection (listening when this returns), or to every UDP datagram."""
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", SERVER, proto, str(port), text],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if proto == "tcp":
+        wait_listening(netns, port)
+    return proc
+
+
+def udp_get(host: str, port: int, tries: int = 20) -> str:
+    """What a UDP server at host:port answers ('' when nothing comes back)."""
+    code = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(0.5)\n"
+            "for i in range(%d):\n s.sendto(b'?',(sys.argv[1],int(sys.argv[2])))\n"
+            " try:\n  print(s.recv(100).decode());break\n except socket.timeout:\n  pass\n" % tries)
+    proc = subprocess.run([sys.executable, "-c", code, host, str(port)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=tries + 5, check=False)
+    return proc.stdout.decode().strip()
+
+
+def wait_for(predicate: Any, timeout: float = 5.0, step: float = 0.05) -> Any:
+    """Poll ``predicate()`` until it returns something true or ``timeout`` seconds passed
+    (a bound for slow machines, never an assertion on speed); its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 3.0,
             tries: int = 1, delay: float = 0.1) -> str:
     """What a TCP server at host:port says (from netns, or from the host); '' when nothing
@@ -232,6 +306,25 @@ def tcp_get(host: str, port: int, netns: Optional[str] = None, timeout: float = 
         if text:
             return text
     return ""
+
+
+DNSNAME_RUN = "/run/containers/cni/dnsname"
+
+
+def stop_dnsname_dnsmasq(net: str) -> None:
+    """Stop the dnsmasq the dnsname plugin keeps for network ``net`` (checked by its
+    command line before the kill) and remove its directory."""
+    directory = os.path.join(DNSNAME_RUN, net)
+    try:
+        with open(os.path.join(directory, "pidfile")) as f:
+            pid = int(f.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read().split(b"\0")
+        if os.path.basename(cmdline[0]) == b"dnsmasq" and any(directory.encode() in a for a in cmdline):
+            os.kill(pid, 15)
+    except (OSError, ValueError):
+        pass
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def delete_cached_attachments(config_dir: str, cache_dir: str, state_dir: str,

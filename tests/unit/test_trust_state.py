@@ -361,10 +361,9 @@ def test_non_object_output_fails(scripts):
 
 DRIVER = r"""
 import os, sys
-sys.path.insert(0, sys.argv[1])
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as ce
 rt = ce.RuntimeConf("pnd-c1", "", "eth0")
-ce.PluginExecutor([sys.argv[2]], timeout=600).run("slow", "ADD", rt, b"{}")
+ce.PluginExecutor([sys.argv[1]], timeout=600).run("slow", "ADD", rt, b"{}")
 """
 
 
@@ -389,7 +388,7 @@ def test_plugins_and_their_children_die_with_the_process(scripts, tmp_path):
             % (marker, marker))
     build = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                          ".build")
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, build, scripts.dir])
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, scripts.dir], env=dict(os.environ, PYTHONPATH=build))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if os.path.exists(marker) and len(open(marker).read().split()) == 2:

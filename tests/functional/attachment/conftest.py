@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures of the attachment tests (helpers in pna_env.py)."""
+"""Fixtures of the attachment tests (prefix pna, subnets 10.222.0.0/16, host ports
+20400-20499; the environment is tests/lib/pna_env.py)."""
 from __future__ import annotations
 
 import os
@@ -11,8 +12,6 @@ from typing import List
 import pytest
 
 from pna_env import Env
-
-collect_ignore = ["pna_env.py"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -92,11 +92,10 @@ def test_batch_failure_rolls_back_only_its_entry(env):
 
 _COLD_RACE = r"""
 import json, sys
-sys.path.insert(0, sys.argv[1])
 from ansible_collections.podnet.cni.plugins.module_utils import _connect
 from ansible_collections.podnet.cni.plugins.module_utils._common import drive
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
-args = json.loads(sys.argv[2])
+args = json.loads(sys.argv[1])
 ctx = HostContext(args["config_dir"], ["/usr/lib/cni"], args["cache_dir"], args["state_dir"])
 plan, out = drive(_connect.LOGIC, ctx, _connect.ConnectTask(args["entries"], workers=12), False)
 print(json.dumps([r["failed"] for r in out["results"]]))
@@ -119,8 +118,8 @@ def test_cold_concurrent_adds_do_not_duplicate_shared_rules(env):
     args = {"config_dir": env.config_dir, "cache_dir": env.cache_dir, "state_dir": env.state_dir,
             "entries": entries}
     try:
-        proc = sh(["ip", "netns", "exec", host, sys.executable, "-c", _COLD_RACE, BUILD,
-                   json.dumps(args)])
+        proc = sh(["ip", "netns", "exec", host, sys.executable, "-c", _COLD_RACE, json.dumps(args)],
+                  env=dict(os.environ, PYTHONPATH=BUILD))
         assert json.loads(proc.stdout) == [False] * 12
         rules = env.exec_in(host, ["iptables-save"]).stdout.decode().splitlines()
         jumps = [r for r in rules if r.startswith("-A ") and
@@ -132,8 +131,9 @@ def test_cold_concurrent_adds_do_not_duplicate_shared_rules(env):
         # DEL in the same host netns (the finaliser would run it in the real host netns)
         cleanup = _COLD_RACE.replace("_connect.ConnectTask(args[\"entries\"], workers=12)",
                                      "_connect.ConnectTask([dict(e, state='absent') for e in args['entries']], workers=4)")
-        subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", cleanup, BUILD,
-                        json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", cleanup, json.dumps(args)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                       env=dict(os.environ, PYTHONPATH=BUILD))
     assert env.cache_entries() == []
 
 

@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-import pnb_env  # noqa: E402
+import pnb_env
 
 
 class World:

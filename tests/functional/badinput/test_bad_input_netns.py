@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-import pns_env  # noqa: E402
+import pns_env
 
 pnb_env = pns_env.pnb_env
 

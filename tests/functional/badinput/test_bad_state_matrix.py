@@ -24,8 +24,8 @@ import os
 
 import pytest
 
-import pnb_env  # noqa: E402
-import pnd_env  # noqa: E402
+import pnb_env
+import pnd_env
 
 
 class World:

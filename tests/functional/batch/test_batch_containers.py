@@ -95,20 +95,9 @@ def test_mixed_batch_check_exact_diff_idempotent_absent(env):
     env.assert_nothing_left()
 
 
-def _failing_network(env):
-    """A network whose chain fails in its last plugin (tuning refuses an unknown sysctl),
-    after bridge, host-local, portmap and firewall succeeded."""
-    net = env.network()
-    conf = dict(net["conf"])
-    conf["plugins"] = [p for p in conf["plugins"] if p["type"] != "tuning"] + [
-        {"type": "tuning", "sysctl": {"net.ipv4.conf.IFNAME.pnc_no_such": "1"}}]
-    tl.write_conflist(env.config_dir, conf)
-    return net
-
-
 def test_failing_container_rolled_back_others_done_rerun_converges(env):
     good = env.network()
-    bad = _failing_network(env)
+    bad = env.failing_network()
     cids = [env.cid("g") for dummy in range(3)]
     broken = env.cid("bad")
     ports = _ports(env, 4)

@@ -21,19 +21,11 @@ import os
 import random
 import re
 import subprocess
-import sys
 
 import pytest
 
-LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
-import podnet_testlib as tl  # noqa: E402
-
-DOCS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
-if DOCS_DIR not in sys.path:
-    sys.path.insert(0, DOCS_DIR)
-from docs_snippets import REPO, blocks  # noqa: E402
+import podnet_testlib as tl
+from docs_snippets import REPO, blocks
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a private host netns")
 

@@ -5,20 +5,17 @@
 ports 20200-20299); the environment itself is in pnf_core_env.py."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from pnf_core_env import CoreEnv, free_port, link_info, wait_for  # noqa: E402
+from host_env import area_env
+from pnf_core_env import CoreEnv, free_port, link_info
+from podnet_testlib import wait_for
 
 
 @pytest.fixture
 def core(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = CoreEnv(tmp_path)
-    yield env
-    env.cleanup()
+    with area_env(CoreEnv, tmp_path) as env:
+        yield env
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import subprocess
 import pytest
 import yaml
 
-from docs_snippets import REPO, blocks, doc_files  # noqa: E402
+from docs_snippets import REPO, blocks, doc_files
 
-import podnet_testlib as tl  # noqa: E402
+import podnet_testlib as tl
 
 PLAY_KEYS = ("hosts", "import_playbook")
 OWN = ("podnet.cni.", "ansible.builtin.")

@@ -26,9 +26,9 @@ import sys
 
 import pytest
 
-from docs_snippets import REPO, blocks  # noqa: E402
+from docs_snippets import REPO, blocks
 
-import podnet_testlib as tl  # noqa: E402
+import podnet_testlib as tl
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: netns, bridges, iptables")
 

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-import fleet_hosts as F  # noqa: E402
+import fleet_hosts as F
 
 SUBNET = "10.240.253.0/24"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (links, mounts, iptables)")

@@ -85,18 +85,8 @@ def test_owner_and_joiner_made_and_removed_in_one_batch(env):
     env.assert_nothing_left()
 
 
-def _failing_network(env):
-    """A network whose chain fails in its last plugin (tuning refuses an unknown sysctl)."""
-    net = env.network()
-    conf = dict(net["conf"])
-    conf["plugins"] = [p for p in conf["plugins"] if p["type"] != "tuning"] + [
-        {"type": "tuning", "sysctl": {"net.ipv4.conf.IFNAME.pnw_no_such": "1"}}]
-    tl.write_conflist(env.config_dir, conf)
-    return net
-
-
 def test_a_joiner_whose_owner_failed_fails_naming_it(env):
-    good, bad = env.network(), _failing_network(env)
+    good, bad = env.network(), env.failing_network()
     owner, joiner, other = env.cid("own"), env.cid("join"), env.cid("oth")
     entries = [{"container_id": joiner, "network_mode": "container:%s" % owner},
                {"container_id": owner, "netns": owner, "networks": [bad["name"]]},

@@ -3,106 +3,26 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """cni_network against the real kernel and the real Debian CNI plugins (root).
 
-Prefix pnn, subnets in 10.223.0.0/16 and fd00:223::/32. The module runs through Ansible;
+Prefix pnn, subnets in 10.223.0.0/16 and fd00:223::/32 (tests/lib/pnn_env.py). The module
+runs through Ansible;
 the conflists it writes are loaded with our loader and attached with ``_attach`` (the
 core every attachment module uses), then traffic proves they work.
 """
 from __future__ import annotations
 
-import json
 import os
-import random
 import shutil
 import subprocess
 
 import pytest
 
-import podnet_testlib as tl  # noqa: E402
+import podnet_testlib as tl
+from pnn_env import HOST_LOCAL_DIR, Env
 
-from ansible_collections.podnet.cni.plugins.module_utils import _attach, _netns  # noqa: E402
-from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache  # noqa: E402
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext  # noqa: E402
+from ansible_collections.podnet.cni.plugins.module_utils import _attach
+from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: netns, links, iptables")
-
-HOST_LOCAL_DIR = "/var/lib/cni/networks"
-
-
-class Env:
-    """One test's private world: config/cache/state dirs, names under a unique prefix,
-    and everything created, removed again by ``cleanup`` even after a failure."""
-
-    def __init__(self, tmp: str) -> None:
-        self.prefix = tl.unique_prefix("pnn")
-        self.octet = random.randint(1, 250)   # third octet of this test's subnets
-        self.config_dir = os.path.join(tmp, "net.d")
-        self.cache_dir = os.path.join(tmp, "cache")
-        self.state_dir = os.path.join(tmp, "state")
-        self.networks: list = []
-        self.links: list = []
-        self.netns: list = []
-
-    def name(self, suffix: str) -> str:
-        return self.prefix + suffix
-
-    def v4(self, i: int = 0) -> str:
-        return "10.223.%d.0/24" % ((self.octet + i) % 256)
-
-    def v6(self, i: int = 0) -> str:
-        return "fd00:223:%x::/64" % ((self.octet + i) % 65536)
-
-    def common(self) -> dict:
-        return {"cni_config_dir": self.config_dir, "cni_cache_dir": self.cache_dir,
-                "state_dir": self.state_dir, "cni_plugin_dirs": [tl.PLUGIN_DIR]}
-
-    def module(self, check: bool = False, diff: bool = False, **args) -> dict:
-        if "name" in args and args["name"] not in self.networks:
-            self.networks.append(args["name"])
-        if args.get("bridge"):
-            self.links.append(args["bridge"])
-        return run_cni_network(dict(self.common(), **args), check=check, diff=diff)
-
-    def ctx(self) -> HostContext:
-        return HostContext(self.config_dir, [tl.PLUGIN_DIR], self.cache_dir, self.state_dir)
-
-    def new_netns(self, suffix: str) -> str:
-        path = _netns.resolve(self.name(suffix))
-        _netns.create(path)
-        self.netns.append(path)
-        _netns.bring_lo_up(path)
-        return path
-
-    def attach(self, network: str, suffix: str, ips=()) -> cnicache.CacheEntry:
-        ctx = self.ctx()
-        path = self.new_netns(suffix)
-        cid = self.name(suffix)
-        spec = _attach.AttachmentSpec(network, "eth0", ips=list(ips))
-        return _attach.add(ctx, ctx.get_network(network), spec, cid, cid, path)
-
-    def parent_link(self, suffix: str) -> str:
-        """An up link to hang macvlan/ipvlan on: one end of a veth pair (this kernel has
-        no dummy driver)."""
-        link = self.name(suffix)
-        tl.run(["ip", "link", "add", link, "type", "veth", "peer", "name", link + "p"])
-        self.links.append(link)
-        for name in (link, link + "p"):
-            tl.run(["ip", "link", "set", name, "up"])
-        return link
-
-    def cleanup(self) -> None:
-        ctx = self.ctx()
-        for entry in cnicache.list_entries(self.cache_dir):
-            try:
-                _attach.remove(ctx, entry, tolerate=lambda e: True)
-            except Exception:
-                pass
-        for path in self.netns:
-            _netns.remove(path)
-        for link in self.links:
-            subprocess.run(["ip", "link", "delete", link], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
-        for net in self.networks:
-            shutil.rmtree(os.path.join(HOST_LOCAL_DIR, net), ignore_errors=True)
 
 
 @pytest.fixture
@@ -110,24 +30,6 @@ def env(tmp_path):
     e = Env(str(tmp_path))
     yield e
     e.cleanup()
-
-
-def run_cni_network(args: dict, check: bool = False, diff: bool = False) -> dict:
-    """Execute the module as Ansible's controller would ship it (its argument spec, check
-    mode and diff flags), without the controller's ~1 s start: the check-mode, diff and
-    idempotency steps go through ansible-playbook in test_check_mode_diff_idempotency."""
-    payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=diff)}
-    env = dict(os.environ, PYTHONPATH=tl.BUILD)
-    proc = subprocess.run([tl.VENV_PYTHON, "-m", "ansible_collections.podnet.cni.plugins.modules.cni_network"],
-                          input=json.dumps(payload).encode(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env, cwd=tl.REPO, check=False)
-    try:
-        result = json.loads(proc.stdout.decode())
-    except ValueError:
-        raise AssertionError("no result from the module (rc=%d):\n%s\n%s"
-                             % (proc.returncode, proc.stdout.decode()[-3000:], proc.stderr.decode()[-3000:]))
-    result.setdefault("failed", False)
-    return result
 
 
 def ping(netns: str, address: str, tries: int = 5) -> bool:
@@ -303,28 +205,11 @@ def test_in_use_refused_unless_force_and_old_attachment_detaches(env):
 
 
 def run_playbook(tmp_path, tasks: list) -> dict:
-    """Run tasks in one play on localhost (one Ansible start for many steps); every task
-    registers ``r<i>``; returns {"r<i>": result}."""
-    names = ["r%d" % i for i in range(len(tasks))]
-    out = str(tmp_path / "results.json")
-    plays = [{"hosts": "localhost", "gather_facts": False,
-              "tasks": [dict(t, register=n) for t, n in zip(tasks, names)] + [
-                  {"ansible.builtin.copy": {
-                      "dest": out, "content": "{{ {%s} | to_json }}" % ", ".join(
-                          "'%s': %s" % (n, n) for n in names)}, "check_mode": False,
-                   "diff": False}]}]
-    book = tmp_path / "play.yml"
-    book.write_text(json.dumps(plays))
-    proc = subprocess.run([os.path.join(os.path.dirname(tl.ANSIBLE), "ansible-playbook"),
-                           "-c", "local", "-i", "localhost,", str(book),
-                           "-e", "ansible_python_interpreter=%s" % tl.VENV_PYTHON],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=tl.ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-                                              "ANSIBLE_PIPELINING": "1"}),
-                          cwd=tl.REPO, check=False)
-    assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
-    with open(out) as f:
-        return json.load(f)
+    """Run tasks in one play on localhost (one Ansible start for many steps); returns
+    {"r<i>": result of task i}."""
+    rc, results = tl.run_plays(str(tmp_path), tl.play(tasks), env={"ANSIBLE_PIPELINING": "1"})
+    assert rc == 0, results
+    return {"r%d" % i: result for i, (dummy, result) in enumerate(results)}
 
 
 def test_check_mode_diff_idempotency(env, tmp_path):
@@ -366,24 +251,6 @@ def test_check_mode_diff_idempotency(env, tmp_path):
     assert not r["r12"]["changed"] and not r["r13"]["changed"]
 
 
-DNSNAME_RUN = "/run/containers/cni/dnsname"
-
-
-def _stop_dnsmasq(net: str) -> None:
-    """Stop a dnsmasq the dnsname plugin left for net (checked by cmdline before the kill)."""
-    directory = os.path.join(DNSNAME_RUN, net)
-    try:
-        with open(os.path.join(directory, "pidfile")) as f:
-            pid = int(f.read().strip())
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmdline = f.read().split(b"\0")
-        if os.path.basename(cmdline[0]) == b"dnsmasq" and any(directory.encode() in a for a in cmdline):
-            os.kill(pid, 15)
-    except (OSError, ValueError):
-        pass
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 @pytest.mark.skipif(not (os.path.exists(os.path.join(tl.PLUGIN_DIR, "dnsname"))
                          and shutil.which("dnsmasq")),
                     reason="the dnsname plugin or dnsmasq is not installed")
@@ -402,7 +269,7 @@ def test_dns_enabled_network_resolves_container_names(env):
         assert env.v4().rsplit(".", 1)[0] + "." in out.split("Name:")[-1], out
     finally:
         env.cleanup()
-        _stop_dnsmasq(net)
+        tl.stop_dnsname_dnsmasq(net)
         _drop_bridge_rules(br)
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 
 import podnet_testlib as T
-from pnp_env import udp_get
 
 
 def test_container_netns_strings_carry_traffic(env):
     net = env.network("n", 1)
     cid, ns = env.name("c1"), env.name("c1")
-    env.netns.append(ns)  # the module creates it; the cleanup removes it after a failure
+    env.namespaces.append(ns)  # the module creates it; the cleanup removes it after a failure
     p = env.port
     args = {"container_id": cid, "netns": ns, "networks": [net],
             "port_mappings": ["127.0.0.1:%d:8080" % p, "127.0.0.1:%d-%d:8081-8082/tcp" % (p + 1, p + 2),
@@ -52,7 +51,7 @@ def test_container_netns_strings_carry_traffic(env):
     assert T.tcp_get("127.0.0.1", p) == cid + "-a"
     assert T.tcp_get("127.0.0.1", p + 1) == cid + "-b"
     assert T.tcp_get("127.0.0.1", p + 2) == cid + "-c"
-    assert udp_get("127.0.0.1", p + 3) == cid + "-udp"
+    assert T.udp_get("127.0.0.1", p + 3) == cid + "-udp"
 
     # the same request, and the dicts the strings stand for: nothing to do
     assert env.module("container_netns", args)["changed"] is False
@@ -74,7 +73,7 @@ def test_batch_forms_and_cni_attachment_take_strings(env):
     n1, n2 = env.network("n", 2), env.network("m", 3)
     p = env.port
     c2, c3 = env.name("c2"), env.name("c3")
-    env.netns.append(c2)
+    env.namespaces.append(c2)
     ns3 = env.add_netns("c3")
 
     # container_netns containers: a bad string names the entry, the option and the value
@@ -119,7 +118,7 @@ def test_batch_forms_and_cni_attachment_take_strings(env):
 def test_container_network_role_takes_strings(env):
     net = env.network("n", 4)
     cid = env.name("c4")
-    env.netns.append(cid)
+    env.namespaces.append(cid)
     p = env.port + 5
     role_vars = {"container_network_cni_config_dir": env.config_dir,
                  "container_network_cni_plugin_dirs": [T.PLUGIN_DIR],
@@ -139,7 +138,7 @@ def test_container_network_role_takes_strings(env):
     env.serve(cid, "tcp", 8080, "role-tcp")
     env.serve(cid, "udp", 5353, "role-udp")
     assert T.tcp_get("127.0.0.1", p) == "role-tcp"
-    assert udp_get("127.0.0.1", p) == "role-udp"
+    assert T.udp_get("127.0.0.1", p) == "role-udp"
     gone = env.playbook([role([{"id": cid, "state": "absent"}])], only=converge)[0]
     assert gone["changed"] and not gone.get("failed"), gone
     assert T.tcp_get("127.0.0.1", p, timeout=1) == ""

@@ -16,46 +16,20 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from reload_env import PYTHON, REPO, ReloadEnv, T
+from podnet_testlib import wait_for
+from reload_env import PYTHON, REPO, T
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
               pytest.mark.skipif(not shutil.which("dbus-daemon") or not shutil.which("dbus-monitor"),
                                  reason="needs dbus-daemon and dbus-monitor")]
 
-WATCHER = os.path.join(REPO, "roles", "firewall_reload_hook", "files", "podnet-firewalld-reload")
-
-
-@pytest.fixture
-def env():
-    e = ReloadEnv("nft")
-    try:
-        yield e.setup()
-    finally:
-        e.cleanup()
-
-
-def wait_for(predicate, timeout=20.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
 
 def log_lines(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.startswith("{")]
-
-
-def watcher_argv(env, *extra):
-    return ["ip", "netns", "exec", env.host, PYTHON, WATCHER, "--collection-root", T.BUILD,
-            "--cni-config-dir", env.config_dir, "--cni-plugin-dir", T.PLUGIN_DIR,
-            "--cni-cache-dir", env.cache_dir, "--state-dir", env.state_dir] + list(extra)
 
 
 def test_reloaded_signal_triggers_a_reload(env):
@@ -75,11 +49,11 @@ def test_reloaded_signal_triggers_a_reload(env):
     assert wait_for(lambda: os.path.exists(sock), 10)
     log = os.path.join(env.tmp, "watcher.log")
     with open(log, "w") as out:
-        watcher = subprocess.Popen(watcher_argv(env, "--bus", address, "--debounce", "0.2"),
+        watcher = subprocess.Popen(env.watcher_argv("--bus", address, "--debounce", "0.2"),
                                    stdout=out, stderr=subprocess.STDOUT,
                                    env=dict(os.environ, PATH=env.path))
     env.procs.append(watcher)
-    assert wait_for(lambda: any(l.get("event") == "watching" for l in log_lines(log))), open(log).read()
+    assert wait_for(lambda: any(l.get("event") == "watching" for l in log_lines(log)), 20), open(log).read()
     startup = [l for l in log_lines(log) if l.get("event") == "reload"]
     assert startup and startup[0]["reloaded"] == {} and startup[0]["errors"] == {}
 
@@ -87,7 +61,7 @@ def test_reloaded_signal_triggers_a_reload(env):
     assert not any(env.probe(checks).values())
     T.run(["dbus-send", "--address=" + address, "--type=signal", "/org/fedoraproject/FirewallD1",
            "org.fedoraproject.FirewallD1.Reloaded"])
-    assert wait_for(lambda: len([l for l in log_lines(log) if l.get("event") == "reload"]) >= 2), \
+    assert wait_for(lambda: len([l for l in log_lines(log) if l.get("event") == "reload"]) >= 2, 20), \
         open(log).read()
     run = [l for l in log_lines(log) if l.get("event") == "reload"][1]
     assert run["errors"] == {}, run
@@ -96,7 +70,7 @@ def test_reloaded_signal_triggers_a_reload(env):
     assert env.entries() == before
     assert watcher.poll() is None
 
-    once = subprocess.run(watcher_argv(env, "--once"), stdout=subprocess.PIPE, check=False,
+    once = subprocess.run(env.watcher_argv("--once"), stdout=subprocess.PIPE, check=False,
                           env=dict(os.environ, PATH=env.path))
     assert once.returncode == 0
     assert json.loads(once.stdout.decode().strip().splitlines()[-1])["reloaded"] == {}

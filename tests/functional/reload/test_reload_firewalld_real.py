@@ -23,17 +23,16 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
-from reload_env import PYTHON, REPO, ReloadEnv, T
+from podnet_testlib import wait_for
+from reload_env import REPO, T
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 CACHE = os.path.join(REPO, ".cache", "firewalld")
 PACKAGES = ("firewalld", "python3-firewall", "python3-nftables")
-WATCHER = os.path.join(REPO, "roles", "firewall_reload_hook", "files", "podnet-firewalld-reload")
 # in the mount namespace of `ip netns exec`: a tmpfs over /run, then exec firewalld
 LAUNCH = ("import ctypes,os,sys\n"
           "libc=ctypes.CDLL(None,use_errno=True)\n"
@@ -65,27 +64,9 @@ def unpacked_firewalld():
     return root
 
 
-def wait_for(predicate, timeout, step=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
 def count(path, needle):
     with open(path) as f:
         return f.read().count(needle)
-
-
-@pytest.fixture
-def env():
-    e = ReloadEnv("nft")
-    try:
-        yield e.setup()
-    finally:
-        e.cleanup()
 
 
 def test_firewalld_reload(env):
@@ -142,10 +123,8 @@ def test_firewalld_reload(env):
     log = os.path.join(env.tmp, "watcher.log")
     with open(log, "w") as out:
         env.procs.insert(0, subprocess.Popen(
-            ["ip", "netns", "exec", env.host, PYTHON, WATCHER, "--collection-root", T.BUILD,
-             "--cni-config-dir", env.config_dir, "--cni-plugin-dir", T.PLUGIN_DIR,
-             "--cni-cache-dir", env.cache_dir, "--state-dir", env.state_dir, "--bus", address,
-             "--debounce", "0.5"], stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PATH=env.path)))
+            env.watcher_argv("--bus", address, "--debounce", "0.5"), stdout=out, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PATH=env.path)))
     assert wait_for(lambda: count(log, '"watching"') == 1, 30), open(log).read()
     firewalld.send_signal(signal.SIGHUP)
 

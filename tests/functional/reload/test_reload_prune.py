@@ -10,18 +10,9 @@ import time
 
 import pytest
 
-from reload_env import SERVER_PORT, ReloadEnv
+from reload_env import SERVER_PORT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-def env():
-    e = ReloadEnv("nft")
-    try:
-        yield e.setup()
-    finally:
-        e.cleanup()
 
 
 def age(path, seconds=600):

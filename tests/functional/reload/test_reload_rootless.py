@@ -5,11 +5,10 @@
 the user's own rootless CNI namespace (never the machine's), the module checks and
 reloads there through the rootless context, the port forwarded by slirp4netns works again.
 
-The user and its helpers come from tests/functional/rootless/conftest.py (RootlessUser);
+The user and its helpers come from tests/lib/rootless_user.py (RootlessUser);
 the user here is named with this suite's prefix (pnl)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -18,12 +17,7 @@ import subprocess
 import pytest
 
 import podnet_testlib as T
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "pnl_rootless_helpers", os.path.join(os.path.dirname(HERE), "rootless", "conftest.py"))
-R = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(R)
+import rootless_user as R
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create the test user")
 
@@ -36,7 +30,7 @@ TEXT = "pnl-%s" % TAG
 
 @pytest.fixture(scope="module")
 def user(user_tree):
-    why = R._needs()
+    why = R.needs()
     if why:
         pytest.skip(why)
     with R.rootless_user("pnl", user_tree) as u:
@@ -51,14 +45,8 @@ def test_rootless_wipe_and_reload(user):
     conf_dir = os.path.join(user.tmp, "net.d")
     os.makedirs(conf_dir, mode=0o755)
     octet = 10 + secrets.randbelow(200)
-    with open(os.path.join(conf_dir, NET + ".conflist"), "w") as f:
-        json.dump({"cniVersion": "1.0.0", "name": NET, "plugins": [
-            {"type": "bridge", "bridge": "pnl%srb" % TAG, "isGateway": True, "ipMasq": True,
-             "hairpinMode": True, "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
-                                           "ranges": [[{"subnet": "10.225.%d.0/24" % octet}]]}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "firewall"}, {"type": "tuning"}]}, f)
-    os.chmod(os.path.join(conf_dir, NET + ".conflist"), 0o644)
+    path = T.write_conflist(conf_dir, T.bridge_conflist(NET, "pnl%srb" % TAG, "10.225.%d.0/24" % octet))
+    os.chmod(path, 0o644)
     server = None
     try:
         made = user.direct("container_netns", {

@@ -9,22 +9,9 @@ import os
 
 import pytest
 
-from reload_env import CLIENT_PORT, SERVER_PORT, ReloadEnv
+from reload_env import CLIENT_PORT, SERVER_PORT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-def make_env():
-    envs = []
-
-    def make(backend="nft", cni_version="1.0.0", disable_check=False, firewall_plugin=True):
-        env = ReloadEnv(backend, cni_version, disable_check, firewall_plugin)
-        envs.append(env)
-        return env.setup()
-    yield make
-    for env in envs:
-        env.cleanup()
 
 
 def three_containers(env):

@@ -4,17 +4,13 @@
 """Fixtures of the fault-injection tests (prefix pnb, 10.227.0.0/16)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from pnb_env import PnbEnv  # noqa: E402
+from host_env import area_env
+from pnb_env import PnbEnv
 
 
 @pytest.fixture
 def pnb(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = PnbEnv(str(tmp_path))
-    yield env
-    env.cleanup()
+    with area_env(PnbEnv, str(tmp_path)) as env:
+        yield env

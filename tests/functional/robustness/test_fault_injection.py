@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import pnb_env  # noqa: E402
+import pnb_env
 
 CHAIN = ["bridge", "portmap", "firewall", "tuning"]
 KILL_AT = ["bridge", "host-local", "portmap", "firewall", "tuning"]

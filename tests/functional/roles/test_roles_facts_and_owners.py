@@ -5,37 +5,18 @@
 every directory it makes in the user's home, and the runtime directory, belong to the user."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
-import podnet_testlib as T  # noqa: E402
+import podnet_testlib as T
 
 
 def playbook(tmp, plays):
     """Plays on localhost in one ansible-playbook run: [(task name, result)] of every task."""
-    path = os.path.join(tmp, "play-%d.yml" % len(os.listdir(tmp)))
-    with open(path, "w") as f:  # JSON is YAML
-        json.dump(plays, f)
-    argv = [os.path.join(T.REPO, ".venv", "bin", "ansible-playbook"), "-c", "local", "-i", "localhost,",
-            path, "-e", "ansible_python_interpreter=%s" % T.VENV_PYTHON]
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp, check=False,
-                          env=T.ansible_env({"ANSIBLE_RETRY_FILES_ENABLED": "false"}))
-    out = proc.stdout.decode()
-    for line in reversed(out.splitlines()):
-        if line.startswith('{"tasks"'):
-            return proc.returncode, [(t["task"], t["result"]) for t in json.loads(line)["tasks"]]
-    raise AssertionError("ansible-playbook gave no results (rc=%d):\n%s\n%s"
-                         % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
+    return T.run_plays(tmp, plays)
 
 
 def test_cni_host_makes_the_users_dirs_the_users_and_gathers_its_facts(bare_user):

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures of the rootless-safety tests (helpers in pnq_env.py)."""
+"""Fixtures of the rootless-safety tests (prefix pnq, subnets 10.232.0.0/16, host ports
+21200-21299; the environment is tests/lib/pnq_env.py)."""
 from __future__ import annotations
 
 import os
@@ -9,8 +10,6 @@ import os
 import pytest
 
 import pnq_env
-
-collect_ignore = ["pnq_env.py"]
 
 
 def pytest_collection_modifyitems(config, items):

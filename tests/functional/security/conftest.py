@@ -5,19 +5,13 @@
 subnets 10.230.0.0/16, host ports 21000-21099; see pns_env.py), cleaned up afterwards."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-import pns_env  # noqa: E402
+import pns_env
+from host_env import area_env
 
 
 @pytest.fixture
 def pns(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = pns_env.PnsEnv(str(tmp_path))
-    try:
+    with area_env(pns_env.PnsEnv, str(tmp_path)) as env:
         yield env
-    finally:
-        env.cleanup()

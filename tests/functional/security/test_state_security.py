@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import secrets
 import shutil
 import stat
@@ -18,8 +17,9 @@ import tempfile
 
 import pytest
 
-import pnb_env  # noqa: E402
-from unprivileged import USER_PYTHON  # noqa: E402
+import pnb_env
+import rootless_user
+from unprivileged import USER_PYTHON
 
 
 def _mode(path):
@@ -137,26 +137,8 @@ def test_symlinked_state_paths_are_refused(pnb, kind):
 
 def _make_user(tmp):
     name = "pnb%s" % secrets.token_hex(3)
-    res = subprocess.run(["useradd", "-M", "-d", tmp, "-s", "/bin/sh", name], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, check=False)
-    assert res.returncode == 0, res.stderr.decode()
-    return name, pwd.getpwnam(name).pw_uid, pwd.getpwnam(name).pw_gid
-
-
-def _drop_user(name, uid):
-    subprocess.run(["pkill", "-KILL", "-U", str(uid)], stderr=subprocess.DEVNULL, check=False)
-    shutil.rmtree("/run/user/%d" % uid, ignore_errors=True)
-    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL, check=False)
-    for path in ("/etc/subuid", "/etc/subgid"):
-        try:
-            with open(path) as f:
-                lines = f.readlines()
-        except FileNotFoundError:
-            continue
-        keep = [l for l in lines if l.split(":")[0] != name]
-        if keep != lines:
-            with open(path, "w") as f:
-                f.writelines(keep)
+    pw = rootless_user.add_user(name, tmp)
+    return name, pw.pw_uid, pw.pw_gid
 
 
 def _as_user(name, argv, env=None):
@@ -189,8 +171,8 @@ def users(pnb):
             made.append((name, uid, gid))
         yield made
     finally:
-        for name, uid, dummy in made:
-            _drop_user(name, uid)
+        for name, dummy, dummy in made:
+            rootless_user.remove_user(name)
 
 
 def test_user_cannot_read_or_change_roots_records(pnb, users, user_tree):

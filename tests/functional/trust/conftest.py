@@ -5,17 +5,13 @@
 host ports 21100-21199; see tests/lib/pnd_env.py)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from pnd_env import PndEnv  # noqa: E402
+from host_env import area_env
+from pnd_env import PndEnv
 
 
 @pytest.fixture
 def pnd(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: real namespaces and CNI plugins")
-    env = PndEnv(str(tmp_path))
-    yield env
-    env.cleanup()
+    with area_env(PndEnv, str(tmp_path)) as env:
+        yield env

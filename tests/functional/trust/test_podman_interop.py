@@ -26,8 +26,8 @@ import sys
 
 import pytest
 
-import pnd_env  # noqa: E402
-from pnd_env import PndEnv, PrivateHost  # noqa: E402
+import pnd_env
+from pnd_env import PndEnv, PrivateHost
 
 CACHE = "/var/lib/cni"   # podman's libcni cache (a tmpfs of the private host)
 

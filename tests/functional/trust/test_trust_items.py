@@ -30,9 +30,9 @@ import time
 
 import pytest
 
-import pnb_env  # noqa: E402
-import pnd_env  # noqa: E402
-from pnd_env import T  # noqa: E402
+import pnb_env
+import pnd_env
+from pnd_env import T
 
 
 def _live(pnd, suffix="a", net=None, port=None):

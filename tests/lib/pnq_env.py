@@ -1,39 +1,34 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers of the rootless-safety tests (issue 15: host ports, rootless namespace options,
-forced teardown, pid files, messages, config dirs). Fixtures are in conftest.py.
+"""The environment of the rootless-safety tests (tests/functional/safety_rootless; issue 15:
+host ports, rootless namespace options, forced teardown, pid files, messages, config dirs).
+Fixtures are in that area's conftest.py.
 
 Area: prefix ``pnq`` (users ``pnq<random>``, networks, bridges, namespaces, container ids),
 subnets in 10.232.0.0/16, host ports 21200-21299. Real components only: a real
 unprivileged user (useradd, removed afterwards), real slirp4netns, real CNI plugins and
 iptables; root tests run in private config/cache/state dirs and clean up what they made.
-The user and its helpers come from tests/functional/rootless/conftest.py (RootlessUser).
+The user and its helpers come from rootless_user.py (RootlessUser); the root side is a
+host_env.HostEnv.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import secrets
-import shutil
 import signal
 import socket
 import stat
 import subprocess
-import tempfile
-import time
 from typing import Any, Dict, List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PLUGIN_DIR = "/usr/lib/cni"
-import podnet_testlib as T  # noqa: E402
+import podnet_testlib as T
+import rootless_user as R
+from host_env import HostEnv
 
-_spec = importlib.util.spec_from_file_location(
-    "pnq_rootless_helpers", os.path.join(os.path.dirname(HERE), "rootless", "conftest.py"))
-R = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(R)
+PLUGIN_DIR = T.PLUGIN_DIR
 
+wait_for = T.wait_for  # for the tests of this area
 PREFIX = "pnq"
 PORT_BASE = 21200  # .. 21299
 
@@ -48,7 +43,7 @@ def subnet(third: int) -> str:
 
 
 def needs() -> Optional[str]:
-    return R._needs()
+    return R.needs()
 
 
 def rootless_user(tree: Any) -> Any:
@@ -61,17 +56,8 @@ def user_conflist(user: Any, name: str, third: int, directory: Optional[str] = N
     """A bridge network (podman v3's chain) in the user's config dir; returns the dir."""
     conf_dir = directory or os.path.join(user.tmp, "net.d")
     os.makedirs(conf_dir, mode=0o755, exist_ok=True)
-    conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
-        {"type": "bridge", "bridge": name[:13] + "br", "isGateway": True, "ipMasq": True,
-         "hairpinMode": True,
-         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
-                  "ranges": [[{"subnet": subnet(third)}]]}},
-        {"type": "portmap", "capabilities": {"portMappings": True}},
-        {"type": "firewall"}, {"type": "tuning"}]}
-    path = os.path.join(conf_dir, name + ".conflist")
-    with open(path, "w") as f:
-        json.dump(conf, f)
-    os.chmod(path, 0o644)
+    conf = T.bridge_conflist(name, name[:13] + "br", subnet(third))
+    os.chmod(T.write_conflist(conf_dir, conf), 0o644)
     return conf_dir
 
 
@@ -164,18 +150,6 @@ def user_slirps(user: Any, netns_part: str = "rootless-cni-ns",
     return out
 
 
-def wait_for(predicate: Any, timeout: float = 5.0, step: float = 0.05) -> bool:
-    """Poll predicate until true or timeout (a bound for slow machines, never an assertion
-    on speed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
-
-
 def kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -245,47 +219,21 @@ def run_module_root(module: str, args: Dict[str, Any], check: bool = False) -> D
     return T.run_module_file(module, args, check, tag=PREFIX)
 
 
-class RootEnv:
+class RootEnv(HostEnv):
     """Root test world: pnq<rand> names, private dirs; cleanup DELs what is cached, removes
     namespaces and bridges, and drops rules naming the prefix."""
 
-    def __init__(self) -> None:
-        self.prefix = PREFIX + secrets.token_hex(2)
-        self.tmp = tempfile.mkdtemp(prefix=self.prefix + "-")
-        self.config_dir = os.path.join(self.tmp, "net.d")
-        self.cache_dir = os.path.join(self.tmp, "cache")
-        self.state_dir = os.path.join(self.tmp, "state")
-        self.ipam_dir = os.path.join(self.tmp, "ipam")
-        os.makedirs(self.config_dir)
-        self.netns: List[str] = []
-        self.bridges: List[str] = []
+    PREFIX = PREFIX
+    NET16 = "10.232"
+    PORT_BASE = PORT_BASE
 
     @property
     def common(self) -> Dict[str, Any]:
-        return {"cni_config_dir": self.config_dir, "cni_cache_dir": self.cache_dir,
-                "state_dir": self.state_dir, "cni_plugin_dirs": [PLUGIN_DIR]}
-
-    def name(self, suffix: str) -> str:
-        return self.prefix + suffix
+        return self.module_args()
 
     def network(self, suffix: str, third: int) -> str:
         name = self.name(suffix)
-        bridge = (self.prefix + "b" + suffix)[:15]
-        conf = {"cniVersion": "1.0.0", "name": name, "plugins": [
-            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
-             "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir,
-                      "ranges": [[{"subnet": subnet(third)}]]}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "firewall"}, {"type": "tuning"}]}
-        with open(os.path.join(self.config_dir, name + ".conflist"), "w") as f:
-            json.dump(conf, f)
-        self.bridges.append(bridge)
-        return name
-
-    def add_netns(self, suffix: str) -> str:
-        name = self.name(suffix)
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.netns.append(name)
+        self.bridge_network(name, (self.prefix + "b" + suffix)[:15], subnet(third), cni_version="1.0.0")
         return name
 
     def dnat_rules(self, number: int) -> List[str]:
@@ -293,20 +241,3 @@ class RootEnv:
         out = subprocess.run(["iptables-save", "-t", "nat"], stdout=subprocess.PIPE, check=True)
         return [l for l in out.stdout.decode().splitlines()
                 if "-j DNAT" in l and "--dport %d " % number in l + " "]
-
-    def cleanup(self) -> None:
-        T.delete_cached_attachments(self.config_dir, self.cache_dir, self.state_dir)
-        for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
-            table = ""
-            for line in subprocess.run([save], stdout=subprocess.PIPE, check=False).stdout.decode().splitlines():
-                if line.startswith("*"):
-                    table = line[1:]
-                elif line.startswith("-A ") and self.prefix in line:
-                    import shlex
-                    subprocess.run([tool, "-t", table, "-D"] + shlex.split(line)[1:], check=False,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for ns in self.netns:
-            subprocess.run(["ip", "netns", "del", ns], check=False, stderr=subprocess.DEVNULL)
-        for br in self.bridges:
-            subprocess.run(["ip", "link", "del", br], check=False, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""An isolated "host" for the reload tests (prefix ``pnl``, subnets in 10.225.0.0/16,
-host ports 20700-20799).
+"""The firewall concern: an isolated "host" for the reload and firewalld tests
+(tests/functional/reload; prefix ``pnl``, subnets in 10.225.0.0/16, host ports 20700-20799).
 
 The tests wipe firewalls (``iptables -F/-X``, ``nft flush ruleset``): that must never
 happen in the machine's own network namespace. So each test gets a network namespace
@@ -21,25 +21,29 @@ firewall reload does, so containers lose what the CNI plugins had added.
 iptables-legacy is selected without ``update-alternatives``: a directory first in PATH
 where ``iptables``/``ip6tables``(-save/-restore) point to ``xtables-legacy-multi`` (the
 plugins exec ``iptables`` from PATH; the test asserts their rules land in legacy).
+
+``ReloadEnv`` is a host_env.HostEnv (prefix, private dirs) whose namespaces, rules and
+cleanup are the test host's: nothing of it is ever torn down from the machine's own
+namespace. ``WATCHER`` is the firewall_reload_hook role's firewalld watcher.
 """
 from __future__ import annotations
 
 import json
 import os
 import random
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import podnet_testlib as T  # noqa: E402
+import podnet_testlib as T
+from host_env import HostEnv
 
 REPO = T.REPO
 PYTHON = T.VENV_PYTHON if os.path.exists(T.VENV_PYTHON) else sys.executable
 MODULE = os.path.join(REPO, "plugins", "modules", "container_net_reload.py")
+WATCHER = os.path.join(REPO, "roles", "firewall_reload_hook", "files", "podnet-firewalld-reload")
 LEGACY_MULTI = "/usr/sbin/xtables-legacy-multi"
 LEGACY_NAMES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                 "ip6tables-restore")
@@ -55,11 +59,16 @@ PEER_SERVER = (
     "    c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()\n")
 
 
-class ReloadEnv:
+class ReloadEnv(HostEnv):
+    PREFIX = "pnl"
+    NET16 = "10.225"
+    PORT_BASE = 20700
+
     def __init__(self, backend: str = "nft", cni_version: str = "1.0.0",
                  disable_check: bool = False, firewall_plugin: bool = True) -> None:
         assert backend in ("nft", "legacy")
-        tag = secrets.token_hex(2)
+        super().__init__()
+        tag = self.prefix[len(self.PREFIX):]
         self.tag = tag
         self.backend = backend
         self.cni_version = cni_version
@@ -69,19 +78,14 @@ class ReloadEnv:
         self.firewall_plugin = firewall_plugin
         self.host = "pnl-%s-h" % tag
         self.client = "pnl-%s-cl" % tag
-        self.tmp = tempfile.mkdtemp(prefix="pnl-%s-" % tag)
         octet = random.randrange(0, 252, 4)
-        self.subnets = ["10.225.%d.0/24" % octet, "10.225.%d.0/24" % (octet + 1)]
-        self.host_ip = "10.225.%d.1" % (octet + 2)
-        self.client_ip = "10.225.%d.2" % (octet + 2)
-        self.port_base = 20700 + random.randrange(0, 90)
-        self.config_dir = os.path.join(self.tmp, "net.d")
-        self.cache_dir = os.path.join(self.tmp, "cache")
-        self.state_dir = os.path.join(self.tmp, "state")
-        self.data_dir = os.path.join(self.tmp, "ipam")
+        self.subnets = [self.subnet(octet), self.subnet(octet + 1)]
+        self.host_ip = "%s.%d.1" % (self.net16, octet + 2)
+        self.client_ip = "%s.%d.2" % (self.net16, octet + 2)
+        self.port_base = self.PORT_BASE + random.randrange(0, 90)
+        self.data_dir = self.ipam_dir
         self.networks = ["pnl%s-n1" % tag, "pnl%s-n2" % tag]
         self.netns: Dict[str, str] = {}
-        self.procs: List[subprocess.Popen] = []
         self.servers: Dict[str, subprocess.Popen] = {}
         path = os.environ.get("PATH", "/usr/bin:/bin")
         if backend == "legacy":
@@ -119,12 +123,10 @@ class ReloadEnv:
         return self
 
     def cleanup(self) -> None:
-        for proc in self.procs:
-            proc.kill()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        """The test host's: servers, container namespaces, the test host and the client
+        (their rules and links go with them), the private dir. No CNI DEL from the
+        machine's own namespace (HostEnv.cleanup would run it there)."""
+        self.stop_procs()
         for path in list(self.netns.values()):
             if os.path.lexists(path):
                 subprocess.run(["umount", "-l", path], stderr=subprocess.DEVNULL, check=False)
@@ -237,8 +239,7 @@ class ReloadEnv:
 
     # --- the module, inside the test host ---
     def module(self, check: bool = False, diff: bool = False, **args: Any) -> Dict[str, Any]:
-        params = dict(self.ctx_kwargs_module())
-        params.update(args)
+        params = self.module_args(**args)
         params["_ansible_check_mode"] = check
         params["_ansible_diff"] = diff
         argsfile = os.path.join(self.tmp, "args.json")
@@ -254,9 +255,11 @@ class ReloadEnv:
             raise AssertionError("module printed no JSON (rc=%d):\n%s\n%s"
                                  % (proc.returncode, out[-3000:], proc.stderr.decode()[-3000:]))
 
-    def ctx_kwargs_module(self) -> Dict[str, Any]:
-        return {"cni_config_dir": self.config_dir, "cni_plugin_dirs": [T.PLUGIN_DIR],
-                "cni_cache_dir": self.cache_dir, "state_dir": self.state_dir}
+    # --- the firewalld watcher (roles/firewall_reload_hook), inside the test host ---
+    def watcher_argv(self, *extra: str) -> List[str]:
+        return ["ip", "netns", "exec", self.host, PYTHON, WATCHER, "--collection-root", T.BUILD,
+                "--cni-config-dir", self.config_dir, "--cni-plugin-dir", T.PLUGIN_DIR,
+                "--cni-cache-dir", self.cache_dir, "--state-dir", self.state_dir] + list(extra)
 
     # --- traffic ---
     def start_peer_server(self) -> None:

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fenced code blocks of the docs, as a reader copies them."""
+"""The fenced code blocks of the docs, as a reader copies them (the docs tests and the
+fresh-host check run read them)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,8 @@ import re
 import textwrap
 from typing import List, Tuple
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from podnet_testlib import REPO
+
 DOCS = os.path.join(REPO, "docs")
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[A-Za-z0-9_-]*)[ \t]*$")

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The environment of the network-mode tests (durable connects, purge_networks, pinned
-namespaces, container:/ns:/host modes): prefix pnj, subnets 10.236.0.0/16, host ports
-21700-21799.
+"""The environment of the network-mode tests (tests/functional/modes: durable connects,
+purge_networks, pinned namespaces, container:/ns:/host modes): prefix pnj, subnets
+10.236.0.0/16, host ports 21700-21799; and prefix pnw, 10.242.0.0/16, host ports
+22100-22199 for the slirp4netns inspection and batch joiner tests (``pnw_env``).
 
 It is the core tests' CoreEnv (real namespaces, the real Debian CNI plugins, real
 iptables; private config, cache, state and host-local dirs per test) with names, subnets
@@ -11,26 +12,22 @@ and ports of its own, and everything removed in the finaliser, also on failure.
 """
 from __future__ import annotations
 
-import os
-import sys
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (os.path.join(HERE, "..", "core"), os.path.join(HERE, "..", "..", "lib")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-import podnet_testlib as tl  # noqa: E402
-from pnf_core_env import CoreEnv, sh  # noqa: E402
+import podnet_testlib as tl
+from pnf_core_env import CoreEnv, sh
 
-__all__ = ["ModesEnv", "sh"]  # sh: for the tests of this area
+__all__ = ["ModesEnv", "pnw_env", "sh"]  # sh: for the tests of this area
 PREFIX = tl.unique_prefix("pnj")
-NET16 = "10.236"
-PORTS = range(21700, 21800)
 
 
 class ModesEnv(CoreEnv):
-    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: str = NET16,
-                 ports: range = PORTS) -> None:
+    PREFIX = "pnj"
+    NET16 = "10.236"
+    PORT_BASE = 21700
+
+    def __init__(self, tmp_path: Any, prefix: str = PREFIX, net16: Optional[str] = None,
+                 ports: Optional[range] = None) -> None:
         super().__init__(tmp_path, prefix, net16, ports)
 
     def module(self, module: str, check: bool = False, diff: bool = False,
@@ -46,3 +43,9 @@ class ModesEnv(CoreEnv):
 
     def info(self, **kw: Any) -> Dict[str, Any]:
         return self.module("container_netns_info", **kw)
+
+
+def pnw_env(tmp_path: Any) -> ModesEnv:
+    """A ModesEnv under the area's second names: prefix pnw (new for each test),
+    10.242.0.0/16, host ports 22100-22199."""
+    return ModesEnv(tmp_path, tl.unique_prefix("pnw"), "10.242", range(22100, 22200))
