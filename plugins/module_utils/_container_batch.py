@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: one plan for the whole batch (entries validated together, claims across entries, owners before joiners), one execution on workers.
 """Many containers in one ``container_netns`` task (``containers:``), each with every
 guarantee of the single form.
 

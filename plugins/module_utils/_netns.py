@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: every operation on named namespaces shares the run-dir mount and the rules for entering one from a thread or a fork.
 """Named network namespaces: create, pin, inspect, remove, list, enter.
 
 A named namespace is an nsfs bind mount on a file in a run dir (/run/netns as root,

@@ -28,7 +28,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import config as c
 from ansible_collections.podnet.cni.plugins.module_utils._cni import exec as cniexec
 from ansible_collections.podnet.cni.plugins.module_utils._cni import result as cniresult
 from ansible_collections.podnet.cni.plugins.module_utils._cni.rules import (
-    dnat_chain, list_rules, masq_chain)
+    list_rules, missing_rules, owned_rules, verifiable_rules)
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import (
     CniPluginError, ConfigError, PodnetError, ValidationError)
@@ -41,88 +41,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
 CHECK_WORKERS = C.DEFAULT_WORKERS
 
 
-# --- the rules the plugins own (iptables backend, as containernetworking/plugins 1.x) ---
-
-def owned_rules(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry,
-                fallback: bool) -> List[Tuple[str, ...]]:
-    """What must exist in the IPv4 rules for this attachment.
-
-    Items: ("chain", table, chain) or ("rule", table, chain, *fragments): an ``-A chain``
-    line holding every fragment. Always the bridge masquerade (CHECK ignores it) and
-    portmap's DNAT chain (portmap always uses iptables: a missing chain spares the CHECK);
-    with ``fallback`` (no CHECK) also the firewall plugin's rules (its iptables backend:
-    with firewalld running it may use firewalld instead, which only CHECK can tell).
-    """
-    ips4 = [ip for ip in cniresult.addresses(entry.result) if ":" not in ip]
-    rules: List[Tuple[str, ...]] = []
-    for plugin in conf.plugins:
-        ptype = plugin.get("type")
-        if ptype == "bridge" and plugin.get("ipMasq") and ips4:
-            chain = masq_chain(conf.name, entry.container_id)
-            rules.append(("chain", "nat", chain))
-            for ip in ips4:
-                rules.append(("rule", "nat", "POSTROUTING", "-s %s/32" % ip, "-j %s" % chain))
-        elif ptype == "portmap" and entry.capability_args.get("portMappings") and ips4:
-            chain = dnat_chain(conf.name, entry.container_id)
-            rules.append(("chain", "nat", chain))
-            rules.append(("rule", "nat", "CNI-HOSTPORT-DNAT", "-j %s" % chain))
-            rules.append(("rule", "nat", "PREROUTING", "-j CNI-HOSTPORT-DNAT"))
-        elif fallback and ptype == "firewall" and plugin.get("backend", "iptables") == "iptables":
-            rules.append(("rule", "filter", "FORWARD", "-j CNI-FORWARD"))
-            for ip in ips4:
-                rules.append(("rule", "filter", "CNI-FORWARD", "-s %s/32" % ip, "-j ACCEPT"))
-    return rules
-
-
-def missing_rules(rules: Sequence[Tuple[str, ...]], listing: Dict[str, List[str]]) -> List[str]:
-    """The items of ``rules`` absent from ``iptables -S`` listings by table."""
-    missing = []
-    for item in rules:
-        lines = listing.get(item[1], [])
-        if item[0] == "chain":
-            if ("-N %s" % item[2]) not in lines:
-                missing.append("chain %s in table %s" % (item[2], item[1]))
-        else:
-            head = "-A %s " % item[2]
-            if not any(line.startswith(head) and all(f + " " in line + " " for f in item[3:])
-                       for line in lines):
-                missing.append("rule %s in chain %s of table %s" % (" ".join(item[3:]), item[2], item[1]))
-    return missing
-
-
 # --- health of many attachments in one go ---
-
-def verifiable_rules(conf: cniconf.NetworkConfigList, entry: cnicache.CacheEntry) -> Dict[str, List[Tuple[str, ...]]]:
-    """Per plugin type, the rules whose presence shows that plugin's CHECK would pass
-    (so the CHECK, half of the idempotent run's time, can be skipped): portmap's DNAT
-    rule of every mapping, the firewall plugin's FORWARD accepts (iptables backend).
-    When one is missing the plugin's own CHECK decides (firewalld backend, other
-    rule formats)."""
-    ips4 = [ip for ip in cniresult.addresses(entry.result) if ":" not in ip]
-    out: Dict[str, List[Tuple[str, ...]]] = {}
-    if not ips4 or len(ips4) > 1:
-        return out
-    ip = ips4[0]
-    for plugin in conf.plugins:
-        ptype = plugin.get("type")
-        pms = entry.capability_args.get("portMappings")
-        if ptype == "portmap" and pms and isinstance(pms, list):
-            chain = dnat_chain(conf.name, entry.container_id)
-            rules: List[Tuple[str, ...]] = []
-            for pm in pms:
-                try:
-                    rules.append(("rule", "nat", chain, "-p %s" % str(pm.get("protocol", "tcp")).lower(),
-                                  "--dport %d" % int(pm["hostPort"]),
-                                  "--to-destination %s:%d" % (ip, int(pm["containerPort"]))))
-                except (KeyError, TypeError, ValueError, AttributeError):
-                    return {k: v for k, v in out.items() if k != "portmap"}
-            out["portmap"] = rules
-        elif ptype == "firewall" and plugin.get("backend", "iptables") == "iptables":
-            out["firewall"] = [("rule", "filter", "FORWARD", "-j CNI-FORWARD"),
-                               ("rule", "filter", "CNI-FORWARD", "-s %s/32" % ip, "-j ACCEPT"),
-                               ("rule", "filter", "CNI-FORWARD", "-d %s/32" % ip, "-j ACCEPT")]
-    return out
-
 
 class Job:
     """One attachment to judge: CHECK and/or rules and/or its interface."""

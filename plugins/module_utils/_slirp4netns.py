@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Over 450 lines: one program's interface (command line, features, API socket, host forwards), used alike by the rootless CNI namespace and slirp4netns mode.
 """slirp4netns: feature detection, command line, start with a ready fd, the API socket
 (port forwarding), and the addresses slirp4netns derives from its CIDR.
 

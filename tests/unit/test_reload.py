@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _reload, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
+from ansible_collections.podnet.cni.plugins.module_utils._cni import rules as cnirules
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError, ValidationError
 
@@ -60,13 +61,13 @@ def conflist(name="pnl-n1", masq=True, portmap=True, firewall=True, backend=None
 # --- chain names (checked against the real plugins 1.1.1: see tests/functional/reload) ---
 
 def test_chain_names_match_the_plugins():
-    assert _reload.masq_chain("pnlexp", "pnlexpc1") == "CNI-c1ee2f7bb03eae5f4ffd5faf"
-    assert _reload.dnat_chain("pnlexp", "pnlexpc1") == "CNI-DN-c1ee2f7bb03eae5f4ffd5"
-    assert len(_reload.masq_chain("x" * 300, "y")) == 28  # iptables' chain name limit
+    assert cnirules.masq_chain("pnlexp", "pnlexpc1") == "CNI-c1ee2f7bb03eae5f4ffd5faf"
+    assert cnirules.dnat_chain("pnlexp", "pnlexpc1") == "CNI-DN-c1ee2f7bb03eae5f4ffd5"
+    assert len(cnirules.masq_chain("x" * 300, "y")) == 28  # iptables' chain name limit
 
 
-M = _reload.masq_chain("pnl-n1", "pnlc1")
-D = _reload.dnat_chain("pnl-n1", "pnlc1")
+M = cnirules.masq_chain("pnl-n1", "pnlc1")
+D = cnirules.dnat_chain("pnl-n1", "pnlc1")
 
 
 @pytest.mark.parametrize("conf,ent,fallback,expected", [
@@ -86,7 +87,7 @@ D = _reload.dnat_chain("pnl-n1", "pnlc1")
     (conflist(), entry(ip="fd00::2"), True, [("rule", "filter", "FORWARD", "-j CNI-FORWARD")]),
 ])
 def test_owned_rules(conf, ent, fallback, expected):
-    assert _reload.owned_rules(conf, ent, fallback) == expected
+    assert cnirules.owned_rules(conf, ent, fallback) == expected
 
 
 LISTING = {"nat": ["-N %s" % M, "-A POSTROUTING -s 10.225.1.2/32 -m comment --comment \"x\" -j %s" % M],
@@ -105,7 +106,7 @@ LISTING = {"nat": ["-N %s" % M, "-A POSTROUTING -s 10.225.1.2/32 -m comment --co
     ([("rule", "mangle", "X", "-j Y")], ["rule -j Y in chain X of table mangle"]),
 ])
 def test_missing_rules(rules, missing):
-    assert _reload.missing_rules(rules, LISTING) == missing
+    assert cnirules.missing_rules(rules, LISTING) == missing
 
 
 def perr(plugin, msg):
@@ -222,7 +223,7 @@ def test_judge_all_uses_check_then_rules(ctx, monkeypatch):
     monkeypatch.setattr(_reload, "list_rules", lambda executor, tables: listing)
     verdicts = _reload.judge_all(ctx.executor, jobs, workers=2)
     assert verdicts[0] is None
-    assert verdicts[1].startswith("missing chain %s" % _reload.masq_chain("pnl-n1", "pnlc2"))
+    assert verdicts[1].startswith("missing chain %s" % cnirules.masq_chain("pnl-n1", "pnlc2"))
 
 
 def test_judge_reports_a_failing_check(tmp_path, monkeypatch):
@@ -251,12 +252,12 @@ def test_networks_without_check_fall_back_to_rules(conf):
 
 def test_verifiable_rules():
     ent = entry(ports=[8080])
-    rules = _reload.verifiable_rules(conflist(), ent)
+    rules = cnirules.verifiable_rules(conflist(), ent)
     assert rules["portmap"] == [("rule", "nat", D, "-p tcp", "--dport 8080", "--to-destination 10.225.1.2:80")]
     assert ("rule", "filter", "CNI-FORWARD", "-s 10.225.1.2/32", "-j ACCEPT") in rules["firewall"]
-    assert "firewall" not in _reload.verifiable_rules(conflist(backend="firewalld"), ent)
-    assert "portmap" not in _reload.verifiable_rules(conflist(), entry())  # no ports
-    assert _reload.verifiable_rules(conflist(), entry(ip="fd00::2", ports=[8080])) == {}
+    assert "firewall" not in cnirules.verifiable_rules(conflist(backend="firewalld"), ent)
+    assert "portmap" not in cnirules.verifiable_rules(conflist(), entry())  # no ports
+    assert cnirules.verifiable_rules(conflist(), entry(ip="fd00::2", ports=[8080])) == {}
 
 
 @pytest.mark.parametrize("dnat_present,healthy", [(True, True), (False, False)])
