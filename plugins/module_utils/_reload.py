@@ -424,8 +424,8 @@ class ContainerNetReload(ModuleLogic):
             "attachments", "interrupted", "records", "reservations")))
         if check_mode:
             changed = plan.changed
-        result = {"changed": changed, "containers": containers, "reloaded": reloaded,
-                  "warnings": ctx.warnings}
+        result = {"changed": changed, "actions": plan.actions, "containers": containers,
+                  "reloaded": reloaded, "warnings": ctx.warnings}
         if pruned is not None:
             result["pruned"] = pruned
         errors = ["container %s: %s" % (cid, e) for cid, c in containers.items() for e in c["errors"]]

@@ -130,6 +130,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description:
+    - What the run does (in check mode, would do), in order, as every module of the
+      collection returns it, C(action) naming each - C(reload) per broken attachment
+      (C(container_id), C(network), C(interface)), then C(prune) (C(stale), how many
+      leftovers) when C(prune_stale) found any.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {action: reload, container_id: web1, network: frontend, interface: eth0}
 containers:
   description:
     - Per container id, its netns, its networks and what happened to them.

@@ -313,3 +313,18 @@ def test_a_failed_add_is_reported_per_network(tmp_path):
     assert [e.container_id for e in cnicache.list_entries(ctx.cache_dir)] == ["pnlgood"]
     rep = _reload.report(p, out)
     assert rep["pnlbad"]["networks"]["pnl-n1"]["state"] == "failed" and rep["pnlbad"]["reloaded"] == []
+
+
+def test_result_carries_the_plans_actions(ctx, monkeypatch):
+    """container_net_reload returns ``actions`` as every module does (issue 11): the plan's,
+    in check mode (would do) and after a run (did)."""
+    put(ctx, entry(), entry("pnl-n2", ifname="eth1", ip="10.225.2.2"))
+    monkeypatch.setattr(_reload, "judge_all",
+                        lambda e, jobs, w, *rts: [None if j.conf.name == "pnl-n1" else "broken" for j in jobs])
+    p = _reload.plan(ctx, ["all"])
+    want = [{"action": "reload", "container_id": "pnlc1", "network": "pnl-n2", "interface": "eth1"}]
+    res = _reload.LOGIC.result(ctx, p, _reload.LOGIC.predict(ctx, p), check_mode=True)
+    assert res["actions"] == want and res["changed"]
+    done = {"containers": {"pnlc1": {"networks": {"pnl-n2/eth1": {"state": "reloaded", "changed": True}},
+                                     "errors": []}}, "pruned": None}
+    assert _reload.LOGIC.result(ctx, p, done, check_mode=False)["actions"] == want
