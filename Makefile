@@ -99,10 +99,12 @@ docs-check: $(DEPS)
 	for r in roles/*/meta/argument_specs.yml; do [ -e "$$r" ] || continue; \
 	  $(BIN)/ansible-doc -t role podnet.cni.$$(basename $$(dirname $$(dirname $$r))) >/dev/null || exit 1; done; \
 	  echo "ansible-doc renders every module and role"
+	@$(BIN)/python scripts/render-batch-fragments.py --check
 	@$(BIN)/python docs/render_modules.py --check || echo "warning: run 'make docs' to refresh docs/modules.md"
 
 # docs/modules.md from the modules' and roles' own documentation
 docs: $(DEPS)
+	$(BIN)/python scripts/render-batch-fragments.py
 	$(BIN)/python docs/render_modules.py
 
 molecule: molecule-local molecule-fleet

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.podnet.cni.plugins.doc_fragments import port_mappings
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_PORT_MAPPINGS, ENTRY_STATE, batch_fragment
-
 
 class ModuleDocFragment:
     # the options of one attachment of cni_attachment: the single form's (DOCUMENTATION)
@@ -91,10 +88,89 @@ options:
     version_added: 0.1.0
 """
 
-    BATCH = batch_fragment("attachments", "0.1.0", [DOCUMENTATION, port_mappings.ModuleDocFragment.DOCUMENTATION], {
-        "container_id": {"required": True},
-        "network": {"required": True},
-        "port_mappings": ENTRY_PORT_MAPPINGS,
-        "verify": {"description": "As I(verify); default the task's I(verify).", "type": "bool"},
-        "state": ENTRY_STATE,
-    })
+    # BATCH: written by scripts/render-batch-fragments.py from DOCUMENTATION, do not edit
+    BATCH = r"""
+{
+ "options": {
+  "attachments": {
+   "suboptions": {
+    "container_id": {
+     "description": "As I(container_id).",
+     "type": "str",
+     "version_added": "0.1.0",
+     "required": true
+    },
+    "name": {
+     "description": "As I(name).",
+     "type": "str",
+     "version_added": "0.1.0"
+    },
+    "netns": {
+     "description": "As I(netns).",
+     "type": "str",
+     "version_added": "0.1.0"
+    },
+    "network": {
+     "description": "As I(network).",
+     "type": "str",
+     "version_added": "0.1.0",
+     "required": true
+    },
+    "interface": {
+     "description": "As I(interface).",
+     "type": "str",
+     "version_added": "0.1.0"
+    },
+    "ips": {
+     "description": "As I(ips).",
+     "type": "list",
+     "elements": "str",
+     "version_added": "0.1.0"
+    },
+    "mac": {
+     "description": "As I(mac).",
+     "type": "str",
+     "version_added": "0.1.0"
+    },
+    "aliases": {
+     "description": "As I(aliases).",
+     "type": "list",
+     "elements": "str",
+     "version_added": "0.1.0"
+    },
+    "cni_args": {
+     "description": "As I(cni_args).",
+     "type": "raw",
+     "version_added": "0.1.0"
+    },
+    "capability_args": {
+     "description": "As I(capability_args).",
+     "type": "dict",
+     "version_added": "0.1.0"
+    },
+    "port_mappings": {
+     "description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).",
+     "type": "list",
+     "elements": "raw",
+     "version_added": "0.1.0"
+    },
+    "verify": {
+     "version_added": "0.1.0",
+     "description": "As I(verify); default the task's I(verify).",
+     "type": "bool"
+    },
+    "state": {
+     "version_added": "0.1.0",
+     "description": "As I(state); default the task's I(state).",
+     "type": "str",
+     "choices": [
+      "present",
+      "absent"
+     ]
+    }
+   }
+  }
+ }
+}
+"""
+    # end of BATCH

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.podnet.cni.plugins.doc_fragments import port_mappings
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_PORT_MAPPINGS, ENTRY_STATE, batch_fragment
-
 
 class ModuleDocFragment:
     # the options of one container of container_netns: the single form's (DOCUMENTATION)
@@ -192,10 +189,131 @@ options:
     version_added: 0.1.0
 """
 
-    BATCH = batch_fragment("containers", "0.2.0", [DOCUMENTATION, port_mappings.ModuleDocFragment.DOCUMENTATION], {
-        "container_id": {"description": "The container id, as I(container_id).", "required": True,
-                         "aliases": ["id"]},
-        "networks": {"description": "As I(networks) (names, or dicts with the same keys)."},
-        "port_mappings": ENTRY_PORT_MAPPINGS,
-        "state": ENTRY_STATE,
-    })
+    # BATCH: written by scripts/render-batch-fragments.py from DOCUMENTATION, do not edit
+    BATCH = r"""
+{
+ "options": {
+  "containers": {
+   "suboptions": {
+    "container_id": {
+     "description": "The container id, as I(container_id).",
+     "type": "str",
+     "version_added": "0.2.0",
+     "required": true,
+     "aliases": [
+      "id"
+     ]
+    },
+    "name": {
+     "description": "As I(name).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "netns": {
+     "description": "As I(netns).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "pid": {
+     "description": "As I(pid).",
+     "type": "int",
+     "version_added": "0.2.0"
+    },
+    "network_mode": {
+     "description": "As I(network_mode).",
+     "type": "str",
+     "default": "bridge",
+     "version_added": "0.2.0"
+    },
+    "force": {
+     "description": "As I(force).",
+     "type": "bool",
+     "default": false,
+     "version_added": "0.2.0"
+    },
+    "slirp4netns_options": {
+     "description": "As I(slirp4netns_options).",
+     "type": "dict",
+     "suboptions": {
+      "enable_sandbox": {
+       "description": "As I(slirp4netns_options.enable_sandbox).",
+       "type": "bool",
+       "version_added": "0.2.0"
+      },
+      "enable_seccomp": {
+       "description": "As I(slirp4netns_options.enable_seccomp).",
+       "type": "bool",
+       "version_added": "0.2.0"
+      },
+      "mtu": {
+       "description": "As I(slirp4netns_options.mtu).",
+       "type": "int",
+       "version_added": "0.2.0"
+      },
+      "cidr": {
+       "description": "As I(slirp4netns_options.cidr).",
+       "type": "str",
+       "version_added": "0.2.0"
+      },
+      "enable_ipv6": {
+       "description": "As I(slirp4netns_options.enable_ipv6).",
+       "type": "bool",
+       "version_added": "0.2.0"
+      },
+      "outbound_addr": {
+       "description": "As I(slirp4netns_options.outbound_addr).",
+       "type": "str",
+       "version_added": "0.2.0"
+      },
+      "allow_host_loopback": {
+       "description": "As I(slirp4netns_options.allow_host_loopback).",
+       "type": "bool",
+       "version_added": "0.2.0"
+      }
+     },
+     "version_added": "0.2.0"
+    },
+    "networks": {
+     "description": "As I(networks) (names, or dicts with the same keys).",
+     "type": "list",
+     "elements": "raw",
+     "default": [],
+     "version_added": "0.2.0"
+    },
+    "purge_networks": {
+     "description": "As I(purge_networks).",
+     "type": "bool",
+     "default": false,
+     "version_added": "0.2.0"
+    },
+    "static_ip": {
+     "description": "As I(static_ip).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "static_mac": {
+     "description": "As I(static_mac).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "port_mappings": {
+     "description": "As I(port_mappings) (dicts with the same keys, or strings like C(8080:80)).",
+     "type": "list",
+     "elements": "raw",
+     "version_added": "0.2.0"
+    },
+    "state": {
+     "version_added": "0.2.0",
+     "description": "As I(state); default the task's I(state).",
+     "type": "str",
+     "choices": [
+      "present",
+      "absent"
+     ]
+    }
+   }
+  }
+ }
+}
+"""
+    # end of BATCH

@@ -3,8 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.podnet.cni.plugins.doc_fragments._batch import ENTRY_STATE, batch_fragment
-
 
 class ModuleDocFragment:
     # the options of one network of cni_network: the single form's (DOCUMENTATION) and
@@ -154,10 +152,179 @@ options:
     version_added: 0.1.0
 """
 
-    BATCH = batch_fragment("networks", "0.2.0", [DOCUMENTATION], {
-        "name": {"required": True},
-        "state": ENTRY_STATE,
-        "force": {"description": "As I(force); default the task's I(force).", "type": "bool"},
-        "cni_config_dir": {"description": "Where this network's file goes; default the task's I(cni_config_dir).",
-                           "type": "path"},
-    })
+    # BATCH: written by scripts/render-batch-fragments.py from DOCUMENTATION, do not edit
+    BATCH = r"""
+{
+ "options": {
+  "networks": {
+   "suboptions": {
+    "name": {
+     "description": "As I(name).",
+     "type": "str",
+     "version_added": "0.2.0",
+     "required": true
+    },
+    "driver": {
+     "description": "As I(driver).",
+     "type": "str",
+     "choices": [
+      "bridge",
+      "macvlan",
+      "ipvlan"
+     ],
+     "default": "bridge",
+     "version_added": "0.2.0"
+    },
+    "bridge": {
+     "description": "As I(bridge).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "parent": {
+     "description": "As I(parent).",
+     "type": "str",
+     "version_added": "0.2.0"
+    },
+    "mode": {
+     "description": "As I(mode).",
+     "type": "str",
+     "choices": [
+      "bridge",
+      "vepa",
+      "private",
+      "passthru",
+      "l2",
+      "l3",
+      "l3s"
+     ],
+     "version_added": "0.2.0"
+    },
+    "subnets": {
+     "description": "As I(subnets).",
+     "type": "list",
+     "elements": "dict",
+     "suboptions": {
+      "subnet": {
+       "description": "As I(subnets.subnet).",
+       "type": "str",
+       "required": true,
+       "version_added": "0.2.0"
+      },
+      "gateway": {
+       "description": "As I(subnets.gateway).",
+       "type": "str",
+       "version_added": "0.2.0"
+      },
+      "range_start": {
+       "description": "As I(subnets.range_start).",
+       "type": "str",
+       "version_added": "0.2.0"
+      },
+      "range_end": {
+       "description": "As I(subnets.range_end).",
+       "type": "str",
+       "version_added": "0.2.0"
+      },
+      "ip_range": {
+       "description": "As I(subnets.ip_range).",
+       "type": "str",
+       "version_added": "0.2.0"
+      }
+     },
+     "version_added": "0.2.0"
+    },
+    "routes": {
+     "description": "As I(routes).",
+     "type": "list",
+     "elements": "dict",
+     "default": [],
+     "suboptions": {
+      "dst": {
+       "description": "As I(routes.dst).",
+       "type": "str",
+       "required": true,
+       "version_added": "0.2.0"
+      },
+      "gw": {
+       "description": "As I(routes.gw).",
+       "type": "str",
+       "version_added": "0.2.0"
+      }
+     },
+     "version_added": "0.2.0"
+    },
+    "internal": {
+     "description": "As I(internal).",
+     "type": "bool",
+     "default": false,
+     "version_added": "0.2.0"
+    },
+    "mtu": {
+     "description": "As I(mtu).",
+     "type": "int",
+     "version_added": "0.2.0"
+    },
+    "vlan": {
+     "description": "As I(vlan).",
+     "type": "int",
+     "version_added": "0.2.0"
+    },
+    "dns_enabled": {
+     "description": "As I(dns_enabled).",
+     "type": "bool",
+     "default": false,
+     "version_added": "0.2.0"
+    },
+    "dns_domain": {
+     "description": "As I(dns_domain).",
+     "type": "str",
+     "default": "dns.podman",
+     "version_added": "0.2.0"
+    },
+    "isolate": {
+     "description": "As I(isolate).",
+     "type": "bool",
+     "default": false,
+     "version_added": "0.2.0"
+    },
+    "hairpin": {
+     "description": "As I(hairpin).",
+     "type": "bool",
+     "default": true,
+     "version_added": "0.2.0"
+    },
+    "cni_version": {
+     "description": "As I(cni_version).",
+     "type": "str",
+     "choices": [
+      "0.4.0",
+      "1.0.0"
+     ],
+     "default": "0.4.0",
+     "version_added": "0.2.0"
+    },
+    "state": {
+     "version_added": "0.2.0",
+     "description": "As I(state); default the task's I(state).",
+     "type": "str",
+     "choices": [
+      "present",
+      "absent"
+     ]
+    },
+    "force": {
+     "version_added": "0.2.0",
+     "description": "As I(force); default the task's I(force).",
+     "type": "bool"
+    },
+    "cni_config_dir": {
+     "version_added": "0.2.0",
+     "description": "Where this network's file goes; default the task's I(cni_config_dir).",
+     "type": "path"
+    }
+   }
+  }
+ }
+}
+"""
+    # end of BATCH

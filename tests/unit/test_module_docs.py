@@ -22,7 +22,6 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import netconf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = sorted(glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
-# _batch.py builds the batch fragments; it is not a fragment itself
 FRAGMENTS = sorted(p for p in glob.glob(os.path.join(ROOT, "plugins", "doc_fragments", "*.py"))
                    if not os.path.basename(p).startswith("_"))
 
@@ -145,3 +144,14 @@ def test_batch_entries_take_the_single_forms_options(module, batch, fragment_nam
         if opt.get("suboptions") and opt.get("elements") != "raw":
             assert set(entry["suboptions"]) == set(opt["suboptions"]), (batch, name)
         assert str(entry["version_added"]) == since  # when the batch form came
+
+
+def test_batch_fragments_are_what_their_single_forms_make():
+    """A batch form's entries are documented from the single form's options: the BATCH
+    literal of each fragment is what scripts/render-batch-fragments.py writes from its
+    DOCUMENTATION (make docs rewrites it)."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "render-batch-fragments.py"), "--check"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
