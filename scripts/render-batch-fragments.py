@@ -1,7 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-#!/usr/bin/env python3
 """The batch forms' entries, documented from the single form's options: a module that
 takes a list of entries (container_netns ``containers``, cni_network ``networks``,
 cni_attachment ``attachments``) takes the single form's options in each entry, as its
@@ -15,7 +14,7 @@ literal (ansible-test's yamllint sanity test reads a doc fragment's attributes a
 literals only). ``make docs`` runs it; ``--check`` (``make docs-check``, a unit test)
 fails when a BATCH is not what its DOCUMENTATION makes, so the forms cannot drift apart.
 
-Usage: scripts/render-batch-fragments.py [--check]"""
+Usage: python scripts/render-batch-fragments.py [--check]"""
 from __future__ import annotations
 
 import ast
