@@ -47,14 +47,14 @@ demo: build
 # every test: quality gates first, pytest last (its summary closes the output). Stages that
 # share nothing run side by side (scripts/in-parallel.sh, each one's output shown whole when
 # it ends): ansible-test sanity and the two matrix legs (each in a tree, venv or root fs of
-# its own); then the managed-host scenario (podman containers, its own network and subnet)
-# beside the localhost gates; then pytest, its areas on PYTEST_WORKERS workers.
+# its own); then the localhost gates and the managed-host scenario one after the other (not
+# side by side: the fleet hosts' rootless user and the integration target's get the same
+# uid, and the host's cleanup of its user's processes, by uid, reached into the hosts);
+# then pytest, its areas on PYTEST_WORKERS workers.
 test: test-deps
 	@scripts/in-parallel.sh "sanity 2.19" tests/run-ansible-test.sh sanity \
 	  $(foreach leg,$(MATRIX_LEGS),:: "matrix $(leg)" tests/matrix/run.sh $(leg))
-	@scripts/in-parallel.sh \
-	  "localhost gates" $(MAKE) --no-print-directory DEPS= lint docs-check integration molecule-local :: \
-	  "molecule fleet" $(MAKE) --no-print-directory DEPS= molecule-fleet
+	@$(MAKE) --no-print-directory DEPS= lint docs-check integration molecule-local molecule-fleet
 	@$(MAKE) --no-print-directory DEPS= unit-functional
 
 unit: $(DEPS)
