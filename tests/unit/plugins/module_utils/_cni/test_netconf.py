@@ -2,7 +2,7 @@
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """cni_network's conflist generator and its checks (_cni/netconf.py): pure logic (plan and apply:
-test_network.py; the host's routes: test_hostnet.py)."""
+../test_network.py; the host's routes: ../test_hostnet.py)."""
 from __future__ import annotations
 
 import pytest

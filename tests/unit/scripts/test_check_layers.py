@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))  # the repository, above tests/unit/scripts
 SCRIPT = os.path.join(ROOT, "scripts", "check-layers.py")
 PKG = "ansible_collections.podnet.cni.plugins.module_utils"
 
