@@ -2,8 +2,8 @@
 # Copyright: podnet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_slirp4netns: feature detection from --help, addresses from the CIDR, the argv,
-API replies (a real unix socket server stands in for slirp4netns' API), and the
-rootless helpers that are pure logic (sub-id maps, hostfwds, RuntimeConf rewrite)."""
+API replies (a real unix socket server stands in for slirp4netns' API), and the host
+forwards of port mappings."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,8 @@ import threading
 
 import pytest
 
-from ansible_collections.podnet.cni.plugins.module_utils import _rootless_cni as rcni
-from ansible_collections.podnet.cni.plugins.module_utils import _rootless_context as rctx
-from ansible_collections.podnet.cni.plugins.module_utils import _userns
 from ansible_collections.podnet.cni.plugins.module_utils import _rootless_state as rstate
 from ansible_collections.podnet.cni.plugins.module_utils import _slirp4netns as s
-from ansible_collections.podnet.cni.plugins.module_utils._cni.exec import RuntimeConf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import RootlessError, ValidationError
 
 HELP_1_2 = """Usage: slirp4netns [OPTION]... PID|PATH [TAPNAME]
@@ -234,24 +230,7 @@ def test_sctp_not_forwarded():
         s.add_hostfwd("/nonexistent", "sctp", "0.0.0.0", 80, "10.0.2.100", 80)
 
 
-# --- rootless helpers that are pure logic ---
-
-@pytest.mark.parametrize("content,user,uid,expected", [
-    ("alice:100000:65536\nbob:165536:65536\n", "alice", 1000, [(100000, 65536)]),
-    ("1000:100000:65536\n", "alice", 1000, [(100000, 65536)]),
-    ("alice:100000:1000\nalice:300000:2000\n", "alice", 1000, [(100000, 1000), (300000, 2000)]),
-    ("bob:1:2\nbroken\nalice:x:1\nalice:5:0\n", "alice", 1000, []),
-])
-def test_subid_ranges(tmp_path, content, user, uid, expected):
-    path = tmp_path / "subuid"
-    path.write_text(content)
-    assert _userns.subid_ranges(str(path), user, uid) == expected
-
-
-def test_map_args_root_then_subids():
-    assert _userns.map_args(1000, [(100000, 1000), (300000, 2000)]) == \
-        ["0", "1000", "1", "1", "100000", "1000", "1001", "300000", "2000"]
-
+# --- host forwards of port mappings ---
 
 def test_hostfwds_of_port_mappings():
     pms = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "127.0.0.1"},
@@ -274,97 +253,3 @@ def test_hostfwds_of_port_mappings():
 ])
 def test_hostfwds_problem_one_shape_with_or_without_guest_port(fwds, guest_port, ok):
     assert (s.hostfwds_problem(fwds, guest_port=guest_port) is None) is ok
-
-
-def test_runtime_conf_loses_host_ip_only_for_the_plugins():
-    rt = RuntimeConf("c1", "/ns", "eth0", [["IgnoreUnknown", "1"]],
-                     {"portMappings": [{"hostPort": 1, "containerPort": 2, "protocol": "tcp",
-                                        "hostIP": "127.0.0.1"}], "aliases": {"n": ["a"]}})
-    out = rcni._rootless_runtime_conf(rt)
-    assert out.capability_args["portMappings"] == [{"hostPort": 1, "containerPort": 2, "protocol": "tcp"}]
-    assert out.capability_args["aliases"] == {"n": ["a"]}
-    assert rt.capability_args["portMappings"][0]["hostIP"] == "127.0.0.1"  # the cache keeps it
-
-
-@pytest.mark.parametrize("exists,path,expected", [
-    ({"/var/lib/cni"}, "/var/lib/cni", "/var/lib/cni"),
-    ({"/var/lib"}, "/var/lib/cni", "/var/lib"),
-    (set(), "/var/lib/cni", "/"),
-])
-def test_nearest_existing(monkeypatch, exists, path, expected):
-    monkeypatch.setattr(os.path, "exists", lambda p: p in exists)
-    assert rcni.nearest_existing(path) == expected
-
-
-def test_ipam_data_dir_maps_into_the_rootless_dir(tmp_path):
-    layout = rcni.Layout(str(tmp_path))
-    ctx = rctx.RootlessContext(layout, config_dir=str(tmp_path))
-    inner = os.path.join(layout.rdir, layout.var_target.lstrip("/"))
-    assert ctx.ipam_data_dir("/var/lib/cni/networks").startswith(inner)
-    assert ctx.ipam_data_dir("/run/ipam") == os.path.join(layout.rdir, "run", "ipam")
-    assert ctx.ipam_data_dir("/srv/ipam") == "/srv/ipam"
-    assert ctx.cache_dir == os.path.join(layout.rdir, "var", "lib", "cni")
-
-
-def test_runtime_dir_checks(tmp_path, monkeypatch):
-    good = tmp_path / "rt"
-    good.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(good))
-    assert rcni.runtime_dir(os.geteuid()) == str(good)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
-    with pytest.raises(RootlessError, match="does not exist"):
-        rcni.runtime_dir(os.geteuid())
-    os.chmod(good, 0o755)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(good))
-    with pytest.raises(RootlessError, match="0700"):
-        rcni.runtime_dir(os.geteuid())
-    with pytest.raises(RootlessError, match="owned by uid"):
-        rcni.runtime_dir(os.geteuid() + 1)
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or not _userns.in_initial_userns(), reason="needs real root")
-def test_rootless_refused_for_real_root():
-    with pytest.raises(ValidationError, match="unprivileged user"):
-        rctx.RootlessContext.from_params({})
-
-
-# --- network_mode slirp4netns: the container's own options (issue 12) ---
-
-def test_slirp_mode_options_are_validated_and_normalised():
-    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
-    declared = _slirpmode.declared_options({"mtu": 1500, "cidr": "10.236.9.7/24",
-                                            "allow_host_loopback": True})
-    assert declared == {"enable_sandbox": None, "enable_seccomp": None, "mtu": 1500,
-                        "cidr": "10.236.9.0/24", "enable_ipv6": None, "outbound_addr": None,
-                        "allow_host_loopback": True}
-    for bad, needle in (({"mtu": 100}, "mtu 100"), ({"cidr": "10.236.9.0/29"}, "10.236.9.0/29"),
-                        ({"outbound_addr": "::1"}, "'::1'"), ({"enable_ipv6": "yes"}, "'yes'"),
-                        ({"port_handler": "rootlesskit"}, "port_handler")):
-        with pytest.raises(ValidationError, match=needle):
-            _slirpmode.declared_options(bad)
-
-
-def test_a_slirp_state_from_before_the_new_options_is_not_restarted():
-    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
-    old = {"enable_sandbox": None, "enable_seccomp": None}  # what 0.1.0 recorded
-    assert _slirpmode._same_options(old, _slirpmode.declared_options(None))
-    assert not _slirpmode._same_options(old, _slirpmode.declared_options({"mtu": 1500}))
-
-
-def test_api_socket_path_too_long_is_refused_naming_the_state_dir(tmp_path):
-    """A unix socket path holds at most 107 bytes: slirp4netns mode under a long state_dir
-    is refused while planning (check mode too), naming state_dir, before anything starts;
-    slirp4netns itself would only fail after the namespace was made."""
-    from ansible_collections.podnet.cni.plugins.module_utils import _slirpmode
-    long_dir = os.path.join(str(tmp_path), "d" * (108 - len(str(tmp_path))))
-    with pytest.raises(ValidationError) as err:
-        _slirpmode.plan_steps(long_dir, "c1", "/run/netns/c1", [], wanted=True, netns_new=True)
-    assert "state_dir" in str(err.value) and long_dir in str(err.value)
-    assert "107" in str(err.value)
-    assert not os.path.exists(long_dir)
-    # removing needs no socket: a container that is going away is not refused
-    assert _slirpmode.plan_steps(long_dir, "c1", "/run/netns/c1", [], wanted=False, netns_new=False) == []
-    # at the limit it plans a start
-    short = os.path.join(str(tmp_path), "s")
-    assert _slirpmode.plan_steps(short, "c1", "/run/netns/c1", [], wanted=True, netns_new=True)[0][0] \
-        == "start_slirp4netns"
