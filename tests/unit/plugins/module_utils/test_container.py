@@ -538,11 +538,6 @@ def test_listing_a_connected_network_keeps_who_attached_it(ctx):
     assert _container.plan(ctx, req).actions == []
 
 
-def test_purge_networks_is_a_batch_entry_key():
-    from ansible_collections.podnet.cni.plugins.module_utils import _container_batch
-    assert "purge_networks" in _container_batch.ENTRY_KEYS
-
-
 # --- network_mode container:<id>, ns:<path>, host (issue 12) ---
 
 def test_a_joiner_plans_no_cni_call_and_records_its_owner(ctx):

@@ -256,3 +256,7 @@ def test_an_entry_whose_owner_failed_is_not_run(ctx):
     _container_batch._execute_one(ctx, j, [o])  # pylint: disable=protected-access
     assert j.error == "not run: container o, whose network namespace it joins, failed"
     assert not os.path.exists(os.path.join(ctx.state_dir, "containers", "j.json"))
+
+
+def test_purge_networks_is_a_batch_entry_key():
+    assert "purge_networks" in _container_batch.ENTRY_KEYS

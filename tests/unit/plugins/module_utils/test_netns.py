@@ -5,13 +5,11 @@
 collide, /proc links kept as given, what may ever be removed."""
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
-from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 
 
@@ -83,27 +81,3 @@ def test_a_symlink_is_never_a_namespace_of_ours(tmp_path):
     assert _netns.status(str(link)) == "stale"
     assert _netns.status("/proc/self/ns/net") == "mounted"
     assert _netns.status("/proc/%d/ns/net" % (2 ** 22 + 9)) == "absent"
-
-
-@pytest.mark.parametrize("ip, ok", [
-    ("10.230.1.0", False), ("10.230.1.1", False), ("10.230.1.255", False),
-    ("10.230.1.2", True), ("10.230.1.254", True), ("10.230.2.5", False),
-])
-def test_host_local_defaults_network_broadcast_and_gateway(ip, ok):
-    rng = cniconf.IpRange(ipaddress.ip_network("10.230.1.0/24"))
-    assert rng.contains(ipaddress.ip_address(ip)) is ok
-
-
-def test_an_explicit_gateway_and_range_count():
-    rng = cniconf.IpRange(ipaddress.ip_network("10.230.1.0/24"), gateway=ipaddress.ip_address("10.230.1.254"),
-                          start=ipaddress.ip_address("10.230.1.100"))
-    assert not rng.contains(ipaddress.ip_address("10.230.1.254"))
-    assert rng.contains(ipaddress.ip_address("10.230.1.1")) is False   # before rangeStart
-    assert rng.contains(ipaddress.ip_address("10.230.1.100"))
-
-
-def test_ipv6_ranges_keep_their_last_address():
-    rng = cniconf.IpRange(ipaddress.ip_network("fd00:230::/64"))
-    assert rng.contains(ipaddress.ip_address("fd00:230::ffff:ffff:ffff:ffff"))
-    assert not rng.contains(ipaddress.ip_address("fd00:230::"))
-    assert not rng.contains(ipaddress.ip_address("fd00:230::1"))

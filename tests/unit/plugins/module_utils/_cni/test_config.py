@@ -204,3 +204,27 @@ def test_legacy_subnet_and_other_ipam(bridge_conflist):
     conf = cc.conflist_from_bytes(json.dumps(dhcp).encode())
     cc.check_ip_in_network(conf, ipaddress.ip_address("192.0.2.1"))  # not ours to judge
     assert list(cc.iter_ipam_dirs(conf)) == []
+
+
+@pytest.mark.parametrize("ip, ok", [
+    ("10.230.1.0", False), ("10.230.1.1", False), ("10.230.1.255", False),
+    ("10.230.1.2", True), ("10.230.1.254", True), ("10.230.2.5", False),
+])
+def test_host_local_defaults_network_broadcast_and_gateway(ip, ok):
+    rng = cc.IpRange(ipaddress.ip_network("10.230.1.0/24"))
+    assert rng.contains(ipaddress.ip_address(ip)) is ok
+
+
+def test_an_explicit_gateway_and_range_count():
+    rng = cc.IpRange(ipaddress.ip_network("10.230.1.0/24"), gateway=ipaddress.ip_address("10.230.1.254"),
+                     start=ipaddress.ip_address("10.230.1.100"))
+    assert not rng.contains(ipaddress.ip_address("10.230.1.254"))
+    assert rng.contains(ipaddress.ip_address("10.230.1.1")) is False   # before rangeStart
+    assert rng.contains(ipaddress.ip_address("10.230.1.100"))
+
+
+def test_ipv6_ranges_keep_their_last_address():
+    rng = cc.IpRange(ipaddress.ip_network("fd00:230::/64"))
+    assert rng.contains(ipaddress.ip_address("fd00:230::ffff:ffff:ffff:ffff"))
+    assert not rng.contains(ipaddress.ip_address("fd00:230::"))
+    assert not rng.contains(ipaddress.ip_address("fd00:230::1"))
