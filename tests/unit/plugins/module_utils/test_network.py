@@ -174,39 +174,6 @@ def test_ip_range_plan_is_idempotent_and_equals_the_explicit_range(dirs):
     assert changed.get_before_after()["before"]["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] == "10.223.1.128"
 
 
-def test_a_network_batch_plans_again_after_an_entry_failed(monkeypatch):
-    """Each entry was planned as if the ones before it were done (overlaps, free subnets,
-    bridge names): after a failed one the rest are planned again against the disk, and
-    one that no longer plans is not applied. (A failing write is injected: the
-    orchestration is what is tested.)"""
-    from ansible_collections.podnet.cni.plugins.module_utils import _network, _network_batch
-    from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
-    applied, replanned = [], []
-
-    def apply(plan, run_command):
-        applied.append(plan)
-        if plan == "first":
-            raise PodnetError("cannot remove bridge br-first")
-        return ["wrote " + plan]
-
-    def replan(item):
-        replanned.append(item.label)
-        if item.label == "b":
-            raise PodnetError("subnet 10.1.0.0/24 overlaps network a")
-        item.plan = "third, again"
-    monkeypatch.setattr(_network, "apply", apply)
-    items = [_network_batch.NetworkItem(i, {"name": n}, "/nonexistent") for i, n in enumerate(("a", "b", "c"))]
-    for item, plan in zip(items, ("first", "second", "third")):
-        item.plan = plan
-    _network_batch.apply_all(items, run_command=None, replan=replan)
-    assert replanned == ["b", "c"] and applied == ["first", "third, again"]
-    assert [i.error for i in items] == [
-        "cannot remove bridge br-first",
-        "not applied: subnet 10.1.0.0/24 overlaps network a (planned again after an earlier entry failed)",
-        None]
-    assert items[2].actions == ["wrote third, again"]
-
-
 def test_the_plan_is_the_one_plan_type_its_actions_dicts(dirs):
     """cni_network's plan is a _plan.Plan: its actions are dicts (the module reports them as
     the texts apply returns), its diff the file's content."""
