@@ -4,7 +4,8 @@
 """_container: request validation, interface naming, plans and their diffs.
 
 The kernel is the one thing replaced here: namespace status comes from a dict
-(tests/functional/core proves the same plans against real namespaces).
+(tests/lib/plan_context.py; the ``ctx`` fixture is in this folder's conftest.py;
+tests/functional/core proves the same plans against real namespaces).
 """
 from __future__ import annotations
 
@@ -15,68 +16,14 @@ import pytest
 
 from ansible_collections.podnet.cni.plugins.module_utils import _attach, _container, _container_request, _netns, _state
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
-from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ConfigError, ValidationError
 
-
-class PlanContext(HostContext):
-    """HostContext whose namespaces exist only in ``self.ns`` (path -> status)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ns = {}
-        # the tests' pids (os.getpid()) stand for a container's process, so this process's
-        # own namespace is not forbidden here (the tests of that reset it)
-        self._forbidden = {}
-
-    def netns_status(self, path):
-        return self.ns.get(path, "absent")
-
-
-@pytest.fixture(name="ctx")
-def ctx_fixture(tmp_path, conf_dir, plugin_dir, bridge_conflist):
-    ipam_dir = str(tmp_path / "ipam")
-    for i, name in enumerate(("pnf-a", "pnf-b", "pnf-c")):
-        conf_dir("%s.conflist" % name, bridge_conflist(name, subnet="10.220.%d.0/24" % (i + 1),
-                                                       bridge="pnfbr%d" % i, dataDir=ipam_dir))
-    plain = bridge_conflist("pnf-plain", subnet="10.220.9.0/24", extra_plugins=(), dataDir=ipam_dir)
-    conf_dir("pnf-plain.conflist", plain)
-    c = PlanContext(config_dir=conf_dir.dir, plugin_dirs=[plugin_dir],
-                    cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"),
-                    netns_dir=str(tmp_path / "netns"))
-    c.ipam_dir = ipam_dir
-    return c
+from plan_context import apply, fake_result
 
 
 def request(ctx, networks=("pnf-a",), **kw):
     kw.setdefault("container_id", "pnf-c1")
     return _container_request.ContainerRequest(ctx, networks=list(networks), **kw)
-
-
-def fake_result(spec, index=2):
-    return {"cniVersion": "1.0.0",
-            "interfaces": [{"name": "pnfbr0"}, {"name": "veth"},
-                           {"name": spec.ifname, "mac": spec.mac or "0a:58:00:00:00:02",
-                            "sandbox": "/ns"}],
-            "ips": [{"address": "%s/24" % (spec.ips[0] if spec.ips else "10.220.1.2"),
-                     "interface": index}]}
-
-
-def apply(ctx, req, plan):
-    """What execute() leaves behind, without plugins: cache entries, record, netns."""
-    for step in plan.actions:
-        if step["action"] in ("detach",):
-            cnicache.delete(ctx.cache_dir, step["network"], req.container_id, step["interface"])
-    ctx.ns[req.netns] = "mounted"
-    for step in plan.actions:
-        if step["action"] in ("attach", "reattach"):
-            spec = next(s for s in plan.specs if (s.network, s.ifname) == (step["network"], step["interface"]))
-            conf = ctx.get_network(spec.network)
-            rt = _attach.runtime_conf(conf, spec, req.container_id, req.name, req.netns)
-            cnicache.write(ctx.cache_dir, cnicache.CacheEntry(
-                spec.network, req.container_id, spec.ifname, req.netns, conf.raw, rt.args,
-                rt.capability_args, fake_result(spec)))
-    _state.save(ctx.state_dir, plan.record)
 
 
 def actions(plan):

@@ -4,7 +4,8 @@
 """_container_batch: what entries claim, planning against one read of the cache, and the
 aggregated result (per container, diff by id, msg naming each failed container).
 
-The kernel is replaced as in test_container.py (namespace status from a table);
+The kernel is replaced as in test_container.py (tests/lib/plan_context.py: namespace status
+from a table; the ``ctx`` fixture is in this folder's conftest.py);
 tests/functional/batch proves the same against real namespaces and plugins."""
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from ansible_collections.podnet.cni.plugins.module_utils import _container, _con
 from ansible_collections.podnet.cni.plugins.module_utils._cni import cache as cnicache
 from ansible_collections.podnet.cni.plugins.module_utils._errors import ValidationError
 
-# ctx_fixture: the ctx fixture
-from test_container import apply, ctx_fixture  # noqa: F401  # pylint: disable=unused-import
+from plan_context import apply
 
 
 def entry(cid, *networks, **kw):
@@ -31,7 +31,7 @@ def pm(port, host_ip="", proto="tcp"):
 
 
 def run(ctx, req, plan):
-    """What execute() leaves, without plugins (test_container.apply), and the netns file."""
+    """What execute() leaves, without plugins (plan_context.apply), and the netns file."""
     apply(ctx, req, plan)
     os.makedirs(ctx.netns_dir, exist_ok=True)
     open(req.netns, "a").close()
