@@ -65,6 +65,20 @@ def argument_spec(**specific: Any) -> Dict[str, Any]:
     return spec
 
 
+def single_or_batch(batch_key: str, single: Dict[str, Any], entry: Dict[str, Any],
+                    **task: Any) -> Dict[str, Any]:
+    """AnsibleModule's arguments for a module with two forms that exclude each other: the
+    single form (``single``'s options at the top level) and the batch form (``batch_key``,
+    a list of entries taking the same options, ``entry`` replacing or adding some);
+    ``task`` holds the options given once for the task in either form. The common options
+    are added; check mode is supported."""
+    spec = argument_spec(**task)
+    spec.update(single)
+    spec[batch_key] = batch_option(single, **entry)
+    return {"argument_spec": spec, "mutually_exclusive": [(batch_key, k) for k in single],
+            "supports_check_mode": True}
+
+
 def is_rootless(params: Dict[str, Any]) -> bool:
     value = params.get("rootless")
     return os.geteuid() != 0 if value is None else bool(value)

@@ -193,7 +193,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
-    argument_spec, batch_option, run)
+    run, single_or_batch)
 
 ENTRY_OPTIONS = {
     "container_id": {"type": "str"},
@@ -208,24 +208,16 @@ ENTRY_OPTIONS = {
     "cni_args": {"type": "raw"},
     "capability_args": {"type": "dict"},
 }
-SINGLE_KEYS = tuple(ENTRY_OPTIONS)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            **CHECK_MODE_PENDING_SPEC,
-            verify={"type": "bool", "default": False},
-            state=STATE_SPEC,
-            attachments=batch_option(ENTRY_OPTIONS, container_id={"type": "str", "required": True},
-                                     network={"type": "str", "required": True},
-                                     verify={"type": "bool"}, state=ENTRY_STATE_SPEC),
-            workers=WORKERS_SPEC,
-            **ENTRY_OPTIONS
-        ),
-        mutually_exclusive=[("attachments", k) for k in SINGLE_KEYS],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**single_or_batch(
+        "attachments", ENTRY_OPTIONS,
+        entry={"container_id": {"type": "str", "required": True},
+               "network": {"type": "str", "required": True},
+               "verify": {"type": "bool"}, "state": ENTRY_STATE_SPEC},
+        verify={"type": "bool", "default": False}, state=STATE_SPEC, workers=WORKERS_SPEC,
+        **CHECK_MODE_PENDING_SPEC))
     from ansible_collections.podnet.cni.plugins.module_utils._connect import LOGIC
     run(module, LOGIC)
 

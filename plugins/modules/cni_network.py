@@ -238,8 +238,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
-    CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, STATE_SPEC, argument_spec, batch_option,
-    run)
+    CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, STATE_SPEC, run, single_or_batch)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import (
     CNI_VERSIONS, DEFAULT_CNI_VERSION, DEFAULT_DNS_DOMAIN, DEFAULT_DRIVER, DRIVERS, MODES)
 
@@ -274,19 +273,11 @@ NETWORK_OPTIONS = {
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            **CHECK_MODE_PENDING_SPEC,
-            state=STATE_SPEC,
-            force={"type": "bool", "default": False},
-            networks=batch_option(NETWORK_OPTIONS, name={"type": "str", "required": True},
-                                  state=ENTRY_STATE_SPEC, force={"type": "bool"},
-                                  cni_config_dir={"type": "path"}),
-            **NETWORK_OPTIONS
-        ),
-        mutually_exclusive=[("networks", k) for k in NETWORK_OPTIONS],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**single_or_batch(
+        "networks", NETWORK_OPTIONS,
+        entry={"name": {"type": "str", "required": True}, "state": ENTRY_STATE_SPEC,
+               "force": {"type": "bool"}, "cni_config_dir": {"type": "path"}},
+        state=STATE_SPEC, force={"type": "bool", "default": False}, **CHECK_MODE_PENDING_SPEC))
     from ansible_collections.podnet.cni.plugins.module_utils._network_batch import LOGIC
     run(module, LOGIC)
 

@@ -255,7 +255,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.cni.plugins.module_utils._common import (
     CHECK_MODE_PENDING_SPEC, ENTRY_STATE_SPEC, PORT_MAPPINGS_SPEC, STATE_SPEC, WORKERS_SPEC,
-    argument_spec, batch_option, run)
+    run, single_or_batch)
 from ansible_collections.podnet.cni.plugins.module_utils._constants import DEFAULT_NETWORK_MODE
 
 # the per-container options: the single form's, and each entry's of containers
@@ -279,18 +279,11 @@ CONTAINER_OPTIONS = {
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            **CHECK_MODE_PENDING_SPEC,
-            state=STATE_SPEC,
-            containers=batch_option(CONTAINER_OPTIONS, state=ENTRY_STATE_SPEC, container_id={
-                "type": "str", "required": True, "aliases": ["id"]}),
-            workers=WORKERS_SPEC,
-            **CONTAINER_OPTIONS
-        ),
-        mutually_exclusive=[("containers", k) for k in CONTAINER_OPTIONS],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**single_or_batch(
+        "containers", CONTAINER_OPTIONS,
+        entry={"state": ENTRY_STATE_SPEC,
+               "container_id": {"type": "str", "required": True, "aliases": ["id"]}},
+        state=STATE_SPEC, workers=WORKERS_SPEC, **CHECK_MODE_PENDING_SPEC))
     from ansible_collections.podnet.cni.plugins.module_utils._container_batch import LOGIC
     run(module, LOGIC)
 
