@@ -60,6 +60,13 @@ options:
     default: 60.0
     version_added: 0.1.0
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: none
+    details:
+      - The collection's action plugin runs the module as Ansible's own C(normal) action does, with Python's
+        cyclic garbage collector off in the controller's worker for the task (the worker builds the
+        module's payload about twice as fast); no option is executed on the controller.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
