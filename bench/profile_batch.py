@@ -60,11 +60,11 @@ class ThreadProfiles:
         self.orig = _container_batch._execute_one
 
     def __enter__(self) -> "ThreadProfiles":
-        def profiled(ctx, item):
+        def profiled(*args, **kwargs):  # _execute_one's own arguments, passed through
             pr = cProfile.Profile()
             pr.enable()
             try:
-                return self.orig(ctx, item)
+                return self.orig(*args, **kwargs)
             finally:
                 pr.disable()
                 with self.lock:
