@@ -15,19 +15,24 @@ port mappings — runs alone (``WarmGate``); once one has succeeded the rest ove
 plugin error that only a race can cause ("already exists") is retried once.
 
 What concurrency buys on 2 cores: the plugins are CPU-bound and their iptables-nft calls
-slow each other down (each re-reads the ruleset), yet the overlap still wins. Measured
-in-process, 24 ADDs with a port mapping each on a host under load ~8: workers 1 -> 6.1 s,
-2 -> 5.6 s, 3 -> 3.9 s, 8 -> 3.9 s; 50 ADDs on a quieter host: workers 8 at 0.39x the
-sequential raw chain.
+slow each other down (each re-reads the ruleset, which grows with every container), so
+warm ADDs overlap only as many at once as this process has CPUs (``add_slots``; the pool
+still has ``workers`` threads, which DELs, namespace and file work use in full). Measured
+in-process (bench/profile_batch.py), 200 containers with a host port each on 2 cores:
+first converge with 1 / 2 / 3 / 4 / 8 ADDs at once 48 / 31 / 40 / 39 / 54-60 s (31 s twice),
+while their DELs were fastest with 4-8 (39-41 s against 45 s with 2); at 50 containers 2
+ADDs at once took 4.8-5.7 s against 6.7-6.8 s with 8. (An older measurement, 24 ADDs under
+load ~8: 1 -> 6.1 s, 2 -> 5.6 s, 3 or 8 -> 3.9 s; the ruleset was small then.)
 
 A batch hands its gate to the HostContext (``ctx.add_gate``); ``_attach`` runs every ADD
 chain through ``ctx.run_add``, which goes through the gate when one is set.
 """
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator, List, Sequence, Set, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from ansible_collections.podnet.cni.plugins.module_utils._errors import CniPluginError
 from ansible_collections.podnet.cni.plugins.module_utils import _constants as C
@@ -41,6 +46,14 @@ RACE_MARKERS = ("already exists", "File exists", "Resource temporarily unavailab
 T = TypeVar("T")
 
 
+def add_slots() -> int:
+    """How many warm ADD chains run at once: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def is_race(exc: CniPluginError) -> bool:
     text = "%s %s %s" % (exc.cni_msg, exc.cni_details, exc.stderr)
     return any(m in text for m in RACE_MARKERS)
@@ -48,9 +61,12 @@ def is_race(exc: CniPluginError) -> bool:
 
 class WarmGate:
     """Readers-writer gate: a cold ADD (first of its network, or first with ports) runs
-    alone; warm ADDs run together."""
+    alone; warm ADDs run together, at most ``slots`` at once (default: ``add_slots()``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: Optional[int] = None) -> None:
+        if slots is not None and slots < 1:
+            raise ValueError("slots must be at least 1, not %r" % slots)
+        self.slots = add_slots() if slots is None else slots
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
@@ -72,7 +88,7 @@ class WarmGate:
                 if cold and not self._writer and self._readers == 0:
                     self._writer = True
                     break
-                if not cold and not self._writer:
+                if not cold and not self._writer and self._readers < self.slots:
                     self._readers += 1
                     break
                 self._cond.wait()

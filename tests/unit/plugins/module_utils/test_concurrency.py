@@ -40,6 +40,38 @@ def test_warm_gate_runs_cold_adds_alone():
     assert not gate._writer and gate._readers == 0
 
 
+def test_warm_adds_run_at_most_slots_at_once():
+    """Warm ADDs overlap, but no more of them than the gate's slots (the CPUs)."""
+    gate = _concurrency.WarmGate(slots=2)
+    with gate.enter("n1", False):  # warm the network
+        pass
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def run():
+        with gate.enter("n1", False):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            threading.Event().wait(0.05)
+            with lock:
+                active[0] -= 1
+
+    threads = [threading.Thread(target=run) for dummy in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2 and gate._readers == 0
+
+
+def test_the_gate_has_a_slot_per_cpu_this_process_may_use():
+    import os
+    assert _concurrency.add_slots() == len(os.sched_getaffinity(0))
+    assert _concurrency.WarmGate().slots == _concurrency.add_slots()
+    with pytest.raises(ValueError):
+        _concurrency.WarmGate(slots=0)
+
+
 def test_warm_gate_exclusive_for_cold_keys():
     gate = _concurrency.WarmGate()
     inside = threading.Event()
