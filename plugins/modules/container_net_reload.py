@@ -100,6 +100,9 @@ options:
     description:
       - How many attachments are checked, and how many containers are reloaded, at the
         same time (reloads run side by side as root only).
+      - Attaching (a CNI ADD chain) overlaps at most one container per CPU of the managed host
+        whatever I(workers) says (beyond the cores, concurrent ADDs slowed each other down
+        here, see C(docs/performance.md)); removals and the rest use every worker.
     type: int
     default: 8
     version_added: 0.1.0

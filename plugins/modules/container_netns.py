@@ -83,6 +83,9 @@ options:
     description:
       - With I(containers), how many containers are changed at the same time (threads; the
         plugins are processes). Rootless batches run one container after the other.
+      - Attaching (a CNI ADD chain) overlaps at most one container per CPU of the managed host
+        whatever I(workers) says (beyond the cores, concurrent ADDs slowed each other down
+        here, see C(docs/performance.md)); removals and the rest use every worker.
     type: int
     default: 8
     version_added: 0.2.0
