@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A holder of another machine's user with our user's uid is not ours.
+
+A privileged container on this host (a fleet test host, a CI host running molecule) can
+have a user with the same uid and the same runtime dir (/run/user/UID) as ours; its
+holder is visible in our /proc, a podnet-pause of this uid with that netns dir mounted in
+its mount namespace. It lives in a pid namespace below the container's, not in ours (our
+holder: the init of a pid namespace made from ours; older ones share ours). The module must
+start a holder of its own and leave the foreign one alone; the tests' scans and kills by
+uid must leave it alone too.
+
+The foreign holder is made here as root: a private mount namespace with a tmpfs over the
+user's runtime dir and one over its netns dir (nothing of it reaches the host's mount
+namespace), and a podnet-pause-shaped sleeper of the user in a pid namespace two levels
+below ours (as a fleet host's is), or one level below but not its init (an older holder
+sharing a container's pid namespace). ``unshare --kill-child``: when the test kills the
+outer unshare, the init of the outer pid namespace dies and with it everything below.
+Area: safety_rootless (pnq user); the slirp4netns network is 10.244.7.0/24.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+import pnq_env as E
+from podnet_testlib import wait_for
+from unprivileged import USER_PYTHON
+
+CIDR = "10.244.7.0/24"
+HOLDER_TAG = "podnet-pause"  # _userns.HOLDER_TAG: the shape find_holders looks for
+SLEEPER = "import time\ntime.sleep(3600)\n"
+
+
+def _status_nspid(pid: int) -> List[int]:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def _foreign_candidates(uid: int) -> List[int]:
+    """Processes of uid shaped like a holder (what find_holders looks at), below our pid
+    namespace."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != uid:
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = [a.decode() for a in f.read().split(b"\0") if a]
+            depth = len(_status_nspid(int(entry)))
+        except OSError:
+            continue
+        if argv[-1:] == [HOLDER_TAG] and "-c" in argv and depth > 1:
+            found.append(int(entry))
+    return found
+
+
+def _start_time(pid: int) -> Optional[str]:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+@pytest.fixture(params=["grandchild-init", "child-not-init"])
+def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
+    """A foreign podnet-pause of quser's uid with quser's netns dir mounted in its (own)
+    mount namespace; yields its pid and start time. Killed (its whole pid namespace tree,
+    its mounts with it) afterwards, on failure too."""
+    sleeper = ["setpriv", "--reuid=%d" % quser.uid, "--regid=%d" % quser.gid, "--clear-groups",
+               "--", USER_PYTHON, "-I", "-S", "-c", SLEEPER, HOLDER_TAG]
+    netns_dir = os.path.join(quser.runtime, "netns")
+    # in the outer pid namespace (its init is sh, root): the runtime dir and its netns dir
+    # on tmpfs, private to this mount namespace
+    mounts = ("mount -t tmpfs -o mode=0700 pnhrun \"$1\" && chown %d:%d \"$1\" && mkdir \"$2\" "
+              "&& mount -t tmpfs -o mode=0700 pnhnetns \"$2\" && chown %d:%d \"$2\" && shift 2 && "
+              % (quser.uid, quser.gid, quser.uid, quser.gid))
+    if request.param == "grandchild-init":  # the sleeper: pid 1 two levels below ours
+        script = mounts + "exec unshare --pid --fork --kill-child -- \"$@\""
+    else:  # the sleeper: pid 2 one level below ours (sh stays its namespace's init)
+        script = mounts + "\"$@\" & wait"
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount",
+                             "--propagation", "private", "--", "sh", "-c", script, "pnh",
+                             quser.runtime, netns_dir] + sleeper,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _foreign_candidates(quser.uid) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+        (pid,) = _foreign_candidates(quser.uid)
+        depth = {"grandchild-init": 3, "child-not-init": 2}[request.param]
+        nspid = _status_nspid(pid)
+        assert len(nspid) == depth and (nspid[-1] == 1) == (depth == 3), nspid
+        with open("/proc/%d/mountinfo" % pid) as f:
+            assert any(line.split()[4] == netns_dir for line in f), "the netns dir is not mounted"
+        with open("/proc/self/mountinfo") as f:
+            assert not any(line.split()[4] in (quser.runtime, netns_dir) for line in f), \
+                "the foreign mounts reached the host"
+        yield {"pid": pid, "start": int(_start_time(pid) or 0)}
+    finally:
+        proc.kill()  # --kill-child: the outer init dies, and every process below it
+        proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
+        wait_for(lambda: not _foreign_candidates(quser.uid))
+
+
+def _alive(foreign: Dict[str, int]) -> bool:
+    return _start_time(foreign["pid"]) == str(foreign["start"])
+
+
+def test_a_foreign_holder_of_the_same_uid_is_not_ours(quser, foreign_holder):
+    paths = E.rootless_paths(quser)
+    assert not os.path.lexists(paths["pid"])
+    try:
+        res = quser.direct("rootless_cni_ns", {"cidr": CIDR})
+        assert res.get("failed") is not True, res
+        assert res["changed"] is True and res["slirp4netns_pid"], res
+        ours = quser.holder_pid()
+        assert ours != foreign_holder["pid"]
+        assert _status_nspid(ours)[-1:] == [1] and len(_status_nspid(ours)) == 2
+        assert _alive(foreign_holder), "the module stopped the foreign holder"
+        again = quser.direct("rootless_cni_ns", {"cidr": CIDR})
+        assert again["changed"] is False, again
+        gone = quser.direct("rootless_cni_ns", {"state": "absent"})
+        assert gone["changed"] is True, gone
+        assert "stop_holder" in [a["action"] for a in gone["actions"]], gone
+        assert _alive(foreign_holder), "absent stopped the foreign holder"
+    finally:
+        quser.direct("rootless_cni_ns", {"state": "absent", "force": True})
+
