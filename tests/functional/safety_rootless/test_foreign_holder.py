@@ -27,6 +27,7 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+import pidtree
 import pnq_env as E
 from podnet_testlib import wait_for
 from unprivileged import USER_PYTHON
@@ -90,9 +91,11 @@ def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
         script = mounts + "exec unshare --pid --fork --kill-child -- \"$@\""
     else:  # the sleeper: pid 2 one level below ours (sh stays its namespace's init)
         script = mounts + "\"$@\" & wait"
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount",
-                             "--propagation", "private", "--", "sh", "-c", script, "pnh",
-                             quser.runtime, netns_dir] + sleeper,
+    # the outer unshare stays in our mount namespace (as a container's runtime does): the
+    # foreign mounts are only in the foreign pid namespaces
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--", "unshare",
+                             "--mount", "--propagation", "private", "--", "sh", "-c", script,
+                             "pnh", quser.runtime, netns_dir] + sleeper,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: _foreign_candidates(quser.uid) or proc.poll() is not None)
@@ -131,10 +134,33 @@ def test_a_foreign_holder_of_the_same_uid_is_not_ours(quser, foreign_holder):
         assert _alive(foreign_holder), "the module stopped the foreign holder"
         again = quser.direct("rootless_cni_ns", {"cidr": CIDR})
         assert again["changed"] is False, again
+        # the tests' own scan by uid sees our holder and slirp4netns, not the foreign one
+        seen = {p["pid"] for p in quser.processes()}
+        assert ours in seen and res["slirp4netns_pid"] in seen, seen
+        assert foreign_holder["pid"] not in seen, seen
         gone = quser.direct("rootless_cni_ns", {"state": "absent"})
         assert gone["changed"] is True, gone
         assert "stop_holder" in [a["action"] for a in gone["actions"]], gone
+        assert quser.processes() == [], "absent left processes of ours"
         assert _alive(foreign_holder), "absent stopped the foreign holder"
     finally:
         quser.direct("rootless_cni_ns", {"state": "absent", "force": True})
 
+
+
+def test_the_cleanup_by_uid_leaves_a_foreign_process_alone(quser, foreign_holder):
+    """What the tests kill by uid (the user's removal, the integration target's and the
+    rootless molecule scenario's safety nets) is what runs in our pid namespace tree."""
+    mine = quser.spawn_as_user(["sleep", "600"])
+    try:
+        assert wait_for(lambda: mine.pid in pidtree.user_pids(quser.uid))
+        assert foreign_holder["pid"] not in pidtree.user_pids(quser.uid)
+        assert quser.mounts() == [], "a mount of the foreign mount namespace counted"
+        killed = pidtree.kill_user_processes(quser.uid)
+        assert mine.pid in killed and foreign_holder["pid"] not in killed, killed
+        assert mine.wait(timeout=10) == -9
+        assert _alive(foreign_holder), "the cleanup by uid killed the foreign process"
+    finally:
+        if mine.poll() is None:
+            mine.kill()
+            mine.wait()
