@@ -195,6 +195,27 @@ def here_or_child_init(pid: int) -> bool:
     return ns_or_child_init(nspid("self"), nspid(pid))
 
 
+def here_or_in_pid_ns_of(pid: int, other: Optional[int]) -> bool:
+    """pid runs in our pid namespace, or in the one of process ``other`` (the holder: what
+    the modules start there, slirp4netns). A user of our uid in a privileged container on
+    this host runs processes with the same command lines in pid namespaces of its own:
+    they are not ours. By NSpid (ns_or_child_init says why), then, one level below, by the
+    identity of the two pid namespaces; a process whose namespace cannot be read is not
+    ours (never signalled on a guess), one without an NSpid line (Linux < 4.1) is."""
+    mine, theirs = nspid("self"), nspid(pid)
+    if theirs is None:
+        return False
+    if not mine or not theirs or len(theirs) == len(mine):
+        return True
+    if other is None or len(theirs) != len(mine) + 1:
+        return False
+    try:
+        a, b = os.stat("/proc/%d/ns/pid" % pid), os.stat("/proc/%d/ns/pid" % other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def is_ours(stored: Optional[ProcessIdentity]) -> bool:
     """The recorded pid is still that process (start time, cmdline) and runs as this user.
 

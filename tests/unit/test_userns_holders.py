@@ -12,6 +12,7 @@ here, with user namespaces an unprivileged ``unshare`` can make, the NSpid readi
 processes one and two levels below ours."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -78,4 +79,36 @@ def test_real_processes(argv, ours):
         assert _procs.here_or_child_init(found[0]) is ours, _procs.nspid(found[0])
     finally:
         proc.kill()  # --kill-child: the namespaces' inits die, and everything below them
+        proc.wait()
+
+
+def test_slirp4netns_in_the_holders_pid_namespace_only():
+    """What the modules start in the holder's pid namespace (slirp4netns) is ours; the same
+    command line one level below ours in another pid namespace, or two levels below, is
+    not (_rootless_netns.find_slirps). Real processes: ``unshare --user --map-root-user``."""
+    if shutil.which("unshare") is None or not _procs.nspid("self"):
+        pytest.skip("needs unshare and NSpid")
+    # sh: init of a pid namespace one level below (the holder's place); in it a probe, and
+    # below it one more pid namespace with a probe of its own
+    script = "\"$@\" & unshare --pid --fork --kill-child -- \"$@\" & wait"
+    proc = subprocess.Popen(UNSHARE + ["--", "sh", "-c", script, "sh"] + SLEEP,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        probes = []
+        while len(probes) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            probes = sorted((len(_procs.nspid(p.pid) or []), p.pid) for p in _procs.own_processes()
+                            if p.cmdline[:1] == [sys.executable] and p.cmdline[-1:] == ["pnh-probe"])
+            time.sleep(0.02)
+        if len(probes) < 2:
+            pytest.skip("unshare cannot make user+pid namespaces here")
+        (_d1, near), (_d2, deep) = probes
+        init = next(p.pid for p in _procs.own_processes() if p.cmdline[:1] == ["sh"]
+                    and (_procs.nspid(p.pid) or [0])[-1] == 1 and p.cmdline[-1:] == ["pnh-probe"])
+        assert _procs.here_or_in_pid_ns_of(near, init) is True
+        assert _procs.here_or_in_pid_ns_of(near, None) is False
+        assert _procs.here_or_in_pid_ns_of(deep, init) is False
+        assert _procs.here_or_in_pid_ns_of(os.getpid(), None) is True
+    finally:
+        proc.kill()
         proc.wait()
