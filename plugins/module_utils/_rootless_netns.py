@@ -220,8 +220,8 @@ class RootlessNetns:
         (its record lost): only processes of this user whose command line names the
         namespace. Returns their pids."""
         stopped = []
-        idents = [_procs.identity_from_dict(state)] + find_slirps(self.layout.cni_netns,
-                                                                       self.holder_pid())
+        found = find_slirps(self.layout.cni_netns, self.holder_pid())
+        idents = [_procs.identity_from_dict(state)] + found
         for ident in idents:
             if ident is None or ident.pid in stopped:
                 continue

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -40,17 +40,13 @@ HOLDER_TAG = "podnet-pause"  # _userns.HOLDER_TAG: the shape find_holders looks 
 SLEEPER = "import time\ntime.sleep(3600)\n"
 
 
-def _status_nspid(pid: int) -> List[int]:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("NSpid:"):
-                return [int(x) for x in line.split()[1:]]
-    return []
+def _status_nspid(pid: object) -> List[int]:
+    return pidtree.nspid(pid) or []
 
 
-def _foreign_candidates(uid: int) -> List[int]:
-    """Processes of uid shaped like a holder (what find_holders looks at), below our pid
-    namespace."""
+def _below_us(uid: int, match: Callable[[List[str]], bool]) -> List[int]:
+    """Processes of uid in pid namespaces below ours whose argv matches."""
+    level = len(_status_nspid("self"))
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -60,12 +56,23 @@ def _foreign_candidates(uid: int) -> List[int]:
                 continue
             with open("/proc/%s/cmdline" % entry, "rb") as f:
                 argv = [a.decode() for a in f.read().split(b"\0") if a]
-            depth = len(_status_nspid(int(entry)))
         except OSError:
             continue
-        if argv[-1:] == [HOLDER_TAG] and "-c" in argv and depth > 1:
+        if len(_status_nspid(int(entry))) > level and match(argv):
             found.append(int(entry))
     return found
+
+
+def _foreign_candidates(uid: int) -> List[int]:
+    """Foreign processes shaped like a holder (what find_holders looks at)."""
+    return _below_us(uid, lambda argv: argv[-1:] == [HOLDER_TAG] and "-c" in argv)
+
+
+def _foreign_slirps(uid: int, netns: str) -> List[int]:
+    """Foreign processes that look like a slirp4netns serving netns (what the modules'
+    search for their slirp4netns looks at)."""
+    return _below_us(uid, lambda argv: bool(argv) and os.path.basename(argv[0]) == "slirp4netns"
+                     and netns in argv)
 
 
 def _start_time(pid: int) -> Optional[str]:
@@ -75,26 +82,6 @@ def _start_time(pid: int) -> Optional[str]:
     except OSError:
         return None
     return None if fields[0] in ("Z", "X") else fields[19]
-
-
-def _foreign_slirps(uid: int, netns: str) -> List[int]:
-    """Processes of uid below our pid namespace that look like a slirp4netns serving netns
-    (what the modules' search for their slirp4netns looks at)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat("/proc/" + entry).st_uid != uid:
-                continue
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                argv = [a.decode() for a in f.read().split(b"\0") if a]
-            depth = len(_status_nspid(int(entry)))
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == "slirp4netns" and netns in argv and depth > 1:
-            found.append(int(entry))
-    return found
 
 
 @pytest.fixture(params=["grandchild-init", "child-not-init"])
