@@ -163,8 +163,11 @@ def _remove_user(name: str) -> None:
         uid = pwd.getpwnam(name).pw_uid
     except KeyError:
         return
-    kill_user_processes(uid)  # of our pid namespace tree: not a container's user of that uid
-    subprocess.run(["userdel", name], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # ours only (our pid namespace tree): a user of that uid in a privileged container on
+    # this host keeps its processes, so userdel is forced (it refuses a uid with processes;
+    # without -r it removes no file)
+    kill_user_processes(uid)
+    subprocess.run(["userdel", "-f", name], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.rmtree("/run/user/%d" % uid, ignore_errors=True)
     for path in ("/etc/subuid", "/etc/subgid"):
         try:

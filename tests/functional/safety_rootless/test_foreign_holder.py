@@ -24,14 +24,17 @@ Area: safety_rootless (pnq user); the slirp4netns network is 10.244.7.0/24.
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import subprocess
-from typing import Callable, Dict, Iterator, List, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 import pidtree
 import pnq_env as E
+import rootless_user as R
 from podnet_testlib import wait_for
 from unprivileged import USER_PYTHON
 
@@ -84,13 +87,13 @@ def _start_time(pid: int) -> Optional[str]:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
-@pytest.fixture(params=["grandchild-init", "child-not-init"])
-def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
+@contextmanager
+def foreign_processes(quser: Any, variant: str) -> Iterator[Dict[str, int]]:
     """A foreign podnet-pause of quser's uid with quser's netns dir mounted in its (own)
-    mount namespace, and beside it (in its pid namespace) a foreign slirp4netns of the
-    rootless CNI netns (a python named slirp4netns, the command line the modules look
-    for); yields their pids and start times. Killed (the whole pid namespace tree, the
-    mounts with it) afterwards, on failure too."""
+    mount namespace, and beside it (in its pid namespace) foreign slirp4netns of the
+    rootless CNI netns and of a container's (a python named slirp4netns, the command line
+    the modules look for); yields their pids and start times. Killed (the whole pid
+    namespace tree, the mounts with it) afterwards, on failure too."""
     q = shlex.quote
     runtime, netns_dir = quser.runtime, os.path.join(quser.runtime, "netns")
     as_user = "setpriv --reuid=%d --regid=%d --clear-groups --" % (quser.uid, quser.gid)
@@ -107,7 +110,7 @@ def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
               "mount -t tmpfs -o mode=0700 pnhnetns {n} && chown {o} {n} && "
               "ln -s {py} {r}/slirp4netns && ").format(r=q(runtime), n=q(netns_dir), o=owner,
                                                        py=q(USER_PYTHON))
-    if request.param == "grandchild-init":  # the holder: pid 1 two levels below ours
+    if variant == "grandchild-init":  # the holder: pid 1 two levels below ours
         script += "exec unshare --pid --fork --kill-child -- sh -c %s" % q(
             "%s & exec %s" % (slirp, holder))
     else:  # the holder: not the init one level below ours (sh stays that)
@@ -126,7 +129,7 @@ def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
         (pid,) = _foreign_candidates(quser.uid)
         (slirp_pid,) = _foreign_slirps(quser.uid, cni_netns)
         (container_slirp,) = _foreign_slirps(quser.uid, netns_dir + "/pnhc1")
-        depth = {"grandchild-init": 3, "child-not-init": 2}[request.param]
+        depth = {"grandchild-init": 3, "child-not-init": 2}[variant]
         nspid = _status_nspid(pid)
         assert len(nspid) == depth and (nspid[-1] == 1) == (depth == 3), nspid
         assert len(_status_nspid(slirp_pid)) == depth
@@ -146,6 +149,12 @@ def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
         wait_for(lambda: not _foreign_candidates(quser.uid)
                  and not _foreign_slirps(quser.uid, cni_netns)
                  and not _foreign_slirps(quser.uid, netns_dir + "/pnhc1"))
+
+
+@pytest.fixture(params=["grandchild-init", "child-not-init"])
+def foreign_holder(request, quser) -> Iterator[Dict[str, int]]:
+    with foreign_processes(quser, request.param) as foreign:
+        yield foreign
 
 
 def _alive(foreign: Dict[str, int]) -> bool:
@@ -203,3 +212,21 @@ def test_the_cleanup_by_uid_leaves_a_foreign_process_alone(quser, foreign_holder
         if mine.poll() is None:
             mine.kill()
             mine.wait()
+
+
+def test_removing_the_user_leaves_a_foreign_process_alone(fresh_user):
+    """The user's removal (the fixtures', the leftover guard's) kills ours only, and removes
+    the user although a foreign process of its uid still runs (userdel refuses a user with
+    a running process unless forced; the foreign one is another machine's user)."""
+    with foreign_processes(fresh_user, "grandchild-init") as foreign:
+        mine = fresh_user.spawn_as_user(["sleep", "600"])
+        try:
+            R.remove_user(fresh_user.name)
+            assert mine.wait(timeout=10) == -9
+            with pytest.raises(KeyError):
+                pwd.getpwnam(fresh_user.name)
+            assert _alive(foreign), "removing the user killed the foreign process"
+        finally:
+            if mine.poll() is None:
+                mine.kill()
+                mine.wait()
