@@ -10,7 +10,7 @@ import pickle
 import signal
 import time
 import traceback
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from ansible_collections.podnet.cni.plugins.module_utils import _syscalls as sc
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError
@@ -155,6 +155,65 @@ def own_processes() -> Iterator[ProcessIdentity]:
         ident = process_identity(int(entry))
         if ident is not None and ident.uid == uid:
             yield ident
+
+
+def nspid(pid: Union[int, str]) -> Optional[List[int]]:
+    """The NSpid line of /proc/PID/status: the process's pid in each pid namespace from the
+    one /proc shows down to its own ([] on a kernel without that line, before 4.1); None
+    when the process is gone."""
+    try:
+        with open("/proc/%s/status" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return []
+
+
+def ns_or_child_init(mine: Optional[Sequence[int]], theirs: Optional[Sequence[int]]) -> bool:
+    """Whether a process with NSpid ``theirs`` runs in our pid namespace (our NSpid:
+    ``mine``) or is the init (pid 1) of a pid namespace one level below ours.
+
+    By NSpid rather than the NS_GET_PARENT ioctl on /proc/PID/ns/pid: NSpid is readable
+    by anyone, the ioctl needs ptrace access to the process (to open its ns file) and Linux
+    4.9, and only NSpid says whether the process is its namespace's init (an older holder
+    in a container whose pid namespace is a child of ours passes the ioctl's test). Both
+    lists start at /proc's pid namespace, which is ours (the modules signal the pids /proc
+    shows): one entry more is one level below. A process we cannot place (no NSpid line)
+    passes: a holder wrongly counted stops the run, one wrongly skipped gets a second
+    holder beside it."""
+    if theirs is None:
+        return False  # gone
+    if not mine or not theirs:
+        return True
+    return len(theirs) == len(mine) or (len(theirs) == len(mine) + 1 and theirs[-1] == 1)
+
+
+def here_or_child_init(pid: int) -> bool:
+    """pid runs in our pid namespace, or is the init of one made from ours (ns_or_child_init)."""
+    return ns_or_child_init(nspid("self"), nspid(pid))
+
+
+def here_or_in_pid_ns_of(pid: int, other: Optional[int]) -> bool:
+    """pid runs in our pid namespace, or in the one of process ``other`` (the holder: what
+    the modules start there, slirp4netns). A user of our uid in a privileged container on
+    this host runs processes with the same command lines in pid namespaces of its own:
+    they are not ours. By NSpid (ns_or_child_init says why), then, one level below, by the
+    identity of the two pid namespaces; a process whose namespace cannot be read is not
+    ours (never signalled on a guess), one without an NSpid line (Linux < 4.1) is."""
+    mine, theirs = nspid("self"), nspid(pid)
+    if theirs is None:
+        return False
+    if not mine or not theirs or len(theirs) == len(mine):
+        return True
+    if other is None or len(theirs) != len(mine) + 1:
+        return False
+    try:
+        a, b = os.stat("/proc/%d/ns/pid" % pid), os.stat("/proc/%d/ns/pid" % other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def is_ours(stored: Optional[ProcessIdentity]) -> bool:

@@ -23,9 +23,12 @@ from ansible_collections.podnet.cni.plugins.module_utils._fsutil import ensure_p
 from ansible_collections.podnet.cni.plugins.module_utils._rootless_cni import Layout
 
 
-def find_slirps(netns: str) -> List[_procs.ProcessIdentity]:
-    """slirp4netns processes of this user serving netns (their command line names it)."""
-    return [p for p in _procs.own_processes() if slirp.is_slirp_of(p, netns)]
+def find_slirps(netns: str, holder: Optional[int]) -> List[_procs.ProcessIdentity]:
+    """slirp4netns processes of this user serving netns (their command line names it) in our
+    pid namespace or the holder's (pid; not a container's user of our uid:
+    _procs.here_or_in_pid_ns_of)."""
+    return [p for p in _procs.own_processes() if slirp.is_slirp_of(p, netns)
+            and _procs.here_or_in_pid_ns_of(p.pid, holder)]
 
 
 SLIRP_ADVICE = ("It records the slirp4netns of the rootless CNI namespace; if none runs "
@@ -50,6 +53,10 @@ class RootlessNetns:
     live_holder: Callable[[], Optional[_procs.ProcessIdentity]]
     daemon_pid_ns: Callable[[], Optional[str]]
     _attachments: Callable[[], Dict[str, Any]]
+
+    def holder_pid(self) -> Optional[int]:
+        """The pid of the holder joined (None: none runs; the session joined it if one did)."""
+        return self.holder.pid if self.joined and self.holder is not None else None
 
     def slirp_state(self) -> Optional[Dict[str, Any]]:
         return rstate.load(self.layout.slirp_file, rstate.slirp_problem, "the slirp4netns state file",
@@ -213,7 +220,8 @@ class RootlessNetns:
         (its record lost): only processes of this user whose command line names the
         namespace. Returns their pids."""
         stopped = []
-        idents = [_procs.identity_from_dict(state)] + find_slirps(self.layout.cni_netns)
+        found = find_slirps(self.layout.cni_netns, self.holder_pid())
+        idents = [_procs.identity_from_dict(state)] + found
         for ident in idents:
             if ident is None or ident.pid in stopped:
                 continue
@@ -272,7 +280,7 @@ class RootlessNetns:
         state = self.slirp_state()
         if dry_run:
             ident = _procs.identity_from_dict(state)
-            pids = [p.pid for p in [ident] + find_slirps(layout.cni_netns)
+            pids = [p.pid for p in [ident] + find_slirps(layout.cni_netns, self.holder_pid())
                     if p is not None and _procs.is_ours(p) and slirp.is_slirp_of(p, layout.cni_netns)]
         else:
             pids = self._stop_slirps(state)
@@ -323,10 +331,12 @@ class RootlessNetns:
         """slirp4netns of this user serving a container namespace in the holder
         (network_mode slirp4netns), the rootless CNI netns' own excluded."""
         prefix = self.layout.netns_dir + "/"
+        holder = self.holder_pid()
         return [p for p in _procs.own_processes()
                 if p.cmdline and os.path.basename(p.cmdline[0]) == "slirp4netns"
                 and self.layout.cni_netns not in p.cmdline
-                and any(a.startswith(prefix) for a in p.cmdline)]
+                and any(a.startswith(prefix) for a in p.cmdline)
+                and _procs.here_or_in_pid_ns_of(p.pid, holder)]
 
     def _remove_leftovers(self) -> None:
         layout = self.layout

@@ -61,9 +61,14 @@ def _mount_points(pid: int) -> List[str]:
 
 def find_holders(netns_dir: str) -> List[_procs.ProcessIdentity]:
     """Holders of this runtime dir that run, found by what they are rather than by the pid
-    file: a podnet-pause of this user whose mount namespace has the netns dir mounted."""
+    file: a podnet-pause of this user whose mount namespace has the netns dir mounted, and
+    that lives in our pid namespace (an older holder) or is the init of one made from ours.
+    A privileged container on this host may run a holder of a user with our uid and our
+    runtime dir: it is visible in our /proc but lives deeper (its own pid namespace below
+    the container's), and it is not ours."""
     return [p for p in _procs.own_processes()
             if p.cmdline[-1:] == [HOLDER_TAG] and "-c" in p.cmdline
+            and _procs.here_or_child_init(p.pid)
             and netns_dir in _mount_points(p.pid)]
 
 

@@ -36,7 +36,10 @@ description:
   - The state files (C(pause.pid), C(slirp4netns.json), C(attachments.json)) are checked when
     read. A corrupt, wrong-typed, foreign (another owner, a symlink, not a regular file) one
     stops the task with its name and changes nothing; a holder of this runtime directory
-    that runs while the pid file does not name it is never doubled.
+    that runs while the pid file does not name it is never doubled. A holder counts when it
+    runs in the module's pid namespace or is the init of one made from it, a slirp4netns when
+    it runs in the module's pid namespace or the holder's; the holder and slirp4netns of a
+    user with the same uid inside a container on the same host are not this user's.
   - C(XDG_RUNTIME_DIR) (default C(/run/user/UID), as it is unset under become) must exist,
     belong to the user and have mode 0700. C(/dev/net/tun) must be usable by the user (mode 0666).
   - Other modules build the namespace on demand and remove it again, as podman does, once the

@@ -29,8 +29,9 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+from pidtree import kill_user_processes
 
 REGISTRY = "/run/podnet-tests"
 # what a test area names: pn + area letters + random hex (pnd7493-a, pnb6da4br0, pnq1a2b3c)
@@ -162,17 +163,11 @@ def _remove_user(name: str) -> None:
         uid = pwd.getpwnam(name).pw_uid
     except KeyError:
         return
-    for _attempt in range(3):
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _owner(p) == uid]
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.2)
-    subprocess.run(["userdel", name], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # ours only (our pid namespace tree): a user of that uid in a privileged container on
+    # this host keeps its processes, so userdel is forced (it refuses a uid with processes;
+    # without -r it removes no file)
+    kill_user_processes(uid)
+    subprocess.run(["userdel", "-f", name], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.rmtree("/run/user/%d" % uid, ignore_errors=True)
     for path in ("/etc/subuid", "/etc/subgid"):
         try:
@@ -184,13 +179,6 @@ def _remove_user(name: str) -> None:
         if keep != lines:
             with open(path, "w") as f:
                 f.writelines(keep)
-
-
-def _owner(pid: str) -> Optional[int]:
-    try:
-        return os.stat("/proc/" + pid).st_uid
-    except OSError:
-        return None
 
 
 def _stop_daemon(pid_and_start: str) -> None:

@@ -22,6 +22,7 @@ import stat
 import subprocess
 from typing import Any, Dict, List, Optional
 
+import pidtree
 import podnet_testlib as T
 import rootless_user as R
 from host_env import HostEnv
@@ -123,16 +124,12 @@ def proc_stat(pid: int) -> Optional[List[str]]:
 
 def user_slirps(user: Any, netns_part: str = "rootless-cni-ns",
                 zombies: bool = True) -> List[Dict[str, Any]]:
-    """slirp4netns processes of the user (live and, with zombies, defunct): pid, state, ppid.
-    A zombie has no cmdline: it counts when its comm is slirp4netns."""
+    """slirp4netns processes of the user in our pid namespace tree (pidtree; live and, with
+    zombies, defunct): pid, state, ppid. A zombie has no cmdline: it counts when its comm is
+    slirp4netns."""
     out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    for pid in pidtree.user_pids(user.uid, zombies=True):
         try:
-            if os.stat("/proc/%d" % pid).st_uid != user.uid:
-                continue
             with open("/proc/%d/comm" % pid) as f:
                 comm = f.read().strip()
             with open("/proc/%d/cmdline" % pid, "rb") as f:

@@ -24,6 +24,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
 
+import pidtree
 from leftovers import _remove_user as remove_user  # noqa: F401 - one way to remove a test user
 from podnet_testlib import ANSIBLE, BUILD
 from unprivileged import USER_PYTHON, UserTree
@@ -144,30 +145,24 @@ class RootlessUser:
         return out.decode()
 
     def processes(self) -> List[Dict[str, Any]]:
-        """The user's live processes (zombies of reparented daemons excluded: pid 1 here
+        """The user's live processes of our pid namespace tree (pidtree: a container's user
+        of the same uid is not this one; zombies of reparented daemons excluded: pid 1 here
         reaps late)."""
         out = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for pid in pidtree.user_pids(self.uid):
             try:
-                st = os.stat("/proc/%s" % entry)
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if st.st_uid == self.uid and fields[0] not in ("Z", "X"):
-                out.append({"pid": int(entry), "cmdline": cmd})
+            out.append({"pid": pid, "cmdline": cmd})
         return out
 
     def mounts(self) -> List[str]:
-        """Mount points anywhere (any process's mount namespace) under the user's runtime dir."""
+        """Mount points under the user's runtime dir in any mount namespace of our pid
+        namespace tree's processes (pidtree: not a container's user of the same uid)."""
         found = set()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for entry in pidtree.tree_pids(self.uid, any_owner=True):
             try:
                 with open("/proc/%s/mountinfo" % entry) as f:
                     for line in f:
