@@ -79,9 +79,8 @@ options:
         separate processes). C(1) runs the batch in order.
       - Rootless, a batch always runs in order (the rootless namespace and its slirp4netns
         port forwards are set up on first use).
-      - Attaching (a CNI ADD chain) overlaps at most one container per CPU of the managed host
-        whatever I(workers) says (beyond the cores, concurrent ADDs slowed each other down
-        here, see C(docs/performance.md)); removals and the rest use every worker.
+      - ADD chains overlap at most one per CPU of the managed host, as with
+        M(podnet.cni.container_netns) I(workers).
     type: int
     default: 8
     version_added: 0.1.0

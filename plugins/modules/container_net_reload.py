@@ -99,10 +99,8 @@ options:
   workers:
     description:
       - How many attachments are checked, and how many containers are reloaded, at the
-        same time (reloads run side by side as root only).
-      - Attaching (a CNI ADD chain) overlaps at most one container per CPU of the managed host
-        whatever I(workers) says (beyond the cores, concurrent ADDs slowed each other down
-        here, see C(docs/performance.md)); removals and the rest use every worker.
+        same time (reloads run side by side as root only; their ADD chains at most one per
+        CPU of the managed host, as with M(podnet.cni.container_netns) I(workers)).
     type: int
     default: 8
     version_added: 0.1.0
