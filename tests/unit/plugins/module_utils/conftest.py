@@ -6,11 +6,15 @@ test_container_batch)."""
 from __future__ import annotations
 
 import pytest
-from plan_context import PlanContext
 
 
 @pytest.fixture(name="ctx")
 def ctx_fixture(tmp_path, conf_dir, plugin_dir, bridge_conflist):
+    # imported here, not at the top: pytest loads this conftest before its plugins are
+    # configured when a file of this folder is named on the command line, and importing
+    # the collection then bypasses Ansible's collection loader (pytest-ansible installs
+    # it), which breaks every later import of the collection in that run
+    from plan_context import PlanContext
     ipam_dir = str(tmp_path / "ipam")
     for i, name in enumerate(("pnf-a", "pnf-b", "pnf-c")):
         conf_dir("%s.conflist" % name, bridge_conflist(name, subnet="10.220.%d.0/24" % (i + 1),
