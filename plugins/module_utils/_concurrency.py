@@ -170,8 +170,15 @@ def gated(ctx: Any, concurrent: bool) -> Iterator[None]:
 
 @contextmanager
 def container_locks(ctx: Any, cids: Sequence[str]) -> Iterator[None]:
-    """Hold the locks of every container of a batch (sorted: no deadlock with others)."""
+    """Hold the locks of every container a task changes, all taken before it plans and in
+    sorted order (no deadlock with another task); ``ctx.locked_ids`` names them meanwhile."""
+    held = frozenset(cids)
+    previous = getattr(ctx, "locked_ids", None)
     with ExitStack() as stack:
-        for cid in sorted(set(cids)):
+        for cid in sorted(held):
             stack.enter_context(ctx.container_lock(cid))
-        yield
+        ctx.locked_ids = held
+        try:
+            yield
+        finally:
+            ctx.locked_ids = previous

@@ -79,6 +79,21 @@ class Item:
 
 # --- 1. requests and what entries claim ---
 
+def lock_ids(ctx: HostContext, reqs: Sequence[_container_request.ContainerRequest]) -> List[str]:
+    """The containers whose locks a task takes before it plans (sorted): its own; the owner
+    of each namespace a container joins (joining reads the owner's namespace and record,
+    which the owner's removal must not change meanwhile); and the joiners a forced removal
+    forgets (their records go). A joiner that appears after this scan is refused when
+    planning (_container._plan_joiners): the task is run again."""
+    ids = {r.container_id for r in reqs}
+    ids.update(r.joins for r in reqs if r.state == "present" and r.joins)
+    if any(r.state == "absent" and r.force for r in reqs):
+        forced = {r.container_id for r in reqs if r.state == "absent" and r.force}
+        records, dummy = _state.scan(ctx.state_dir)
+        ids.update(cid for cid, rec in records.items() if rec.get("joins") in forced)
+    return sorted(ids)
+
+
 def build_requests(ctx: HostContext, raws: Sequence[Dict[str, Any]]) -> List[Item]:
     """Validate every entry as the single form does; raise one ValidationError naming every
     bad entry (and every claim two entries share) before anything is read or changed."""
@@ -445,11 +460,10 @@ class ContainerNetns(ModuleLogic):
         return options
 
     def guard(self, ctx: HostContext, request: ContainerTask) -> Any:
-        if request.req is not None:
-            return ctx.container_lock(request.req.container_id)
-        if not request.items:
+        reqs = [request.req] if request.req is not None else [i.req for i in request.items or []]
+        if not reqs:
             return nullcontext()
-        return _concurrency.container_locks(ctx, [i.req.container_id for i in request.items])
+        return _concurrency.container_locks(ctx, lock_ids(ctx, reqs))
 
     def plan(self, ctx: HostContext, request: ContainerTask) -> Plan:
         if request.req is not None:

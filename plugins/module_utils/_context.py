@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.podnet.cni.plugins.module_utils import _netns
 from ansible_collections.podnet.cni.plugins.module_utils._cni import config as cniconf
@@ -39,6 +39,9 @@ class HostContext:
         self.warnings: List[str] = []
         # a concurrent batch sets a gate (_concurrency.WarmGate) that every ADD chain passes
         self.add_gate: Any = None
+        # the container ids whose locks this run holds (_concurrency.container_locks); None
+        # when it holds none (check mode plans without locks)
+        self.locked_ids: Optional[FrozenSet[str]] = None
         # creating the first namespace may set up the netns dir: once, not in two threads;
         # later ones (the dir set up) run side by side
         self._netns_lock = threading.Lock()

@@ -260,3 +260,33 @@ def test_an_entry_whose_owner_failed_is_not_run(ctx):
 
 def test_purge_networks_is_a_batch_entry_key():
     assert "purge_networks" in _container_batch.ENTRY_KEYS
+
+
+# --- locks: a joiner and its owner change under both containers' locks ---
+
+def test_a_joiner_task_locks_its_owner_too(ctx):
+    """Joining reads the owner's namespace and record: the owner's removal must not run
+    in between (locks taken together, sorted: no deadlock)."""
+    converge(ctx, [entry("o")])
+    items = _container_batch.build_requests(ctx, [entry("j", networks=[], network_mode="container:o"),
+                                                  entry("c2")])
+    assert _container_batch.lock_ids(ctx, [i.req for i in items]) == ["c2", "j", "o"]
+
+
+def test_a_forced_removal_locks_the_joiners_it_forgets(ctx):
+    converge(ctx, [entry("o"), entry("j", networks=[], network_mode="container:o")])
+    forced = _container_batch.build_requests(ctx, [entry("o", networks=[], state="absent", force=True)])
+    assert _container_batch.lock_ids(ctx, [i.req for i in forced]) == ["j", "o"]
+    plain = _container_batch.build_requests(ctx, [entry("o", networks=[], state="absent")])
+    assert _container_batch.lock_ids(ctx, [i.req for i in plain]) == ["o"]  # refused anyway
+
+
+def test_planning_refuses_to_forget_a_joiner_it_did_not_lock(ctx):
+    """A joiner that joined after the task took its locks: nothing changes, run again."""
+    converge(ctx, [entry("o"), entry("j", networks=[], network_mode="container:o")])
+    req = _container_batch.build_requests(ctx, [entry("o", networks=[], state="absent", force=True)])[0].req
+    ctx.locked_ids = frozenset({"o"})
+    with pytest.raises(ValidationError, match="container j joined .* run the task again"):
+        _container.plan(ctx, req)
+    ctx.locked_ids = frozenset({"o", "j"})
+    assert {"action": "forget_joiner", "container": "j"} in _container.plan(ctx, req).actions
