@@ -290,3 +290,19 @@ def test_planning_refuses_to_forget_a_joiner_it_did_not_lock(ctx):
         _container.plan(ctx, req)
     ctx.locked_ids = frozenset({"o", "j"})
     assert {"action": "forget_joiner", "container": "j"} in _container.plan(ctx, req).actions
+
+
+def test_the_task_holds_those_locks_from_planning_on(ctx):
+    """The module's guard takes lock_ids' locks (real flock files) and names them on ctx."""
+    import fcntl
+    converge(ctx, [entry("o"), entry("j", networks=[], network_mode="container:o")])
+    task = _container_batch.ContainerTask(False)
+    task.req = _container_batch.build_requests(ctx, [entry("o", networks=[], state="absent", force=True)])[0].req
+    with _container_batch.LOGIC.guard(ctx, task):
+        assert ctx.locked_ids == frozenset({"o", "j"})
+        for cid in ("o", "j"):  # held: another open file description cannot take it
+            with open(os.path.join(ctx.state_dir, "locks", "%s.lock" % cid), "a") as f:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert {"action": "forget_joiner", "container": "j"} in _container.plan(ctx, task.req).actions
+    assert ctx.locked_ids is None
