@@ -16,9 +16,13 @@ import glob
 import importlib
 import os
 
+from unittest import mock
+
 import pytest
+from ansible.executor.process.worker import WorkerProcess
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
+from ansible_collections.podnet.cni.plugins.plugin_utils import module_action
 from ansible_collections.podnet.cni.plugins.plugin_utils.module_action import ModuleAction
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -78,3 +82,38 @@ def test_a_collector_that_was_off_stays_off(probe):
     gc.disable()
     action().run(task_vars={})
     assert probe == [False] and not gc.isenabled()
+
+
+@pytest.fixture
+def unfrozen():
+    """Whatever a test froze goes back to the collector's oldest generation after it."""
+    yield
+    gc.unfreeze()
+
+
+def test_in_a_task_worker_what_lives_at_the_end_is_frozen_not_collected(probe, unfrozen, monkeypatch):
+    """A worker runs one task and exits: re-enabling the collector over the ≈170k objects
+    a 50-container batch leaves in the youngest generation would collect them at once
+    (50–100 ms) for nothing; frozen, the collector only sees what comes after."""
+    monkeypatch.setattr(module_action, "runs_in_task_worker", lambda: True)
+    gc.enable()
+    alive = [[] for dummy in range(1000)]  # objects the task leaves behind
+    action().run(task_vars={})
+    assert probe == [False] and gc.isenabled()
+    assert gc.get_freeze_count() >= len(alive)
+
+
+def test_outside_a_task_worker_nothing_is_frozen(probe, unfrozen, monkeypatch):
+    monkeypatch.setattr(module_action, "runs_in_task_worker", lambda: False)
+    gc.enable()
+    action().run(task_vars={})
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_a_worker_is_told_apart_from_this_process():
+    """pytest's process is no task worker; a forked Ansible WorkerProcess is (checked in
+    the child: multiprocessing's current_process() there is the WorkerProcess)."""
+    assert not module_action.runs_in_task_worker()
+    fake = WorkerProcess.__new__(WorkerProcess)
+    with mock.patch("multiprocessing.current_process", return_value=fake):
+        assert module_action.runs_in_task_worker()
