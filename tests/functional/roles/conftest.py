@@ -14,6 +14,8 @@ import tempfile
 import pytest
 
 import rootless_user
+from host_env import area_env
+from pnp_env import Env
 
 
 @pytest.fixture
@@ -35,3 +37,10 @@ def bare_user():
         rootless_user.remove_user(name)
         os.chmod("/dev/net/tun", tun_mode)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def env():
+    """A private world of the pnp area (tests/lib/pnp_env.py), cleaned up after the test."""
+    with area_env(Env, why="needs root: real namespaces, CNI plugins and iptables") as e:
+        yield e
