@@ -173,7 +173,7 @@ def container_locks(ctx: Any, cids: Sequence[str]) -> Iterator[None]:
     """Hold the locks of every container a task changes, all taken before it plans and in
     sorted order (no deadlock with another task); ``ctx.locked_ids`` names them meanwhile."""
     held = frozenset(cids)
-    previous = getattr(ctx, "locked_ids", None)
+    previous = ctx.locked_ids
     with ExitStack() as stack:
         for cid in sorted(held):
             stack.enter_context(ctx.container_lock(cid))

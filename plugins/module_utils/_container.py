@@ -290,7 +290,7 @@ def _plan_joiners(ctx: HostContext, req: ContainerRequest, p: ContainerPlan, lea
                               "(which removes their records too)"
                               % (req.container_id, ", ".join(joiners), req.container_id),
                               value=req.container_id, joiners=joiners)
-    locked = getattr(ctx, "locked_ids", None)
+    locked = ctx.locked_ids
     unlocked = [cid for cid in joiners if locked is not None and cid not in locked]
     if unlocked:  # joined after the task took its locks (_container_batch.lock_ids)
         raise ValidationError("container %s joined the network namespace of container %s while "

@@ -87,8 +87,8 @@ def lock_ids(ctx: HostContext, reqs: Sequence[_container_request.ContainerReques
     planning (_container._plan_joiners): the task is run again."""
     ids = {r.container_id for r in reqs}
     ids.update(r.joins for r in reqs if r.state == "present" and r.joins)
-    if any(r.state == "absent" and r.force for r in reqs):
-        forced = {r.container_id for r in reqs if r.state == "absent" and r.force}
+    forced = {r.container_id for r in reqs if r.state == "absent" and r.force}
+    if forced:
         records, dummy = _state.scan(ctx.state_dir)
         ids.update(cid for cid, rec in records.items() if rec.get("joins") in forced)
     return sorted(ids)
