@@ -21,6 +21,7 @@ from ansible_collections.podnet.cni.plugins.module_utils._cni import result as c
 from ansible_collections.podnet.cni.plugins.module_utils._context import HostContext
 from ansible_collections.podnet.cni.plugins.module_utils._errors import PodnetError, ValidationError
 from ansible_collections.podnet.cni.plugins.module_utils._fsutil import Unreadable, unreadable_error
+from ansible_collections.podnet.cni.plugins.module_utils._pending import warn_once
 from ansible_collections.podnet.cni.plugins.module_utils._plan import Plan
 from ansible_collections.podnet.cni.plugins.module_utils._container_request import (
     ATTACHED_BY_US, OURS, SHARED_KINDS, SHARED_ORIGIN, ContainerRequest, mode_kind)
@@ -281,7 +282,9 @@ def _plan_joiners(ctx: HostContext, req: ContainerRequest, p: ContainerPlan, lea
     """Removing a container whose namespace others joined (network_mode container:<id>):
     refused unless force, which forgets the joiners' records too (they lose their network
     with the namespace). Joiners the same batch removes need no force."""
-    records, dummy = _state.scan(ctx.state_dir)
+    records, unreadable = _state.scan(ctx.state_dir)
+    for item in unreadable:  # may be a joiner's: it would lose its network with the namespace
+        warn_once(ctx.warnings, "cannot be used (left alone): %s" % item)
     joiners = sorted(cid for cid, rec in records.items()
                      if rec.get("joins") == req.container_id and cid not in leaving)
     if joiners and not req.force:

@@ -531,3 +531,20 @@ def test_host_mode_records_no_namespace(ctx):
     plan = _container.plan(ctx, request(ctx, [], network_mode="host"))
     assert plan.actions == [{"action": "use_host_netns", "netns": None}]
     assert plan.record["netns"] is None and plan.record["network_mode"] == "host"
+
+
+def test_a_record_the_joiner_scan_cannot_read_is_reported_not_skipped(ctx):
+    """Removing an owner looks for the containers that joined its namespace in the records;
+    one it cannot read may be such a joiner (it would lose its network with the namespace):
+    the removal warns naming the file (docs/state-and-trust.md: never silently skipped)."""
+    owner = request(ctx)
+    apply(ctx, owner, _container.plan(ctx, owner))
+    joiner = request(ctx, [], container_id="pnf-j1", network_mode="container:pnf-c1")
+    apply(ctx, joiner, _container.plan(ctx, joiner))
+    path = os.path.join(ctx.state_dir, "containers", "pnf-j1.json")
+    with open(path) as f:
+        data = f.read()
+    with open(path, "w") as f:
+        f.write(data[:20])  # truncated
+    _container.plan(ctx, request(ctx, [], state="absent"))
+    assert [w for w in ctx.warnings if w.startswith("cannot be used (left alone): %s: " % path)], ctx.warnings
